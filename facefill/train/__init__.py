@@ -1,0 +1,1 @@
+"""Training: the loop (callbacks for progress and stop) and checkpoint state."""
