@@ -91,8 +91,8 @@ class AlignConfig:
     as fractions of the output ``size``. "Left" is the eye on the left of the image."""
 
     size: int = 128
-    left_eye: tuple[float, float] = (0.35, 0.42)
-    right_eye: tuple[float, float] = (0.65, 0.42)
+    left_eye: tuple[float, float] = (0.40, 0.45)
+    right_eye: tuple[float, float] = (0.60, 0.45)
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,34 @@ def track(items: list, description: str) -> Iterator:
         for item in items:
             yield item
             bar.advance(task)
+
+
+def run_with_progress(description: str, job: Callable) -> "BatchReport":
+    """Run ``job(progress=..., should_stop=None)`` under a Rich progress bar on stderr."""
+    with progress_bar() as bar:
+        task = bar.add_task(description, total=None, status="")
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, status=name)
+
+        return job(progress=progress)
+
+
+def report_batch(report: "BatchReport", what: str, out_dir: Path) -> None:
+    """Print the summary of a batch command; exit 1 when it produced nothing."""
+    for path, reason in report.failed[:50]:
+        err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
+    if len(report.failed) > 50:
+        err_console.print(f"[yellow]... and {len(report.failed) - 50} more skipped files[/]")
+    err_console.print(
+        f"{what}: [green]{len(report.written)} files written[/], "
+        f"{len(report.skipped)} inputs already done (kept), "
+        f"[{'red' if report.failed else 'green'}]{len(report.failed)} inputs failed[/] "
+        f"of {report.total} -> {out_dir}",
+        highlight=False,
+    )
+    if not report.ok:
+        raise FacefillError(f"{what}: no output was written; every input failed (see the messages above)")
+
+
+from facefill.data.batch import BatchReport  # noqa: E402  (type used in annotations above)

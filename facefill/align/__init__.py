@@ -1,0 +1,6 @@
+"""Alignment: detect faces and 68 landmarks, warp eye centres to fixed positions."""
+
+from facefill.align.core import AlignedFace, align_folder, align_image
+from facefill.align.landmarks import Face, eye_centres, get_backend
+
+__all__ = ["AlignedFace", "Face", "align_folder", "align_image", "eye_centres", "get_backend"]

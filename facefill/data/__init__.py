@@ -1,0 +1,1 @@
+"""Data: image I/O, folder walking, batch processing, datasets."""

@@ -1,0 +1,119 @@
+"""Image I/O that copes with what real photo folders contain.
+
+:func:`read_image` returns ``(H, W, 3) uint8 RGB`` for JPEG/PNG/WebP/BMP/TIFF files, whatever
+they hold: EXIF orientation is applied, grayscale is expanded to RGB, alpha is composited over
+white, 16-bit and float images are scaled to 8 bits. Unreadable files raise
+:class:`~facefill.errors.ImageError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from facefill.errors import ImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+MASK_SUFFIX = ".mask.png"
+
+
+def _exif_orientation(path: Path) -> int:
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # no EXIF, or a format PIL does not know: cv2 decides below
+        return 1
+
+
+def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation tag 1..8 -> upright image."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1, :],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(ops[orientation](img)) if orientation in ops else img
+
+
+def to_uint8_rgb(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:
+    """Any decoded array (H, W), (H, W, 1|3|4), uint8/uint16/float -> (H, W, 3) uint8 RGB."""
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        img = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ValueError(f"unsupported pixel type {img.dtype}")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    c = img.shape[2]
+    if c == 1:
+        return np.repeat(img, 3, axis=2)
+    if c == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1 - alpha)
+        img = (rgb + 0.5).astype(np.uint8)
+    elif c != 3:
+        raise ValueError(f"unsupported channel count {c}")
+    return np.ascontiguousarray(img[:, :, ::-1]) if channel_order == "BGR" else img
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read ``path`` as ``(H, W, 3) uint8 RGB``, upright. ImageError if unreadable."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot open ({exc.strerror})") from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ImageError(f"{path}: not a readable image (corrupt or unsupported format); remove or re-export it")
+    try:
+        img = to_uint8_rgb(img)
+    except ValueError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    return _apply_orientation(img, _exif_orientation(path))
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` gray) atomically; the format follows the suffix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = rgb if rgb.ndim == 2 else np.ascontiguousarray(rgb[:, :, ::-1])
+    ok, buf = cv2.imencode(path.suffix or ".png", arr)
+    if not ok:  # pragma: no cover - cv2 only fails on unknown suffixes
+        raise ImageError(f"{path}: cannot encode an image with this suffix")
+    tmp = path.with_name(f".{path.name}.tmp")
+    buf.tofile(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under ``root`` (sorted, hidden files and ``*.mask.png`` skipped). A single
+    file is returned as a one-element list."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in root.glob(pattern)
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not p.name.startswith(".")
+        and not p.name.endswith(MASK_SUFFIX)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def mirror_path(src: Path, src_root: Path, dst_root: Path, suffix: str = ".png") -> Path:
+    """Where ``src`` (under ``src_root``) lands under ``dst_root``, sub-folders mirrored."""
+    rel = src.name if src_root.is_file() else src.relative_to(src_root)
+    return (dst_root / rel).with_suffix(suffix)

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from facefill.data.io import list_images, mirror_path, read_image, write_image
+from facefill.errors import ImageError
+
+
+def test_read_variants(tmp_path, data_dir):
+    import cv2
+
+    rgb = read_image(data_dir / "faces" / "obama.jpg")
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+    gray = cv2.cvtColor(rgb[:, :, ::-1], cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    g = read_image(tmp_path / "g.png")
+    assert g.shape == rgb.shape and np.array_equal(g[..., 0], g[..., 1])
+    cv2.imwrite(str(tmp_path / "w16.png"), (rgb[:, :, ::-1].astype(np.uint16) * 257))
+    assert np.abs(read_image(tmp_path / "w16.png").astype(int) - rgb).max() <= 1
+    rgba = read_image(data_dir / "faces" / "obama2_rgba.png")
+    assert rgba.shape[2] == 3
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    arr = np.zeros((4, 4, 4), np.uint8)
+    arr[..., 0] = 200  # red, fully transparent
+    Image.fromarray(arr, "RGBA").save(tmp_path / "t.png")
+    assert (read_image(tmp_path / "t.png") == 255).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # white on the left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored image must be rotated 90 degrees clockwise to display
+    Image.fromarray(arr).save(tmp_path / "r.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "r.jpg")
+    assert out.shape[:2] == (40, 20)
+    assert out[:15].mean() > 200 and out[25:].mean() < 50  # left half ends up on top
+
+
+def test_corrupt_and_missing_files_name_the_file(tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(ImageError, match="bad.jpg"):
+        read_image(tmp_path / "bad.jpg")
+    with pytest.raises(ImageError, match="nope.png"):
+        read_image(tmp_path / "nope.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageError, match="empty.png"):
+        read_image(tmp_path / "empty.png")
+
+
+def test_list_and_mirror(tmp_path):
+    for rel in ["a.jpg", "sub/b.PNG", "sub/c.mask.png", ".hidden/d.png", "notes.txt", "e.webp"]:
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
+    assert found == ["a.jpg", "e.webp", "sub/b.PNG"]
+    assert mirror_path(tmp_path / "sub/b.PNG", tmp_path, tmp_path / "out") == tmp_path / "out/sub/b.png"
+
+
+def test_write_is_readable(tmp_path):
+    img = (np.random.rand(8, 8, 3) * 255).astype(np.uint8)
+    write_image(tmp_path / "x" / "y.png", img)
+    assert np.array_equal(read_image(tmp_path / "x" / "y.png"), img)
