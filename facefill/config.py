@@ -60,8 +60,9 @@ class LossConfig:
     w_adv: float = 0.1
     w_id: float = 1.0
     w_pc: float = 1.0
-    identity: str = "dlib-resnet"
+    identity: str = "cosine"
     perceptual: str = "efficientnet-lite0"
+    feature_min_scale: int = 32
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class TrainConfig:
     precision: str = "auto"
     compile: bool = False
     images_per_stage: int = 200_000
+    max_steps: int = 0
+    val_list: str = ""
+    log_every: int = 10
     sample_every: int = 1000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3

@@ -8,6 +8,7 @@ from facefill import __version__
 from facefill.cli import align as align_cmd
 from facefill.cli import info as info_cmd
 from facefill.cli import mask as mask_cmd
+from facefill.cli import train as train_cmd
 from facefill.cli.stubs import EXTRA_ARGS, not_implemented
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ def main_callback(
 app.command("info")(info_cmd.info)
 app.command("align")(align_cmd.align)
 app.command("mask")(mask_cmd.mask)
+app.command("train")(train_cmd.train)
 
 _PLANNED = {
     "align": "Detect faces and landmarks, warp eye centres to fixed positions, write 128x128 crops.",

@@ -201,7 +201,9 @@ def build_backbone(name: str, path: str | os.PathLike | None = None, download: b
 
 
 class PerceptualLoss(nn.Module):
-    """Mean over layers of the L1 distance between backbone features of ``fake`` and ``real``.
+    """Mean over layers of the L1 distance between backbone features of ``fake`` and ``real``,
+    each divided by the mean magnitude of the real features at that layer, so layers and
+    backbones weigh alike (an unrelated image scores about 1).
 
     Images smaller than ``min_size`` (the 8..32 px scales of the cascade) are upsampled
     bilinearly first so that every tapped layer still has spatial extent. ``layer_weights``
@@ -228,7 +230,7 @@ class PerceptualLoss(nn.Module):
         weights = self.layer_weights or (1.0,) * len(f_fake)
         if len(weights) != len(f_fake):
             raise ConfigError(f"{len(weights)} layer weights for {len(f_fake)} layers")
-        total = sum(w * (a - b).abs().mean() for w, a, b in zip(weights, f_fake, f_real))
+        total = sum(w * (a - b).abs().mean() / (b.abs().mean() + 1e-6) for w, a, b in zip(weights, f_fake, f_real))
         return total / sum(weights)
 
 

@@ -1,0 +1,83 @@
+"""``facefill train DATA_DIR --preset small --out runs/``."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from facefill.cli.common import (CONFIG_HELP, PRESET_HELP, SET_HELP, err_console, handle_errors,
+                                 progress_bar, resolve_config)
+from facefill.errors import FacefillError
+
+
+@handle_errors
+def train(
+    data_dir: Path = typer.Argument(..., help="Folder of aligned face photos (output of 'facefill align'; searched recursively)."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Parent folder; the run goes into OUT/<preset>-<date-time> unless --name is given."),
+    name: str = typer.Option(None, "--name", help="Run folder name under --out."),
+    resume: Path = typer.Option(None, "--resume", help="Continue the run in this folder from its newest checkpoint (its own config is used)."),
+    regime: str = typer.Option(None, "--regime", help="'cascaded' (all blocks every step) or 'progressive' (grow 8 -> 128 with fade-in). Default: train.regime."),
+    steps: int = typer.Option(None, "--steps", help="Stop after this many steps (default: train.epochs epochs)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Images per step per process (default: train.batch_size)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N."),
+    preset: str = typer.Option("small", "--preset", help=PRESET_HELP),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    set_: list[str] = typer.Option(None, "--set", help=SET_HELP + " E.g. --set loss.use_id=false --set loss.pixel=l2."),
+) -> None:
+    """Train the multi-scale generator (all four losses per scale) on aligned faces. Masks are made
+    on the fly from the alignment landmarks. Writes config.toml, metrics.csv, sample grids,
+    checkpoints and generator.safetensors (G_ema) into the run folder. Ctrl-C saves a checkpoint
+    and exits 130; --resume continues exactly. Multi-GPU: torchrun --nproc_per_node N -m facefill train ..."""
+    from facefill.train.loop import Callbacks
+    from facefill.train.loop import train as run_training
+
+    cfg = resolve_config(preset, config, set_)
+    tc = cfg.train
+    if regime is not None:
+        if regime not in ("cascaded", "progressive"):
+            raise typer.BadParameter("must be 'cascaded' or 'progressive'", param_hint="--regime")
+        tc = replace(tc, regime=regime)
+    if steps is not None:
+        tc = replace(tc, max_steps=steps)
+    if batch_size is not None:
+        tc = replace(tc, batch_size=batch_size)
+    cfg = replace(cfg, train=tc)
+    if resume is not None:
+        run_dir = resume
+        if not resume.is_dir():
+            raise FacefillError(f"--resume {resume}: no such run folder")
+    else:
+        run_dir = out / (name or f"{preset}-{datetime.now():%Y%m%d-%H%M%S}")
+        if (run_dir / "checkpoints").is_dir():
+            raise FacefillError(f"{run_dir} already holds a run; use --resume {run_dir} or another --name")
+
+    stop = {"flag": False}
+
+    def on_sigterm(*_):  # cluster schedulers send SIGTERM before killing a job
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    with progress_bar() as bar:
+        task = bar.add_task("train", total=None, status="scanning data")
+
+        def on_step(step: int, total: int, m: dict[str, float]) -> None:
+            status = f"g {m.get('g_loss', 0):.3f}"
+            if "d_loss" in m:
+                status += f"  d {m['d_loss']:.3f}"
+            if "img_per_s" in m:
+                status += f"  {m['img_per_s']:.1f} img/s"
+            bar.update(task, completed=step, total=total, status=status)
+
+        result = run_training(data_dir, run_dir, cfg, resume=resume is not None, device=device, max_steps=steps,
+                              callbacks=Callbacks(on_step=on_step, on_message=lambda msg: bar.console.print(msg)),
+                              should_stop=lambda: stop["flag"])
+    for path, reason in result.skipped[:20]:
+        err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
+    if len(result.skipped) > 20:
+        err_console.print(f"[yellow]... and {len(result.skipped) - 20} more skipped files[/]")
+    err_console.print(f"train: {result.steps} steps, {len(result.skipped)} files skipped -> {run_dir}"
+                      + (f"\nrelease weights: {result.release}" if result.release else ""), highlight=False)

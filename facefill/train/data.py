@@ -1,0 +1,128 @@
+"""Training data: a folder of aligned face photos, masks made on the fly from landmarks.
+
+Each image needs 68 landmarks in its own pixels: from the ``facefill align`` sidecar
+(``<name>.json``), else detected once with dlib when the dataset is scanned (images with no face
+are skipped and counted). Images are square; other sizes are resized (area) to the training
+resolution, landmarks scaled with them.
+
+An item is a dict of ``real (3, S, S)`` in [-1, 1], ``mask (1, S, S)`` in [0, 1] (1 = face),
+``masked (3, S, S)`` (the real photo with the outside set to -1) and ``landmarks (68, 2)`` pixels.
+Augmentation (horizontal flip) is drawn from ``(seed, epoch, index)``, so a resumed run sees the
+same data as an uninterrupted one, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facefill.align.core import read_sidecar
+from facefill.config import MaskConfig
+from facefill.data.io import list_images, read_image
+from facefill.errors import FacefillError, ImageError
+from facefill.mask.region import face_mask
+
+#: iBUG-68 index of each point's mirror image (for horizontal flips).
+FLIP_68 = np.array(
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55] + [64, 63, 62, 61, 60, 67, 66, 65]
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    landmarks: np.ndarray  # (68, 2) in the image's own pixels
+    size: int  # the image's side length
+
+
+def scan(root: Path, detect: Callable[[np.ndarray], np.ndarray | None] | None = None,
+         progress: Callable[[int, int, str], None] | None = None) -> tuple[list[Sample], list[tuple[Path, str]]]:
+    """Find usable training images under ``root``. Returns ``(samples, skipped)`` where skipped
+    holds ``(file, reason)`` for unreadable, non-square or face-less files."""
+    samples, skipped = [], []
+    paths = list_images(root)
+    for i, path in enumerate(paths):
+        try:
+            side = read_sidecar(path)
+            image = read_image(path)
+            h, w = image.shape[:2]
+            if h != w:
+                raise ImageError(f"{path}: {w}x{h} is not square; align it first with 'facefill align'")
+            if side is not None and "landmarks" in side:
+                lm = np.asarray(side["landmarks"], np.float32)
+            elif detect is not None:
+                found = detect(image)
+                if found is None:
+                    raise ImageError(f"{path}: no face found and no alignment sidecar")
+                lm = np.asarray(found, np.float32)
+            else:
+                raise ImageError(f"{path}: no alignment sidecar (run 'facefill align' first)")
+            if lm.shape != (68, 2):
+                raise ImageError(f"{path}: expected 68 landmarks, found {lm.shape}")
+            samples.append(Sample(path, lm, h))
+        except (FacefillError, OSError, ValueError, cv2.error) as exc:
+            skipped.append((path, str(exc)))
+        if progress is not None:
+            progress(i + 1, len(paths), path.name)
+    return samples, skipped
+
+
+def split(samples: list[Sample], root: Path, val_fraction: float, seed: int,
+          val_list: Path | None = None) -> tuple[list[Sample], list[Sample]]:
+    """Train/val split. With ``val_list`` (one relative path per line) those files are the
+    validation set; otherwise a file is in it when a hash of ``(seed, relative path)`` falls in
+    the lowest ``val_fraction``: stable when files are added or the order changes."""
+    if val_list is not None:
+        names = {line.strip() for line in Path(val_list).read_text().splitlines() if line.strip()}
+        val = [s for s in samples if str(s.path.relative_to(root)) in names]
+    else:
+        def h(s: Sample) -> float:
+            digest = hashlib.sha1(f"{seed}:{s.path.relative_to(root)}".encode()).digest()
+            return int.from_bytes(digest[:8], "little") / 2**64
+
+        val = [s for s in samples if h(s) < val_fraction]
+    val_set = {s.path for s in val}
+    return [s for s in samples if s.path not in val_set], val
+
+
+class FaceDataset(Dataset):
+    def __init__(self, samples: list[Sample], size: int, mask: MaskConfig = MaskConfig(),
+                 flip: bool = True, seed: int = 0) -> None:
+        self.samples = samples
+        self.size = size
+        self.mask_cfg = mask
+        self.flip = flip
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        s = self.samples[index]
+        image = read_image(s.path)
+        lm = s.landmarks.copy()
+        if s.size != self.size:
+            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            lm = (lm + 0.5) * (self.size / s.size) - 0.5
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        if self.flip and rng.random() < 0.5:
+            image = image[:, ::-1].copy()
+            lm = lm[FLIP_68].copy()
+            lm[:, 0] = self.size - 1 - lm[:, 0]
+        mask = face_mask(lm, self.size, self.mask_cfg.grow, self.mask_cfg.feather)
+        real = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
+        m = torch.from_numpy(mask.astype(np.float32))[None]
+        return {"real": real, "mask": m, "masked": real * m - (1 - m), "landmarks": torch.from_numpy(lm)}
