@@ -6,6 +6,8 @@ import typer
 
 from facefill import __version__
 from facefill.cli import align as align_cmd
+from facefill.cli import evaluate as evaluate_cmd
+from facefill.cli import hallucinate as hallucinate_cmd
 from facefill.cli import info as info_cmd
 from facefill.cli import mask as mask_cmd
 from facefill.cli import train as train_cmd
@@ -39,6 +41,8 @@ app.command("info")(info_cmd.info)
 app.command("align")(align_cmd.align)
 app.command("mask")(mask_cmd.mask)
 app.command("train")(train_cmd.train)
+app.command("hallucinate")(hallucinate_cmd.hallucinate)
+app.command("evaluate", context_settings={"allow_extra_args": True})(evaluate_cmd.evaluate)
 
 _PLANNED = {
     "align": "Detect faces and landmarks, warp eye centres to fixed positions, write 128x128 crops.",

@@ -123,6 +123,12 @@ def _sample_grid(batch: dict[str, torch.Tensor], outputs: dict[int, torch.Tensor
     return write_image(path, img)
 
 
+def ema_decay(decay: float, step: int) -> float:
+    """The EMA decay after ``step`` updates, warmed up as ``min(decay, (1 + step) / (10 + step))``
+    so that G_ema follows G early on instead of holding on to the random initialisation."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -296,7 +302,7 @@ def train(
                 if use_adv:
                     D.zero_grad(set_to_none=True)  # G's step must not leave gradients in D
                 opt_g.step()
-                _ema_update(G_ema, _unwrap(G), tc.ema_decay)
+                _ema_update(G_ema, _unwrap(G), ema_decay(tc.ema_decay, step))
                 step += 1
                 pos += 1
                 metrics.update(terms)

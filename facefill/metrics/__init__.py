@@ -1,0 +1,1 @@
+"""Quality metrics: match score, SSIM, FID, PieAPP, LPIPS (see ``facefill.metrics.evaluate``)."""

