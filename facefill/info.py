@@ -61,7 +61,7 @@ def devices() -> list[str]:
 
 def components() -> list[Component]:
     """Run every registered check (importing the modules that register them first)."""
-    for module in ("facefill.align.landmarks", "facefill.models.embedders", "facefill.hallucinate", "facefill.metrics.evaluate"):
+    for module in ("facefill.align.landmarks", "facefill.models.embedders", "facefill.hallucinate", "facefill.metrics.evaluate", "facefill.segment"):
         try:
             importlib.import_module(module)
         except ImportError:

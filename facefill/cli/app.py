@@ -10,6 +10,7 @@ from facefill.cli import evaluate as evaluate_cmd
 from facefill.cli import hallucinate as hallucinate_cmd
 from facefill.cli import info as info_cmd
 from facefill.cli import mask as mask_cmd
+from facefill.cli import replace_bg as replace_bg_cmd
 from facefill.cli import train as train_cmd
 from facefill.cli.stubs import EXTRA_ARGS, not_implemented
 
@@ -42,6 +43,7 @@ app.command("align")(align_cmd.align)
 app.command("mask")(mask_cmd.mask)
 app.command("train")(train_cmd.train)
 app.command("hallucinate")(hallucinate_cmd.hallucinate)
+app.command("replace-bg")(replace_bg_cmd.replace_bg)
 app.command("evaluate", context_settings={"allow_extra_args": True})(evaluate_cmd.evaluate)
 
 _PLANNED = {

@@ -19,6 +19,8 @@ from facefill.errors import ImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
+#: foreground masks written by ``replace-bg --save-masks``; skipped like masks when listing inputs
+FG_SUFFIX = ".fg.png"
 
 
 def _exif_orientation(path: Path) -> int:
@@ -97,7 +99,7 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
 
 
 def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files under ``root`` (sorted, hidden files and ``*.mask.png`` skipped). A single
+    """Image files under ``root`` (sorted; hidden files, ``*.mask.png`` and ``*.fg.png`` skipped). A single
     file is returned as a one-element list."""
     root = Path(root)
     if root.is_file():
@@ -109,6 +111,7 @@ def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
         and p.suffix.lower() in IMAGE_EXTENSIONS
         and not p.name.startswith(".")
         and not p.name.endswith(MASK_SUFFIX)
+        and not p.name.endswith(FG_SUFFIX)
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 

@@ -1,0 +1,109 @@
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facefill.cli.app import app
+from facefill.data.io import read_image
+from facefill.mask.region import face_mask
+from facefill.replace_bg import fit_background
+from facefill.segment import GrabCutSegmenter, enclosed, get_segmenter, mediapipe_available, refine, salient_region
+
+runner = CliRunner()
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "faces"
+
+
+def _aligned(aligned_faces, name):
+    img = read_image(aligned_faces / f"{name}.png")
+    lm = np.array(json.loads((aligned_faces / f"{name}.json").read_text())["landmarks"])
+    return img, lm
+
+
+def _inside(mask, lm):
+    pts = np.clip(np.round(lm).astype(int), 0, mask.shape[0] - 1)
+    return mask[pts[:, 1], pts[:, 0]]
+
+
+@pytest.mark.parametrize("backend", ["grabcut", "mediapipe"])
+@pytest.mark.parametrize("name", ["astronaut", "obama", "biden"])
+def test_segmenter_finds_the_person(aligned_faces, backend, name):
+    if backend == "mediapipe" and not mediapipe_available():
+        pytest.skip("mediapipe 0.10.21 is not installed (optional backend)")
+    img, lm = _aligned(aligned_faces, name)
+    seg = get_segmenter(backend)(img, face_mask(lm, 128)) >= 0.5
+    assert _inside(seg, lm[:60]).mean() > 0.95  # the face landmarks are foreground
+    assert not seg[0, 0] and not seg[0, -1]  # top corners are background
+    assert 0.2 < seg.mean() < 0.85
+
+
+def test_segmenter_on_the_shared_portrait():
+    if not (SHARED / "astronaut.png").is_file():
+        pytest.skip("../shared/data is not beside the checkout")
+    img = read_image(SHARED / "astronaut.png")
+    seg = GrabCutSegmenter()(img) >= 0.5  # no face mask: a central face region seeds it
+    assert seg[256, 256] and not seg[0, 0] and not seg[0, -1] and not seg[5, 256]
+
+
+def test_refine_is_the_union_with_the_salient_inside():
+    img = np.full((64, 64, 3), 200, np.uint8)
+    cv2.rectangle(img, (16, 12), (48, 63), (20, 20, 20), -1)  # a dark "person" leaving the frame at the bottom
+    face = np.zeros((64, 64), np.float32)
+    face[20:30, 26:38] = 1
+    sal = salient_region(img, face)
+    assert sal[40, 32] and not sal[5, 5]  # inside the outer contour, not the background
+    seg = np.zeros((64, 64), np.float32)
+    seg[50:, 20:30] = 1
+    fg = refine(seg, img, face)
+    assert fg[55, 25] and fg[25, 30] and fg[40, 32] and not fg[2, 2]
+    assert (refine(seg, img, face, use_saliency=False) == np.maximum(seg, face)).all()
+
+
+def test_enclosed_fills_holes_but_not_the_open_bottom():
+    ring = np.zeros((20, 20), bool)
+    ring[5, 5:15] = ring[5:15, 5] = ring[5:15, 14] = ring[14, 5:15] = True
+    e = enclosed(ring)
+    assert e[10, 10] and not e[2, 2]
+    u = ring.copy()
+    u[14] = False  # open at the bottom but the bottom border is not a seed: still inside
+    u[5:20, 5] = u[5:20, 14] = True
+    assert enclosed(u)[10, 10]
+
+
+def test_fit_background_covers_and_crops():
+    bg = np.zeros((100, 300, 3), np.uint8)
+    bg[:, 140:160] = 255
+    out = fit_background(bg, 128, 128)
+    assert out.shape == (128, 128, 3) and out[64, 64].max() == 255
+
+
+def test_replace_bg_cli(aligned_faces, tmp_path, data_dir):
+    src = tmp_path / "in"
+    shutil.copytree(aligned_faces, src)
+    (src / "broken.png").write_bytes(b"nope")
+    bgs = tmp_path / "bgs"
+    bgs.mkdir()
+    cv2.imwrite(str(bgs / "a.jpg"), np.full((300, 200, 3), (0, 0, 255), np.uint8))
+    cv2.imwrite(str(bgs / "b.jpg"), np.full((90, 160, 3), (255, 0, 0), np.uint8))
+    r = runner.invoke(app, ["replace-bg", str(src), str(tmp_path / "out"), "--background", str(bgs),
+                            "--save-masks", "--segmenter", "grabcut", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "1 inputs failed" in r.output and "broken.png" in r.output
+    # round-robin over the sorted inputs (the broken file takes its turn too): a, b, a, b, ...
+    order = ["astronaut", "biden", "broken", "obama", "obama2", "obama2_rgba"]
+    for i, name in enumerate(order):
+        if name == "broken":
+            continue
+        out = read_image(tmp_path / "out" / f"{name}.png")
+        img, lm = _aligned(aligned_faces, name)
+        fg = cv2.imread(str(tmp_path / "out" / f"{name}.fg.png"), cv2.IMREAD_GRAYSCALE) > 127
+        colour = np.array([255, 0, 0]) if i % 2 == 0 else np.array([0, 0, 255])  # a: red, b: blue (RGB)
+        far = cv2.distanceTransform((~fg).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) >= 8
+        assert far.sum() > 500 and np.abs(out[far].astype(int) - colour).mean() < 40  # the new background
+        core = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) >= 5
+        assert core.sum() > 1000 and np.array_equal(out[core], img[core])  # the person's pixels are kept
+    r = runner.invoke(app, ["replace-bg", str(src), str(tmp_path / "out"), "--background", str(tmp_path / "none.jpg")])
+    assert r.exit_code == 1 and "does not exist" in r.output
