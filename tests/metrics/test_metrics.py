@@ -200,3 +200,18 @@ def test_pieapp_loads_weights_from_the_hub_cache(tmp_path, monkeypatch):
     second = [r["pieapp"] for r in evaluate(gen, real, ("pieapp",)).rows]
     assert np.isfinite(first).all() and first[0] != first[1]
     assert first != second  # the values come from the file in the cache
+
+
+def test_lpips_loads_weights_from_the_hub_cache(tmp_path, monkeypatch):
+    torchvision = pytest.importorskip("torchvision")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    ckpt = tmp_path / "th" / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.vgg16().state_dict(), ckpt / "vgg16-397923af.pth")  # random, made here
+    torch.save([torch.rand(1, c, 1, 1) for c in (64, 128, 256, 512, 512)], ckpt / "lpips_weights.pt")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    gen, real = _pair(tmp_path, list(a), [a[0], a[0]])
+    rows = evaluate(gen, real, ("lpips",)).rows
+    assert rows[0]["lpips"] == pytest.approx(0, abs=1e-6) and rows[1]["lpips"] > 1e-4
