@@ -19,24 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import device_name, timeit, write  # noqa: E402
 
 from facefill.blend import laplacian_blend  # noqa: E402
-
-
-def opencv_blend(fg: np.ndarray, bg: np.ndarray, m: np.ndarray, levels: int) -> np.ndarray:
-    def gauss(x):
-        out = [x]
-        for _ in range(levels - 1):
-            out.append(cv2.pyrDown(out[-1]))
-        return out
-
-    def lap(x):
-        g = gauss(x)
-        return [g[i] - cv2.pyrUp(g[i + 1], dstsize=(g[i].shape[1], g[i].shape[0])) for i in range(levels - 1)] + [g[-1]]
-
-    bands = [mk[..., None] * a + (1 - mk[..., None]) * b for a, b, mk in zip(lap(fg), lap(bg), gauss(m))]
-    x = bands[-1]
-    for band in reversed(bands[:-1]):
-        x = cv2.pyrUp(x, dstsize=(band.shape[1], band.shape[0])) + band
-    return x
+from facefill.blend.laplacian import opencv_laplacian_blend  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +35,7 @@ def main() -> None:
     fg, bg = np.random.rand(s, s, 3).astype(np.float32), np.random.rand(s, s, 3).astype(np.float32)
     m = np.zeros((s, s), np.float32)
     cv2.circle(m, (s // 2, s // 2), s // 3, 1, -1)
-    sec, _ = timeit(lambda: opencv_blend(fg, bg, m, args.levels), "cpu")
+    sec, _ = timeit(lambda: opencv_laplacian_blend(fg, bg, m, args.levels), "cpu")
     rows.append({"impl": "opencv pyrDown/pyrUp", "device": device_name("cpu"), "batch": 1, "img_per_s": round(1 / sec, 1)})
     for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         for batch in (1, 64):

@@ -13,6 +13,8 @@ up. ``collapse(laplacian_pyramid(x, n)) == x`` to float precision, for any size.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from kornia.filters import filter2d, gaussian_blur2d
@@ -113,3 +115,23 @@ class LaplacianBlend(nn.Module):
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, feather={self.feather}"
+
+
+def opencv_laplacian_blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray, levels: int = 5) -> np.ndarray:
+    """The same blend with OpenCV's ``pyrDown``/``pyrUp`` on one ``(H, W, C)`` float32 image pair and
+    an ``(H, W)`` mask: the CPU reference the tests and ``benchmarks/blend.py`` compare against."""
+    def gauss(x):
+        out = [x]
+        for _ in range(levels - 1):
+            out.append(cv2.pyrDown(out[-1]))
+        return out
+
+    def lap(x):
+        g = gauss(x)
+        return [g[i] - cv2.pyrUp(g[i + 1], dstsize=(g[i].shape[1], g[i].shape[0])) for i in range(levels - 1)] + [g[-1]]
+
+    bands = [mk[..., None] * a + (1 - mk[..., None]) * b for a, b, mk in zip(lap(foreground), lap(background), gauss(mask))]
+    x = bands[-1]
+    for band in reversed(bands[:-1]):
+        x = cv2.pyrUp(x, dstsize=(band.shape[1], band.shape[0])) + band
+    return x

@@ -52,3 +52,15 @@ def test_mediapipe_missing_is_a_clear_error():
         pass
     with pytest.raises(FacefillError, match="mediapipe==0.10.21"):
         get_backend("mediapipe")
+
+
+@pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "astronaut.jpg"])
+def test_mediapipe_agrees_with_dlib_on_real_photos(dlib_backend, data_dir, name):
+    pytest.importorskip("mediapipe", reason="mediapipe 0.10.21 is not installed (optional backend)")
+    img = read_image(data_dir / "faces" / name)
+    ours = get_backend("mediapipe").detect(img)
+    ref = dlib_backend.detect(img)
+    assert len(ours) >= 1 and ours[0].landmarks.shape == (68, 2)
+    eye_dist = np.linalg.norm(np.subtract(*eye_centres(ref[0].landmarks)))
+    diff = np.linalg.norm(np.array(eye_centres(ours[0].landmarks)) - np.array(eye_centres(ref[0].landmarks)), axis=1)
+    assert diff.max() < 0.15 * eye_dist  # the two models put the eye centres in the same place
