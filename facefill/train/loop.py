@@ -7,6 +7,7 @@ Run folder layout (rank 0 writes everything)::
     RUN/samples/step_XXXXXXX.png   mask | output per scale (upsampled) | real, one row per image
     RUN/checkpoints/state_XXXXXXX.pt  training state (last ``keep_checkpoints``), weights_only-loadable
     RUN/generator.safetensors  G_ema release weights (written at the end and at every checkpoint)
+    RUN/tensorboard/           the same scalars as metrics.csv, when ``tensorboard`` is installed
 
 Optimisers: Adam for G and D (``train.lr_g``/``lr_d``, ``train.betas``; default 2e-4 and
 (0.5, 0.999), the DCGAN/pix2pix setting). One D step then one G step per batch. G_ema is an
@@ -231,6 +232,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(dump_toml(cfg))
     metrics_file = run_dir / "metrics.csv"
+    board = _tensorboard(run_dir / "tensorboard") if rank == 0 else None
     last: dict[str, float] = {}
     stages = num_stages(resolution)
     interrupted = False
@@ -258,6 +260,8 @@ def train(
             for k, v in row.items():
                 if k not in ("step", "epoch", "kind"):
                     w.writerow([row["step"], row["epoch"], row["kind"], k, f"{v:.6g}" if isinstance(v, float) else v])
+                    if board is not None:
+                        board.add_scalar(f"{row['kind']}/{k}", float(v), int(row["step"]))
 
     try:
         t_last, n_last = time.perf_counter(), 0
@@ -331,6 +335,8 @@ def train(
     except KeyboardInterrupt:
         interrupted = True
     checkpoint()
+    if board is not None:
+        board.close()
     if world > 1:
         dist.barrier()
     if interrupted:
@@ -352,6 +358,15 @@ def validate(G: torch.nn.Module, dataset: FaceDataset, batch_size: int, device: 
         total += float((last.float() - real).abs().mean()) * len(real)
         n += len(real)
     return total / max(n, 1)
+
+
+def _tensorboard(log_dir: Path):
+    """A TensorBoard SummaryWriter when the ``tensorboard`` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(log_dir))
 
 
 def _lazy_detector():

@@ -139,3 +139,9 @@ def test_ddp_gloo_two_processes(faces_copy, tmp_path):
     assert r0["steps"] == r1["steps"] == 2
     assert (tmp_path / "run" / "generator.safetensors").exists()
     assert len(list((tmp_path / "run" / "checkpoints").glob("*.pt"))) == 1  # rank 0 alone wrote
+
+
+def test_tensorboard_when_installed(faces_copy, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (optional)")
+    train(faces_copy, tmp_path / "run", _cfg(log_every=1), max_steps=2)
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
