@@ -5,11 +5,10 @@ photos masked on the fly from their landmarks (``mask_from_landmarks=True``). Th
 input is rebuilt from image and mask (outside = -1, as in training), whatever fill colour the
 mask step used. Outputs mirror the input tree as ``<name>.png`` at the model's resolution.
 
-``keep_face``: the original face pixels are pasted back over the hallucination. The blend weight
-is ``min(1, d / (feather + 1))`` with ``d`` the distance (px) from a mask pixel to the nearest
-pixel outside the mask, so every face pixel farther than ``feather`` px from the mask edge is
-bit-exact, and the seam is a ``feather``-px ramp inside the edge (``feather=0``: the whole mask
-is exact, hard seam).
+``keep_face``: the original face pixels are pasted back over the hallucination, so every pixel
+inside the mask is bit-exact. The seam is feathered outside the mask: within ``feather`` px of
+it, the nearest face-edge colour is blended into the hallucination with a weight falling from
+1 to 0 (``feather=0``: hard seam).
 """
 
 from __future__ import annotations
@@ -70,21 +69,26 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-def paste_weight(mask: np.ndarray, feather: int) -> np.ndarray:
-    """``(H, W)`` mask (> 0.5 = face) -> float32 blend weight for the original pixels."""
-    binary = (mask > 0.5).astype(np.uint8)
-    if feather <= 0:
-        return binary.astype(np.float32)
-    dist = cv2.distanceTransform(binary, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return np.minimum(1.0, dist / (feather + 1)).astype(np.float32)
-
-
 def compose(face: np.ndarray, generated: np.ndarray, mask: np.ndarray, feather: int) -> np.ndarray:
-    """Paste ``face`` (uint8) over ``generated`` (uint8) inside ``mask``; exact where weight is 1."""
-    w = paste_weight(mask, feather)[..., None]
-    out = (face.astype(np.float32) * w + generated.astype(np.float32) * (1 - w) + 0.5).astype(np.uint8)
-    exact = w[..., 0] >= 1.0
-    out[exact] = face[exact]
+    """Paste ``face`` (uint8) over ``generated`` (uint8): every pixel with ``mask > 0.5`` is the
+    face's, bit for bit. Outside, within ``feather`` px of the mask, the face's nearest edge
+    colour is blended into the hallucination with a weight falling linearly to 0, so the seam
+    is soft without touching a face pixel."""
+    inside = mask > 0.5
+    out = generated.copy()
+    out[inside] = face[inside]
+    if feather <= 0 or not inside.any() or inside.all():
+        return out
+    outside = (~inside).astype(np.uint8)
+    dist, labels = cv2.distanceTransformWithLabels(outside, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(inside)
+    lookup = np.zeros(labels.max() + 1, np.int64)
+    lookup[labels[ys, xs]] = np.arange(len(ys))
+    band = (~inside) & (dist <= feather)
+    nearest = lookup[labels[band]]
+    w = (1.0 - dist[band] / (feather + 1.0))[:, None]
+    edge = face[ys[nearest], xs[nearest]].astype(np.float32)
+    out[band] = (w * edge + (1 - w) * generated[band].astype(np.float32) + 0.5).astype(np.uint8)
     return out
 
 

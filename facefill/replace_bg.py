@@ -26,7 +26,6 @@ from facefill.blend import laplacian_blend
 from facefill.data.batch import BatchReport
 from facefill.data.io import FG_SUFFIX, MASK_SUFFIX, list_images, mirror_path, read_image, write_image
 from facefill.errors import FacefillError, ImageError
-from facefill.hallucinate import compose
 from facefill.segment import get_segmenter, refine
 
 
@@ -55,6 +54,18 @@ def fit_background(bg: np.ndarray, h: int, w: int) -> np.ndarray:
     r = cv2.resize(bg, (nw, nh), interpolation=interp)
     y, x = (nh - h) // 2, (nw - w) // 2
     return r[y:y + h, x:x + w]
+
+
+def keep_inside(image: np.ndarray, blended: np.ndarray, mask: np.ndarray, keep: int) -> np.ndarray:
+    """``image`` where the foreground is more than ``keep`` px from its edge, ``blended`` outside
+    it, and a linear ramp across those ``keep`` px (weight ``min(1, d / (keep + 1))``)."""
+    binary = (mask > 0.5).astype(np.uint8)
+    d = cv2.distanceTransform(binary, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if keep > 0 else binary.astype(np.float32)
+    w = np.minimum(1.0, d / (keep + 1))[..., None] if keep > 0 else d[..., None]
+    out = (image.astype(np.float32) * w + blended.astype(np.float32) * (1 - w) + 0.5).astype(np.uint8)
+    exact = w[..., 0] >= 1.0
+    out[exact] = image[exact]
+    return out
 
 
 def _face_mask_for(path: Path, src: Path, opts: ReplaceOptions, shape: tuple[int, int]) -> np.ndarray | None:
@@ -112,7 +123,7 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
             for (path, image, _, mask), img in zip(items, out):
                 # the pyramid's coarse bands bleed background colour into the person; keep the
                 # person's own pixels away from the seam (exact beyond opts.keep px from it)
-                img = compose(image, img, mask, opts.keep)
+                img = keep_inside(image, img, mask, opts.keep)
                 report.written.append(write_image(mirror_path(path, src, dst), img))
         pending.clear()
 

@@ -12,7 +12,7 @@ from facefill.cli.app import app
 from facefill.config import get_preset
 from facefill.data.io import read_image
 from facefill.hallucinate import (HallucinateOptions, compose, default_model_path, hallucinate_folder,
-                                  load_model, parse_shard, paste_weight)
+                                  load_model, parse_shard)
 from facefill.mask.region import mask_folder
 from facefill.models import build_generator
 from facefill.models.release import save_release
@@ -37,7 +37,7 @@ def tiny_model(tmp_path):
 def test_default_model_on_real_photos(masked, tmp_path):
     assert default_model_path().is_file(), "the default model must ship inside the package"
     r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "out"), "--device", "cpu",
-                            "--grid", str(tmp_path / "sheet.png"), "--feather", "0"])
+                            "--grid", str(tmp_path / "sheet.png")])
     assert r.exit_code == 0, r.output
     outs = sorted((tmp_path / "out").glob("*.png"))
     assert len(outs) == 5
@@ -53,15 +53,14 @@ def test_default_model_on_real_photos(masked, tmp_path):
 
 
 @pytest.mark.parametrize("feather", [0, 3])
-def test_keep_face_exact_away_from_the_seam(masked, tmp_path, tiny_model, feather):
+def test_keep_face_is_exact_inside_the_mask(masked, tmp_path, tiny_model, feather):
     G, cfg = load_model(tiny_model)
     report = hallucinate_folder(masked, tmp_path / "o", G, cfg, HallucinateOptions(feather=feather))
     assert len(report.written) == 5 and not report.failed
     for out in report.written:
         img, inp = read_image(out), read_image(masked / out.name)
         m = cv2.imread(str(masked / (out.stem + ".mask.png")), cv2.IMREAD_GRAYSCALE) > 127
-        inner = cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=feather).astype(bool) if feather else m
-        assert np.array_equal(img[inner], inp[inner])
+        assert np.array_equal(img[m], inp[m])
         assert (img[~m] != inp[~m]).any()
 
 
@@ -120,11 +119,14 @@ def test_missing_checkpoint_and_wrong_file(masked, tmp_path):
     assert r.exit_code == 1 and "safetensors" in r.output
 
 
-def test_compose_weights():
+def test_compose_feathers_outside_the_mask():
     mask = np.zeros((20, 20), np.float32)
     mask[5:15, 5:15] = 1
-    w = paste_weight(mask, 2)
-    assert w[10, 10] == 1 and w[5, 10] < 1 and w[0, 0] == 0
     face, gen = np.full((20, 20, 3), 200, np.uint8), np.full((20, 20, 3), 10, np.uint8)
-    out = compose(face, gen, mask, 0)
-    assert (out[5:15, 5:15] == 200).all() and (out[:5] == 10).all()
+    face[5:15, 5:15, 0] = np.arange(10, dtype=np.uint8)[None] * 20  # varied face pixels
+    hard = compose(face, gen, mask, 0)
+    assert np.array_equal(hard[5:15, 5:15], face[5:15, 5:15]) and (hard[:5] == 10).all()
+    soft = compose(face, gen, mask, 3)
+    assert np.array_equal(soft[5:15, 5:15], face[5:15, 5:15])  # the face is untouched
+    assert 10 < soft[4, 10, 1] < 200 and soft[4, 10, 1] > soft[3, 10, 1] > soft[2, 10, 1]  # a ramp outside
+    assert soft[0, 10, 1] == 10  # beyond the feather: the hallucination
