@@ -93,6 +93,30 @@ def pair_folders(gen_dir: Path, real_dir: Path) -> list[tuple[Path, Path, str]]:
     return [(gen[k], real[k], k) for k in sorted(gen)]
 
 
+def match_scores(embedder: torch.nn.Module, gen: torch.Tensor, real: torch.Tensor,
+                 landmarks: list[np.ndarray | None]) -> list[float]:
+    """Cosine similarity per pair, batched. ``gen``/``real``: ``(B, 3, H, W)`` in [0, 1];
+    ``landmarks[i]``: the real image's (68, 2) landmarks, or None for dlib's template at the
+    aligned eye positions. Both images of a pair are cut with the same chip."""
+    out = [0.0] * len(landmarks)
+    with_lm = [i for i, lm in enumerate(landmarks) if lm is not None]
+    without = [i for i, lm in enumerate(landmarks) if lm is None]
+    for idx, lm in ((with_lm, True), (without, False)):
+        if not idx:
+            continue
+        sel = torch.tensor(idx, device=gen.device)
+        pair = torch.cat([gen[sel], real[sel]]) * 2 - 1
+        marks = None
+        if lm:
+            marks = torch.from_numpy(np.stack([landmarks[i] for i in idx])).to(gen.device)
+            marks = torch.cat([marks, marks])
+        e = embedder(pair, marks)
+        sims = torch.nn.functional.cosine_similarity(e[: len(idx)], e[len(idx):]).tolist()
+        for i, v in zip(idx, sims):
+            out[i] = v
+    return out
+
+
 @dataclass
 class EvalResult:
     rows: list[dict] = field(default_factory=list)  # one per pair: {"file", metric: value}
@@ -170,14 +194,9 @@ def evaluate(
                 for row, s in zip(rows, v.tolist()):
                     row["ssim"] = s
             if "match" in metrics:
-                emb = nets["match"]
-                sims = []
-                for i in range(len(names)):  # per pair: its own landmarks, or the template
-                    lm = None if lms[i] is None else torch.from_numpy(lms[i])[None].to(device)
-                    e = emb(torch.cat([x[i:i + 1], y[i:i + 1]]) * 2 - 1, None if lm is None else lm.expand(2, -1, -1))
-                    sims.append(float(torch.nn.functional.cosine_similarity(e[0:1], e[1:2])))
-                for row, s in zip(rows, sims):
-                    row["match"] = s
+                sims = match_scores(nets["match"], x, y, lms)
+                for row, v in zip(rows, sims):
+                    row["match"] = v
             for m in ("pieapp", "lpips"):
                 if m in metrics:
                     v = nets[m](x, y).reshape(len(names))

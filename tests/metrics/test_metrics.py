@@ -215,3 +215,21 @@ def test_lpips_loads_weights_from_the_hub_cache(tmp_path, monkeypatch):
     gen, real = _pair(tmp_path, list(a), [a[0], a[0]])
     rows = evaluate(gen, real, ("lpips",)).rows
     assert rows[0]["lpips"] == pytest.approx(0, abs=1e-6) and rows[1]["lpips"] > 1e-4
+
+
+def test_batched_match_equals_pair_by_pair(aligned_faces):
+    import json as _json
+
+    from facefill.metrics.evaluate import match_scores
+    from facefill.models.embedders import FaceEmbedder
+
+    names = ["obama", "biden", "astronaut"]
+    imgs = torch.stack([torch.from_numpy(cv2.imread(str(aligned_faces / f"{n}.png"))[..., ::-1].copy()).permute(2, 0, 1)
+                        for n in names]).float() / 255
+    lms = [np.array(_json.loads((aligned_faces / f"{n}.json").read_text())["landmarks"], np.float32) for n in names]
+    lms[1] = None  # one pair without a sidecar: dlib's template at the eye positions
+    gen = imgs.flip(-1)  # a different image of the same face
+    emb = FaceEmbedder()
+    batched = match_scores(emb, gen, imgs, lms)
+    single = [match_scores(emb, gen[i:i + 1], imgs[i:i + 1], [lms[i]])[0] for i in range(3)]
+    assert np.allclose(batched, single, atol=1e-5) and min(batched) > 0.5
