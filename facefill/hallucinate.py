@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from facefill.align.landmarks import LandmarkBackend, lazy_backend
 from facefill.config import Config
 from facefill.data.batch import BatchReport
 from facefill.data.io import MASK_SUFFIX, list_images, mirror_path, read_image, write_image
@@ -116,7 +117,8 @@ class HallucinateOptions:
     grid_items: list = field(default_factory=list)
 
 
-def _load_item(path: Path, opts: HallucinateOptions, size: int, cfg: Config) -> Item:
+def _load_item(path: Path, opts: HallucinateOptions, size: int, cfg: Config,
+               backend: Callable[[], LandmarkBackend]) -> Item:
     image = read_image(path)
     if image.shape[:2] != (size, size):
         raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]}, the model takes {size}x{size}; "
@@ -129,20 +131,9 @@ def _load_item(path: Path, opts: HallucinateOptions, size: int, cfg: Config) -> 
             raise ImageError(f"{mask_file}: unreadable or not {size}x{size}; re-run 'facefill mask'")
         mask = (m > 127).astype(np.float32)
     elif opts.mask_from_landmarks:
-        from facefill.align.core import read_sidecar
-        from facefill.mask.region import face_mask
+        from facefill.mask.region import face_mask, landmarks_for
 
-        side = read_sidecar(path)
-        if side is None or "landmarks" not in side:
-            from facefill.align.landmarks import get_backend
-
-            faces = get_backend("dlib").detect(image)
-            if not faces:
-                raise ImageError(f"{path}: no sidecar and no face found; align it with 'facefill align' first")
-            lm = max(faces, key=lambda f: f.area).landmarks
-        else:
-            lm = np.asarray(side["landmarks"], np.float64)
-        mask = (face_mask(lm, size, cfg.mask.grow, 0) > 0.5).astype(np.float32)
+        mask = (face_mask(landmarks_for(path, image, backend), size, cfg.mask.grow, 0) > 0.5).astype(np.float32)
         real = image
     else:
         raise ImageError(f"{path}: no mask {mask_file.name} beside it; run 'facefill mask' on the aligned "
@@ -175,6 +166,7 @@ def hallucinate_folder(
     size = cfg.generator.scales[-1]
     device = torch.device(device)
     amp = opts.precision == "bf16" or (opts.precision == "auto" and device.type == "cuda")
+    backend = lazy_backend("dlib")  # only for --mask-from-landmarks inputs without a sidecar
     report = BatchReport(total=len(files))
     todo: list[Path] = []
     for path in files:
@@ -187,7 +179,7 @@ def hallucinate_folder(
         items: list[Item] = []
         for path in todo[start:start + opts.batch_size]:
             try:
-                items.append(_load_item(path, opts, size, cfg))
+                items.append(_load_item(path, opts, size, cfg, backend))
             except FacefillError as exc:
                 report.failed.append((path, str(exc)))
             except (OSError, ValueError, cv2.error) as exc:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -259,3 +259,16 @@ def get_backend(name: str, **kwargs) -> LandmarkBackend:
     except KeyError:
         raise FacefillError(f"unknown landmark backend {name!r}; choose one of {', '.join(BACKENDS)}") from None
     return cls(**kwargs)
+
+
+def lazy_backend(name: str, **kwargs) -> Callable[[], LandmarkBackend]:
+    """A function returning the backend ``name``, built on its first call only (loading a
+    backend's models is slow, and folders with sidecars never need one)."""
+    built: list[LandmarkBackend] = []
+
+    def get() -> LandmarkBackend:
+        if not built:
+            built.append(get_backend(name, **kwargs))
+        return built[0]
+
+    return get

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from facefill.align.core import read_sidecar
-from facefill.align.landmarks import LandmarkBackend, get_backend
+from facefill.align.landmarks import LandmarkBackend, lazy_backend
 from facefill.config import MaskConfig
 from facefill.data.batch import BatchReport, Progress, run_batch
 from facefill.data.io import MASK_SUFFIX, list_images, mirror_path, read_image, write_image
@@ -63,7 +63,9 @@ def apply_mask_tensor(images: torch.Tensor, masks: torch.Tensor, fill: float | t
     return images * masks + fill * (1 - masks)
 
 
-def _landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkBackend]) -> np.ndarray:
+def landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkBackend]) -> np.ndarray:
+    """The (68, 2) landmarks of an aligned image: from its alignment sidecar, else detected with
+    ``backend()`` (largest face). NoFaceError when neither gives any."""
     side = read_sidecar(path)
     if side is not None and "landmarks" in side:
         return np.asarray(side["landmarks"], dtype=np.float64)
@@ -90,12 +92,7 @@ def mask_folder(
     inputs = list_images(src)
     if not inputs:
         raise FacefillError(f"no images found in {src}; point mask at the output folder of 'facefill align'")
-    engine: list[LandmarkBackend] = []
-
-    def lazy_backend() -> LandmarkBackend:
-        if not engine:
-            engine.append(get_backend(backend))
-        return engine[0]
+    engine = lazy_backend(backend)
 
     def work(path: Path) -> list[Path] | None:
         out = mirror_path(path, src, dst)
@@ -103,7 +100,7 @@ def mask_folder(
         if not overwrite and out.exists() and mask_out.exists():
             return None
         image = read_image(path)
-        landmarks = _landmarks_for(path, image, lazy_backend)
+        landmarks = landmarks_for(path, image, engine)
         mask = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
         write_image(out, apply_mask(image, mask, cfg.fill))
         write_image(mask_out, ((mask >= 0.5) * 255).astype(np.uint8))

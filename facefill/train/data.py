@@ -24,10 +24,11 @@ import torch
 from torch.utils.data import Dataset
 
 from facefill.align.core import read_sidecar
+from facefill.align.landmarks import LandmarkBackend
 from facefill.config import MaskConfig
 from facefill.data.io import list_images, read_image
 from facefill.errors import FacefillError, ImageError
-from facefill.mask.region import face_mask
+from facefill.mask.region import face_mask, landmarks_for
 
 #: iBUG-68 index of each point's mirror image (for horizontal flips).
 FLIP_68 = np.array(
@@ -44,28 +45,22 @@ class Sample:
     size: int  # the image's side length
 
 
-def scan(root: Path, detect: Callable[[np.ndarray], np.ndarray | None] | None = None,
+def scan(root: Path, backend: Callable[[], LandmarkBackend] | None = None,
          progress: Callable[[int, int, str], None] | None = None) -> tuple[list[Sample], list[tuple[Path, str]]]:
-    """Find usable training images under ``root``. Returns ``(samples, skipped)`` where skipped
-    holds ``(file, reason)`` for unreadable, non-square or face-less files."""
+    """Find usable training images under ``root``. Landmarks come from the alignment sidecars,
+    else from ``backend()`` (None: a sidecar is required). Returns ``(samples, skipped)`` where
+    skipped holds ``(file, reason)`` for unreadable, non-square or face-less files."""
     samples, skipped = [], []
     paths = list_images(root)
     for i, path in enumerate(paths):
         try:
-            side = read_sidecar(path)
             image = read_image(path)
             h, w = image.shape[:2]
             if h != w:
                 raise ImageError(f"{path}: {w}x{h} is not square; align it first with 'facefill align'")
-            if side is not None and "landmarks" in side:
-                lm = np.asarray(side["landmarks"], np.float32)
-            elif detect is not None:
-                found = detect(image)
-                if found is None:
-                    raise ImageError(f"{path}: no face found and no alignment sidecar")
-                lm = np.asarray(found, np.float32)
-            else:
+            if backend is None and read_sidecar(path) is None:
                 raise ImageError(f"{path}: no alignment sidecar (run 'facefill align' first)")
+            lm = np.asarray(landmarks_for(path, image, backend), np.float32)
             if lm.shape != (68, 2):
                 raise ImageError(f"{path}: expected 68 landmarks, found {lm.shape}")
             samples.append(Sample(path, lm, h))

@@ -27,12 +27,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Subset
 
+from facefill.align.landmarks import lazy_backend
 from facefill.config import Config, dump_toml, from_dict, to_dict
 from facefill.errors import ConfigError, FacefillError
 from facefill.models import build_discriminator, build_generator
@@ -189,8 +189,7 @@ def train(
     # ---------------------------------------------------------------- data (fail before work)
     if not data_dir.is_dir():
         raise FacefillError(f"{data_dir} is not a folder; pass the output folder of 'facefill align'")
-    detector = _lazy_detector()
-    samples, skipped = scan(data_dir, detector)
+    samples, skipped = scan(data_dir, lazy_backend("dlib"))
     if not samples:
         raise FacefillError(f"no usable training images in {data_dir} ({len(skipped)} skipped); "
                             "run 'facefill align RAW_DIR ALIGNED_DIR' and train on ALIGNED_DIR")
@@ -367,21 +366,6 @@ def _tensorboard(log_dir: Path):
     except ImportError:
         return None
     return SummaryWriter(str(log_dir))
-
-
-def _lazy_detector():
-    """dlib landmarks for images that have no sidecar, built on first use."""
-    holder: list = []
-
-    def detect(image: np.ndarray):
-        if not holder:
-            from facefill.align.landmarks import get_backend
-
-            holder.append(get_backend("dlib"))
-        faces = holder[0].detect(image)
-        return max(faces, key=lambda f: f.area).landmarks if faces else None
-
-    return detect
 
 
 __all__ = ["train", "Callbacks", "TrainResult", "TrainingInterrupted", "progressive_stage", "validate"]
