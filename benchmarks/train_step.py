@@ -7,7 +7,6 @@ Writes benchmarks/results/train_step.{json,md}. Adds CUDA rows (bf16 autocast) w
 from __future__ import annotations
 
 import argparse
-import dataclasses as dc
 import sys
 from pathlib import Path
 

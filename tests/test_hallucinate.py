@@ -1,6 +1,5 @@
 """hallucinate: default model, keep-face exactness, bad files, shards, contact sheet."""
 
-import shutil
 
 import cv2
 import numpy as np

@@ -154,8 +154,7 @@ def salient_region(image: np.ndarray, face_mask: np.ndarray | None = None, thres
         edges = ((s >= threshold) * 255).astype(np.uint8)
     k = max(3, image.shape[0] // 20) | 1
     edges = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    # the inside of the outer contour: everything not reachable from the border without
-    # crossing a salient edge; of that, the connected part that holds the face centre
+    # of the inside of the outer contour, the connected part that holds the face centre
     h, w = edges.shape
     inside = enclosed(edges > 0)
     n, labels = cv2.connectedComponents(inside, connectivity=8)
@@ -169,13 +168,6 @@ def salient_region(image: np.ndarray, face_mask: np.ndarray | None = None, thres
     if label == 0:  # the face centre is not enclosed: take the largest enclosed part
         label = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
     out[labels == label] = 1
-    return out
-    face = face_mask if face_mask is not None else _default_face_region(*image.shape[:2])
-    ys, xs = np.nonzero(face > 0.5)
-    centre = (float(xs.mean()), float(ys.mean())) if len(xs) else (image.shape[1] / 2, image.shape[0] / 2)
-    inside = [c for c in contours if cv2.pointPolygonTest(c, centre, False) >= 0]
-    best = max(inside or contours, key=cv2.contourArea)
-    cv2.drawContours(out, [best], -1, 1, thickness=-1)
     return out
 
 
