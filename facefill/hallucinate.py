@@ -180,10 +180,9 @@ def hallucinate_folder(
         for path in todo[start:start + opts.batch_size]:
             try:
                 items.append(_load_item(path, opts, size, cfg, backend))
-            except FacefillError as exc:
-                report.failed.append((path, str(exc)))
-            except (OSError, ValueError, cv2.error) as exc:
-                report.failed.append((path, f"{path}: {exc}"))
+            except Exception as exc:
+                if not report.record_failure(path, exc):
+                    raise
         if items:
             x = torch.from_numpy(np.stack([it.image for it in items])).permute(0, 3, 1, 2).float() / 127.5 - 1
             m = torch.from_numpy(np.stack([it.mask for it in items]))[:, None]

@@ -141,10 +141,9 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
                 if opts.save_masks:
                     write_image(out_path.with_name(out_path.stem + FG_SUFFIX), fg * 255)
                 pending.append((path, image, bg, fg.astype(np.float32)))
-            except FacefillError as exc:
-                report.failed.append((path, str(exc)))
-            except (OSError, ValueError, cv2.error) as exc:
-                report.failed.append((path, f"{path}: {exc}"))
+            except Exception as exc:
+                if not report.record_failure(path, exc):
+                    raise
         if len(pending) >= opts.batch_size:
             flush()
         if progress is not None:

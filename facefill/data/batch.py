@@ -16,6 +16,10 @@ from facefill.errors import FacefillError
 
 Progress = Callable[[int, int, str], None]
 
+#: Failures of one input that a batch records and gets past (besides FacefillError):
+#: unreadable or malformed data. Anything else is a bug and propagates.
+DATA_ERRORS = (OSError, ValueError, cv2.error)
+
 
 @dataclass
 class BatchReport:
@@ -26,6 +30,16 @@ class BatchReport:
     skipped: list[Path] = field(default_factory=list)  # outputs already there (resume)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     stopped: bool = False
+
+    def record_failure(self, path: Path, exc: BaseException) -> bool:
+        """Record ``exc`` as ``path``'s failure when it is an expected one; False otherwise."""
+        if isinstance(exc, FacefillError):
+            self.failed.append((path, str(exc)))
+        elif isinstance(exc, DATA_ERRORS):
+            self.failed.append((path, f"{path}: {exc.__class__.__name__}: {exc}"))
+        else:
+            return False
+        return True
 
     @property
     def ok(self) -> bool:
@@ -50,10 +64,9 @@ def run_batch(
             break
         try:
             out = work(path)
-        except FacefillError as exc:
-            report.failed.append((path, str(exc)))
-        except (OSError, ValueError, cv2.error) as exc:
-            report.failed.append((path, f"{path}: {exc.__class__.__name__}: {exc}"))
+        except Exception as exc:
+            if not report.record_failure(path, exc):
+                raise
         else:
             if out is None:
                 report.skipped.append(path)

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from facefill.align.core import read_sidecar
 from facefill.align.landmarks import LandmarkBackend
 from facefill.config import MaskConfig
+from facefill.data.batch import DATA_ERRORS
 from facefill.data.io import list_images, read_image
 from facefill.errors import FacefillError, ImageError
 from facefill.mask.region import face_mask, landmarks_for
@@ -64,7 +65,7 @@ def scan(root: Path, backend: Callable[[], LandmarkBackend] | None = None,
             if lm.shape != (68, 2):
                 raise ImageError(f"{path}: expected 68 landmarks, found {lm.shape}")
             samples.append(Sample(path, lm, h))
-        except (FacefillError, OSError, ValueError, cv2.error) as exc:
+        except (FacefillError, *DATA_ERRORS) as exc:
             skipped.append((path, str(exc)))
         if progress is not None:
             progress(i + 1, len(paths), path.name)
