@@ -60,6 +60,17 @@ def resolve_config(preset: str, config_file: Path | None, overrides: list[str] |
     return resolve(preset, config_file, overrides or [])
 
 
+def pick_device(device: str) -> str:
+    """``--device``: ``auto`` -> cuda when available, else cpu; a CUDA request without CUDA fails."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise FacefillError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    return device
+
+
 def progress_bar(transient: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -83,12 +94,16 @@ def track(items: list, description: str) -> Iterator:
 
 
 def run_with_progress(description: str, job: Callable) -> "BatchReport":
-    """Run ``job(progress=..., should_stop=None)`` under a Rich progress bar on stderr."""
+    """Run ``job(progress=...)`` under a Rich progress bar on stderr. The bar appears with the
+    job's first progress report, so checks a job makes before any work (missing weights, no
+    inputs) print their error without an empty bar above it."""
     with progress_bar() as bar:
-        task = bar.add_task(description, total=None, status="")
+        tasks = []
 
         def progress(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, status=name)
+            if not tasks:
+                tasks.append(bar.add_task(description, total=total, status=""))
+            bar.update(tasks[0], completed=done, total=total, status=name)
 
         return job(progress=progress)
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from facefill.cli.common import console, err_console, handle_errors, run_with_progress
-from facefill.cli.hallucinate import pick_device
+from facefill.cli.common import console, err_console, handle_errors, pick_device, run_with_progress
 
 
 @handle_errors
@@ -29,15 +28,13 @@ def evaluate(
 ) -> None:
     """Compare generated images with real ones (paired by relative path): face match score,
     SSIM, FID, PieAPP, LPIPS. Prints a table; --json/--csv write per-image values too."""
-    from facefill.metrics.evaluate import HIGHER_IS_BETTER, METRICS, check_weights, evaluate as run
+    from facefill.metrics.evaluate import HIGHER_IS_BETTER, METRICS, evaluate as run
 
     # "--metrics fid ssim match": click gives the first name to --metrics, the rest arrive as extra args
     flat = [m for item in list(metrics) + list(ctx.args) for m in item.replace(",", " ").split()]
     bad = [m for m in flat if m not in METRICS]
     if bad:
         raise typer.BadParameter(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}", param_hint="--metrics")
-    for m in flat:  # missing weights: say so before any progress bar or work
-        check_weights(m)
     result = run_with_progress("evaluate", lambda progress: run(
         generated_dir, real_dir, tuple(dict.fromkeys(flat)), pick_device(device), batch_size,
         real_stats, inception_weights, progress=progress))

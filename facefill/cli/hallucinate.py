@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 
-from facefill.cli.common import err_console, handle_errors, report_batch, run_with_progress
+from facefill.cli.common import err_console, handle_errors, pick_device, report_batch, run_with_progress
 from facefill.errors import FacefillError
-
-
-def pick_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FacefillError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    return device
 
 
 @handle_errors
@@ -55,5 +46,5 @@ def hallucinate(
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
         masked_dir, out_dir, G, cfg, opts, dev, progress=progress))
     report_batch(report, "hallucinate", out_dir)
-    if grid is not None and opts.grid_items:
+    if grid is not None and report.written:
         err_console.print(f"contact sheet: {grid}", highlight=False)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from facefill.cli.common import handle_errors, report_batch, run_with_progress
-from facefill.cli.hallucinate import pick_device
+from facefill.cli.common import handle_errors, pick_device, report_batch, run_with_progress
 from facefill.errors import FacefillError
 
 
