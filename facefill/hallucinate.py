@@ -14,7 +14,7 @@ it, the nearest face-edge colour is blended into the hallucination with a weight
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Callable
@@ -114,7 +114,6 @@ class HallucinateOptions:
     real_dir: Path | None = None
     grid: Path | None = None
     grid_max: int = 16
-    grid_items: list = field(default_factory=list)
 
 
 def _load_item(path: Path, opts: HallucinateOptions, size: int, cfg: Config,
@@ -156,7 +155,8 @@ def hallucinate_folder(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> BatchReport:
     """Hallucinate every masked face under ``src`` into ``dst``. Bad files are recorded in the
-    report and skipped; good ones are always written."""
+    report and skipped; good ones are always written. With ``opts.grid``, the contact sheet is
+    written whenever at least one output was."""
     src, dst = Path(src), Path(dst)
     files = list_images(src)
     if not files:
@@ -168,6 +168,7 @@ def hallucinate_folder(
     amp = opts.precision == "bf16" or (opts.precision == "auto" and device.type == "cuda")
     backend = lazy_backend("dlib")  # only for --mask-from-landmarks inputs without a sidecar
     report = BatchReport(total=len(files))
+    sheet_rows: list = []
     todo: list[Path] = []
     for path in files:
         if not opts.overwrite and mirror_path(path, src, dst).exists():
@@ -198,13 +199,13 @@ def hallucinate_folder(
                 if opts.all_scales_dir is not None:
                     for k, v in outs.items():
                         write_image(mirror_path(it.path, src, Path(opts.all_scales_dir) / str(k)), v[j])
-                if opts.grid is not None and len(opts.grid_items) < opts.grid_max:
-                    opts.grid_items.append((masked[j].float().cpu(), out, it.real))
+                if opts.grid is not None and len(sheet_rows) < opts.grid_max:
+                    sheet_rows.append((masked[j].float().cpu(), out, it.real))
         done += len(todo[start:start + opts.batch_size])
         if progress is not None:
             progress(done, len(files), todo[min(start + opts.batch_size, len(todo)) - 1].name)
-    if opts.grid is not None and opts.grid_items:
-        write_contact_sheet(opts.grid, opts.grid_items)
+    if opts.grid is not None and sheet_rows:
+        write_contact_sheet(opts.grid, sheet_rows)
     return report
 
 

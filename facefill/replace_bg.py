@@ -25,7 +25,7 @@ import torch
 from facefill.blend import laplacian_blend
 from facefill.data.batch import BatchReport
 from facefill.data.io import FG_SUFFIX, MASK_SUFFIX, list_images, mirror_path, read_image, write_image
-from facefill.errors import FacefillError, ImageError
+from facefill.errors import FacefillError
 from facefill.segment import get_segmenter, refine
 
 
@@ -59,9 +59,8 @@ def fit_background(bg: np.ndarray, h: int, w: int) -> np.ndarray:
 def keep_inside(image: np.ndarray, blended: np.ndarray, mask: np.ndarray, keep: int) -> np.ndarray:
     """``image`` where the foreground is more than ``keep`` px from its edge, ``blended`` outside
     it, and a linear ramp across those ``keep`` px (weight ``min(1, d / (keep + 1))``)."""
-    binary = (mask > 0.5).astype(np.uint8)
-    d = cv2.distanceTransform(binary, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if keep > 0 else binary.astype(np.float32)
-    w = np.minimum(1.0, d / (keep + 1))[..., None] if keep > 0 else d[..., None]
+    d = cv2.distanceTransform((mask > 0.5).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    w = np.minimum(1.0, d / (keep + 1))[..., None]  # keep=0: 1 inside (d >= 1), 0 outside
     out = (image.astype(np.float32) * w + blended.astype(np.float32) * (1 - w) + 0.5).astype(np.uint8)
     exact = w[..., 0] >= 1.0
     out[exact] = image[exact]
@@ -153,4 +152,4 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
     return report
 
 
-__all__ = ["ReplaceOptions", "fit_background", "replace_folder", "ImageError"]
+__all__ = ["ReplaceOptions", "fit_background", "keep_inside", "replace_folder"]

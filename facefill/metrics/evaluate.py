@@ -186,22 +186,21 @@ def evaluate(
             continue
         x, y = _to_tensor(gens, device), _to_tensor(reals, device)
         rows = [{"file": n} for n in names]
+
+        def put(metric: str, values) -> None:
+            for row, v in zip(rows, values):
+                row[metric] = float(v)
+
         with torch.no_grad():
             if "ssim" in metrics:
                 import piq
 
-                v = piq.ssim(x, y, reduction="none", **SSIM_SETTINGS)
-                for row, s in zip(rows, v.tolist()):
-                    row["ssim"] = s
+                put("ssim", piq.ssim(x, y, reduction="none", **SSIM_SETTINGS).tolist())
             if "match" in metrics:
-                sims = match_scores(nets["match"], x, y, lms)
-                for row, v in zip(rows, sims):
-                    row["match"] = v
+                put("match", match_scores(nets["match"], x, y, lms))
             for m in ("pieapp", "lpips"):
                 if m in metrics:
-                    v = nets[m](x, y).reshape(len(names))
-                    for row, s in zip(rows, v.tolist()):
-                        row[m] = s
+                    put(m, nets[m](x, y).reshape(len(names)).tolist())
             if inception is not None:
                 feats_gen.append(inception(x).cpu())
                 if cached_real is None:

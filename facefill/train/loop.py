@@ -236,9 +236,13 @@ def train(
     stages = num_stages(resolution)
     interrupted = False
 
+    saved_at: list[tuple[int, int, int]] = []
+
     def checkpoint() -> None:
-        if rank != 0:
+        # the end of a run often falls on a step just saved: write it again only if it moved on
+        if rank != 0 or saved_at == [(step, epoch, pos)]:
             return
+        saved_at[:] = [(step, epoch, pos)]
         save_state(ckpt_dir / f"state_{step:07d}.pt", {
             "config": to_dict(cfg), "step": step, "epoch": epoch, "pos": pos,
             "G": _unwrap(G).state_dict(), "D": _unwrap(D).state_dict(), "G_ema": G_ema.state_dict(),
