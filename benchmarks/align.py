@@ -22,7 +22,8 @@ from facefill.align.core import align_image  # noqa: E402
 from facefill.align.landmarks import DlibBackend, get_backend  # noqa: E402
 from facefill.data.io import list_images, read_image  # noqa: E402
 from facefill.errors import FacefillError  # noqa: E402
-from facefill.mask.region import apply_mask, face_mask  # noqa: E402
+from facefill.data.tensors import apply_mask_uint8 as apply_mask
+from facefill.mask.region import face_mask  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 

@@ -15,7 +15,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import device_name, timeit, write  # noqa: E402
 
-from facefill.metrics.evaluate import SSIM_SETTINGS, check_weights  # noqa: E402
+from facefill.metrics.ssim import SSIM_SETTINGS
+from facefill.pipeline.evaluate import check_weights  # noqa: E402
 from facefill.errors import WeightsNotFoundError  # noqa: E402
 
 

@@ -22,11 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, device_name, peak_memory_mb, write  # noqa: E402
 
-from facefill.align.core import align_folder  # noqa: E402
+from facefill.pipeline.align import align_folder  # noqa: E402
 from facefill.align.landmarks import get_backend  # noqa: E402
 from facefill.config import get_preset  # noqa: E402
-from facefill.hallucinate import HallucinateOptions, hallucinate_folder  # noqa: E402
-from facefill.mask.region import mask_folder  # noqa: E402
+from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder  # noqa: E402
+from facefill.pipeline.mask import mask_folder  # noqa: E402
 from facefill.models import build_generator  # noqa: E402
 
 

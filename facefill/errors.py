@@ -1,6 +1,8 @@
 """Errors the core raises; the CLI turns them into a one-line message and an exit code.
 
-Exit codes: 0 success, 1 any :class:`FacefillError`, 2 usage errors (Typer), 130 Ctrl-C.
+Exit codes (docs/cli-conventions.md): 0 success, 1 a :class:`FacefillError` (nothing useful was
+done), 2 usage errors (Typer, :class:`UsageError`), 3 a batch that kept its good outputs but
+some inputs failed (:class:`PartialFailure`), 130 Ctrl-C.
 Every message says what was wrong *and* what to do about it.
 """
 
@@ -33,5 +35,21 @@ class WeightsNotFoundError(FacefillError):
     """Pretrained weights that are not on this machine; the message says where to put them."""
 
 
-class NotImplementedYet(FacefillError):
-    """A subcommand or option whose implementation has not landed yet."""
+class UsageError(FacefillError):
+    """An option value that is not valid at all (like Typer's usage errors): exit code 2."""
+
+    exit_code = 2
+
+
+class DeviceError(FacefillError):
+    """A device this machine does not have (``--device cuda`` without CUDA)."""
+
+
+class OutputError(FacefillError):
+    """An output path that would overwrite an input, or cannot be written."""
+
+
+class PartialFailure(FacefillError):
+    """A batch finished, kept every good output, but some inputs failed: exit code 3."""
+
+    exit_code = 3

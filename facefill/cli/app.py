@@ -1,4 +1,8 @@
-"""The ``facefill`` Typer app: registers one thin module per subcommand."""
+"""The ``facefill`` Typer app: registers one thin module per subcommand.
+
+Start-up stays light: this module and every ``cli/<stage>.py`` import only Typer, Rich and
+facefill's config; torch, OpenCV, dlib and the models are imported inside the commands, so
+``facefill --help`` and ``--version`` answer at once (tests/cli/test_app.py guards it)."""
 
 from __future__ import annotations
 

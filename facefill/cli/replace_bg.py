@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
-from facefill.cli.common import handle_errors, pick_device, report_batch, run_with_progress
+from facefill.cli import _options as opt
+from facefill.cli.common import handle_errors, report_batch, run_with_progress
 from facefill.errors import FacefillError
+
+SEGMENTERS = ("auto", "selfie", "grabcut", "mediapipe")
 
 
 @handle_errors
@@ -17,30 +20,45 @@ def replace_bg(
     background: Path = typer.Option(..., "--background", "-b", help="A background image, or a folder of them."),
     assign: str = typer.Option("round-robin", "--assign", help="With a folder of backgrounds: 'round-robin' (sorted names) or 'random'."),
     seed: int = typer.Option(0, "--seed", help="Seed for --assign random."),
-    segmenter: str = typer.Option("auto", "--segmenter", help="auto (mediapipe when installed, else grabcut), mediapipe, grabcut."),
-    face_masks: Path = typer.Option(None, "--face-masks", help="Output of 'facefill mask': <name>.mask.png there is always foreground (also read beside each image)."),
-    levels: int = typer.Option(5, "--levels", help="Laplacian pyramid levels (1 = plain alpha blend)."),
-    feather: float = typer.Option(1.0, "--feather", help="Gaussian sigma (px) applied to the foreground mask before blending."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Segmentation probability counted as person."),
-    saliency: bool = typer.Option(True, "--saliency/--no-saliency", help="Refine with the gradient-saliency contour (the paper's union), and fill enclosed holes."),
+    segmenter: str = typer.Option("auto", "--segmenter", help="Person segmentation: auto (the selfie network shipped "
+                                  "with facefill), selfie, grabcut (OpenCV, seeded from the face), mediapipe "
+                                  "(needs mediapipe 0.10.21 installed)."),
+    face_masks: Path = typer.Option(None, "--face-masks", help="Output of 'facefill mask': <name>.mask.png there is "
+                                    "always foreground (also read beside each image)."),
+    levels: int = typer.Option(5, "--levels", min=1, max=12, help="Laplacian pyramid levels (1 = plain alpha blend; "
+                               "at most log2(image side) + 1)."),
+    feather: float = typer.Option(1.0, "--feather", min=0.0, max=64.0, help="Gaussian sigma (px) applied to the "
+                                  "foreground mask before blending."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.01, max=0.99, help="Segmentation probability counted as person."),
+    saliency: bool = typer.Option(True, "--saliency/--no-saliency", help="Refine with the gradient-saliency contour "
+                                  "(the paper's union), and fill enclosed holes."),
     save_masks: bool = typer.Option(False, "--save-masks", help="Also write <name>.fg.png foreground masks."),
-    device: str = typer.Option("auto", "--device", help="Device for the blending: auto, cpu, cuda."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Images blended per batch."),
-    overwrite: bool = typer.Option(False, "--overwrite/--skip-existing", help="Redo files whose output exists (default: skip, so a run resumes)."),
+    device: str = opt.device("auto", "Device for the blending:"),
+    batch_size: int = opt.batch_size(16, "Images blended per batch."),
+    overwrite: bool = opt.overwrite(),
+    quiet: bool = opt.quiet(),
 ) -> None:
     """Swap the background behind the person while keeping face and context pixels: person
     segmentation refined with a saliency contour, then Laplacian-pyramid blending."""
-    from facefill.replace_bg import ReplaceOptions, replace_folder
+    from facefill.runtime import check_device_name
 
+    if segmenter not in SEGMENTERS:
+        raise typer.BadParameter(f"must be one of {', '.join(SEGMENTERS)}", param_hint="--segmenter")
+    if assign not in ("round-robin", "random"):
+        raise typer.BadParameter("must be 'round-robin' or 'random'", param_hint="--assign")
+    check_device_name(device)
     if not images_dir.exists():
         raise FacefillError(f"{images_dir} does not exist")
     if not background.exists():
         raise FacefillError(f"--background {background} does not exist; give an image or a folder of images")
-    if levels < 1:
-        raise typer.BadParameter("must be >= 1", param_hint="--levels")
+
+    from facefill.pipeline.replace_bg import ReplaceOptions, replace_folder
+    from facefill.runtime import resolve_device
+
+    dev = resolve_device(device)
     opts = ReplaceOptions(segmenter=segmenter, levels=levels, feather=feather, threshold=threshold, saliency=saliency,
                           assign=assign, seed=seed, batch_size=batch_size, face_masks_dir=face_masks,
                           save_masks=save_masks, overwrite=overwrite)
     report = run_with_progress("replace-bg", lambda progress: replace_folder(
-        images_dir, out_dir, background, opts, pick_device(device), progress=progress))
-    report_batch(report, "replace-bg", out_dir)
+        images_dir, out_dir, background, opts, dev, progress=progress), quiet)
+    report_batch(report, "replace-bg", out_dir, quiet)

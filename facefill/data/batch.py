@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import cv2
 
-from facefill.errors import FacefillError
+from facefill.errors import FacefillError, OutputError
 
 Progress = Callable[[int, int, str], None]
 
@@ -26,13 +26,19 @@ class BatchReport:
     """What a batch command did. ``failed`` holds ``(file, reason)`` pairs."""
 
     total: int = 0
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)  # outputs already there (resume)
+    done: list[Path] = field(default_factory=list)  # inputs processed by this run
+    written: list[Path] = field(default_factory=list)  # every file written (an input may give several)
+    skipped: list[Path] = field(default_factory=list)  # inputs whose outputs were already there (resume)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     stopped: bool = False
+    notes: list[str] = field(default_factory=list)  # things the caller should tell the user
 
     def record_failure(self, path: Path, exc: BaseException) -> bool:
-        """Record ``exc`` as ``path``'s failure when it is an expected one; False otherwise."""
+        """Record ``exc`` as ``path``'s failure when it is an expected one; False otherwise.
+        An :class:`OutputError` (the output cannot be written) is never a per-input failure:
+        it stops the batch."""
+        if isinstance(exc, OutputError):
+            return False
         if isinstance(exc, FacefillError):
             self.failed.append((path, str(exc)))
         elif isinstance(exc, DATA_ERRORS):
@@ -44,7 +50,15 @@ class BatchReport:
     @property
     def ok(self) -> bool:
         """At least one output exists for this run (written now or already present)."""
-        return bool(self.written or self.skipped)
+        return bool(self.done or self.skipped)
+
+    @property
+    def exit_code(self) -> int:
+        """0: every input succeeded (or was already done); 3: some failed, the good outputs were
+        kept; 1: nothing could be done (docs/cli-conventions.md)."""
+        if not self.failed:
+            return 0
+        return 3 if self.ok else 1
 
 
 def run_batch(
@@ -71,7 +85,47 @@ def run_batch(
             if out is None:
                 report.skipped.append(path)
             else:
+                report.done.append(path)
                 report.written.extend(out)
         if progress is not None:
             progress(i + 1, len(items), path.name)
+    return report
+
+
+def run_batched(
+    todo: list[Path],
+    load: Callable[[Path], object],
+    process: Callable[[list], list[list[Path]]],
+    batch_size: int,
+    report: BatchReport,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BatchReport:
+    """The batched-inference loop shared by ``hallucinate`` and ``replace-bg``.
+
+    For each chunk of ``batch_size`` inputs: ``load(path)`` each (a failure is recorded and the
+    input dropped from the chunk), then ``process(items)`` once for the chunk, which returns the
+    files written per item. ``report`` may already hold skipped inputs; progress counts them."""
+    total = report.total
+    done = len(report.skipped)
+    for start in range(0, len(todo), batch_size):
+        if should_stop is not None and should_stop():
+            report.stopped = True
+            break
+        chunk = todo[start:start + batch_size]
+        items, paths = [], []
+        for path in chunk:
+            try:
+                items.append(load(path))
+                paths.append(path)
+            except Exception as exc:
+                if not report.record_failure(path, exc):
+                    raise
+        if items:
+            for path, files in zip(paths, process(items)):
+                report.done.append(path)
+                report.written.extend(files)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total, chunk[-1].name)
     return report

@@ -15,12 +15,16 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from facefill.errors import ImageError
+from facefill.errors import ImageError, OutputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
 #: foreground masks written by ``replace-bg --save-masks``; skipped like masks when listing inputs
 FG_SUFFIX = ".fg.png"
+#: validity masks written by ``align`` (see facefill.align.sidecar)
+VALID_SUFFIX = ".valid.png"
+#: files beside images that are never inputs themselves
+COMPANION_SUFFIXES = (MASK_SUFFIX, FG_SUFFIX, VALID_SUFFIX)
 
 
 def _exif_orientation(path: Path) -> int:
@@ -85,21 +89,39 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    """Write ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` gray) atomically; the format follows the suffix."""
+    """Write ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` gray) atomically; the format follows the suffix.
+    OutputError (naming the file) when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arr = rgb if rgb.ndim == 2 else np.ascontiguousarray(rgb[:, :, ::-1])
     ok, buf = cv2.imencode(path.suffix or ".png", arr)
     if not ok:  # pragma: no cover - cv2 only fails on unknown suffixes
         raise ImageError(f"{path}: cannot encode an image with this suffix")
+    write_bytes(path, buf.tobytes())
+    return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename), creating folders.
+    OutputError (naming the file) when it cannot be written."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    buf.tofile(tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); check the output folder's "
+                          "permissions and free space") from None
     return path
 
 
 def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files under ``root`` (sorted; hidden files, ``*.mask.png`` and ``*.fg.png`` skipped). A single
+    """Image files under ``root`` (sorted; hidden files and companions ``*.mask.png``, ``*.fg.png``,
+    ``*.valid.png`` skipped). A single
     file is returned as a one-element list."""
     root = Path(root)
     if root.is_file():
@@ -110,8 +132,7 @@ def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
         if p.is_file()
         and p.suffix.lower() in IMAGE_EXTENSIONS
         and not p.name.startswith(".")
-        and not p.name.endswith(MASK_SUFFIX)
-        and not p.name.endswith(FG_SUFFIX)
+        and not p.name.endswith(COMPANION_SUFFIXES)
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 

@@ -1,5 +1,7 @@
-"""Face-region masks: keep brows-to-chin, cheek-to-cheek; blank the rest."""
+"""Face-region masks: keep brows-to-chin, cheek-to-cheek; blank the rest.
 
-from facefill.mask.region import apply_mask, apply_mask_tensor, face_mask, face_polygon, mask_folder
+The folder driver is :func:`facefill.pipeline.mask.mask_folder`."""
 
-__all__ = ["apply_mask", "apply_mask_tensor", "face_mask", "face_polygon", "mask_folder"]
+from facefill.mask.region import face_mask, face_polygon, landmarks_for
+
+__all__ = ["face_mask", "face_polygon", "landmarks_for"]

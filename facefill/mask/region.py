@@ -2,25 +2,22 @@
 
 The region is the convex hull of all 68 landmarks (jaw line below, eyebrows above: brows to chin,
 cheek to cheek, as in the paper). :func:`face_mask` rasterises it, optionally grown (or eroded)
-and feathered. The same function makes masks on the fly during training.
+and feathered. The same function makes masks on the fly during training. The folder driver is
+:func:`facefill.pipeline.mask.mask_folder`; applying a mask to pixels is in
+:mod:`facefill.data.tensors`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
-import torch
 
-from facefill.align.core import read_sidecar
-from facefill.align.landmarks import LandmarkBackend, lazy_backend
-from facefill.config import MaskConfig
-from facefill.data.batch import BatchReport, Progress, run_batch
-from facefill.data.io import MASK_SUFFIX, list_images, mirror_path, read_image, write_image
-from facefill.errors import FacefillError, NoFaceError
+from facefill.align.landmarks import LandmarkBackend
+from facefill.align.sidecar import read_sidecar
+from facefill.errors import NoFaceError
 
 
 def face_polygon(landmarks: np.ndarray) -> np.ndarray:
@@ -51,18 +48,6 @@ def face_mask(landmarks: np.ndarray, size: int | tuple[int, int], grow: int = 0,
     return out
 
 
-def apply_mask(image: np.ndarray, mask: np.ndarray, fill: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
-    """``(H, W, 3) uint8`` image, ``(H, W)`` mask in [0, 1] -> masked ``uint8``, outside = ``fill``."""
-    m = mask[..., None].astype(np.float32)
-    out = image.astype(np.float32) * m + np.asarray(fill, np.float32) * (1 - m)
-    return (out + 0.5).clip(0, 255).astype(np.uint8)
-
-
-def apply_mask_tensor(images: torch.Tensor, masks: torch.Tensor, fill: float | torch.Tensor = -1.0) -> torch.Tensor:
-    """Batched: ``(B, 3, H, W)`` in [-1, 1], masks ``(B, 1, H, W)`` in [0, 1] -> masked images."""
-    return images * masks + fill * (1 - masks)
-
-
 def landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkBackend]) -> np.ndarray:
     """The (68, 2) landmarks of an aligned image: from its alignment sidecar, else detected with
     ``backend()`` (largest face). NoFaceError when neither gives any."""
@@ -76,37 +61,25 @@ def landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkB
     return max(faces, key=lambda f: f.area).landmarks
 
 
-def mask_folder(
-    src: Path,
-    dst: Path,
-    cfg: MaskConfig = MaskConfig(),
-    backend: str = "dlib",
-    overwrite: bool = False,
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> BatchReport:
-    """Mask every aligned image under ``src`` into ``dst``: ``<name>.png`` (masked image),
-    ``<name>.mask.png`` (binary mask, 255 = face) and ``<name>.json`` (the sidecar, landmarks
-    kept). Landmarks come from the alignment sidecar, or are re-detected when there is none."""
-    src, dst = Path(src), Path(dst)
-    inputs = list_images(src)
-    if not inputs:
-        raise FacefillError(f"no images found in {src}; point mask at the output folder of 'facefill align'")
-    engine = lazy_backend(backend)
+def check_aligned(path: Path, image: np.ndarray, landmarks: np.ndarray, side: dict | None,
+                  eyes: tuple[tuple[float, float], tuple[float, float]] = ((0.40, 0.45), (0.60, 0.45)),
+                  tolerance: float = 0.08) -> None:
+    """Refuse a photo that 'facefill align' did not make: with a sidecar, the image must have the
+    sidecar's size; without one, it must be square with its eye centres within ``tolerance`` (a
+    fraction of the side) of the aligned eye positions ``eyes`` (fractions of the side)."""
+    from facefill.align.landmarks import eye_centres
+    from facefill.errors import ImageError
 
-    def work(path: Path) -> list[Path] | None:
-        out = mirror_path(path, src, dst)
-        mask_out = out.with_name(out.stem + MASK_SUFFIX)
-        if not overwrite and out.exists() and mask_out.exists():
-            return None
-        image = read_image(path)
-        landmarks = landmarks_for(path, image, engine)
-        mask = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
-        write_image(out, apply_mask(image, mask, cfg.fill))
-        write_image(mask_out, ((mask >= 0.5) * 255).astype(np.uint8))
-        side = read_sidecar(path) or {"source": path.name, "landmarks": np.round(landmarks, 3).tolist()}
-        side["mask"] = {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
-        out.with_suffix(".json").write_text(json.dumps(side))
-        return [out, mask_out]
-
-    return run_batch(inputs, work, progress, should_stop)
+    h, w = image.shape[:2]
+    fix = "run 'facefill align RAW_DIR ALIGNED_DIR' first and mask ALIGNED_DIR"
+    if side is not None and "size" in side:
+        if (h, w) != (side["size"], side["size"]):
+            raise ImageError(f"{path}: {w}x{h}, but its alignment sidecar says {side['size']}x{side['size']}; {fix}")
+        return
+    if h != w:
+        raise ImageError(f"{path}: {w}x{h} is not an aligned face (not square, no sidecar); {fix}")
+    found = eye_centres(np.asarray(landmarks, np.float64)) / w
+    err = np.abs(found - np.asarray(eyes, np.float64)).max()
+    if err > tolerance:
+        raise ImageError(f"{path}: not an aligned face (its eyes are {err * 100:.0f}% of the width away from the "
+                         f"aligned positions, and it has no sidecar); {fix}")

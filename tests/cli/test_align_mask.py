@@ -27,11 +27,11 @@ def mixed_folder(tmp_path, data_dir):
 def test_align_then_mask_mixed_batch(tmp_path, mixed_folder):
     aligned, masked = tmp_path / "aligned", tmp_path / "masked"
     result = runner.invoke(app, ["align", str(mixed_folder), str(aligned)])
-    assert result.exit_code == 0, result.output
-    written = sorted(p.relative_to(aligned).as_posix() for p in aligned.rglob("*.png"))
+    assert result.exit_code == 3, result.output  # 2 of 5 failed, the 3 good crops kept
+    written = sorted(p.relative_to(aligned).as_posix() for p in aligned.rglob("*.png") if not p.name.endswith(".valid.png"))
     assert written == ["gray.png", "obama.png", "sub/rgba.png"]
     assert "noface.png" in result.output and "no face found" in result.output
-    assert "corrupt.jpg" in result.output and "2 inputs failed" in result.output
+    assert "corrupt.jpg" in result.output and "2 failed of" in result.output
     side = json.loads((aligned / "obama.json").read_text())
     assert len(side["landmarks"]) == 68 and side["source"] == "obama.jpg" and side["score"] > 0
     assert cv2.imread(str(aligned / "obama.png")).shape == (128, 128, 3)
@@ -54,10 +54,10 @@ def test_resume_skips_existing(tmp_path, data_dir):
     stamp = (out / "a.png").stat().st_mtime_ns
     shutil.copy(data_dir / "faces" / "biden.jpg", raw / "b.jpg")
     result = runner.invoke(app, ["align", str(raw), str(out)])
-    assert result.exit_code == 0 and "1 inputs already done" in result.output
+    assert result.exit_code == 0 and "1 done, 1 already done" in result.output
     assert (out / "a.png").stat().st_mtime_ns == stamp and (out / "b.png").exists()
     result = runner.invoke(app, ["align", str(raw), str(out), "--overwrite"])
-    assert "2 files written" in result.output
+    assert "2 done, 0 already done" in result.output
 
 
 def test_mask_redetects_without_sidecar(tmp_path, data_dir):
@@ -78,7 +78,7 @@ def test_all_bad_exits_1(tmp_path):
     cv2.imwrite(str(raw / "flat.png"), np.zeros((64, 64, 3), np.uint8))
     result = runner.invoke(app, ["align", str(raw), str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert "no output was written" in result.output
+    assert "every input failed, nothing was written" in result.output
 
 
 def test_bad_inputs(tmp_path):

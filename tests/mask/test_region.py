@@ -5,7 +5,9 @@ import torch
 from facefill.align.core import align_image
 from facefill.align.landmarks import get_backend
 from facefill.data.io import read_image
-from facefill.mask.region import apply_mask, apply_mask_tensor, face_mask
+from facefill.data.tensors import apply_mask_uint8 as apply_mask
+from facefill.data.tensors import masked_input as apply_mask_tensor
+from facefill.mask.region import face_mask
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from facefill.cli.app import app
-from facefill.metrics.evaluate import SSIM_SETTINGS, evaluate
+from facefill.metrics.ssim import SSIM_SETTINGS
+from facefill.pipeline.evaluate import evaluate
 from facefill.metrics.fid import feature_stats, frechet_distance, load_stats
 from facefill.metrics.inception import FIDInceptionV3, fid_helper_path, load_inception, tf_resize_bilinear
 
@@ -220,7 +221,7 @@ def test_lpips_loads_weights_from_the_hub_cache(tmp_path, monkeypatch):
 def test_batched_match_equals_pair_by_pair(aligned_faces):
     import json as _json
 
-    from facefill.metrics.evaluate import match_scores
+    from facefill.metrics.match import match_scores
     from facefill.models.embedders import FaceEmbedder
 
     names = ["obama", "biden", "astronaut"]

@@ -12,9 +12,10 @@ a seed.
 
 from __future__ import annotations
 
+import math
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +24,10 @@ import numpy as np
 import torch
 
 from facefill.blend import laplacian_blend
-from facefill.data.batch import BatchReport
-from facefill.data.io import FG_SUFFIX, MASK_SUFFIX, list_images, mirror_path, read_image, write_image
-from facefill.errors import FacefillError
+from facefill.data.batch import BatchReport, Progress, run_batched
+from facefill.data.io import FG_SUFFIX, MASK_SUFFIX, list_images, read_image, write_image
+from facefill.errors import FacefillError, ImageError
+from facefill.pipeline.outputs import RunManifest, check_output_dir, plan_outputs, write_failures
 from facefill.segment import get_segmenter, refine
 
 
@@ -80,18 +82,31 @@ def _face_mask_for(path: Path, src: Path, opts: ReplaceOptions, shape: tuple[int
     return None
 
 
+def max_levels(h: int, w: int) -> int:
+    """The most pyramid levels an ``h x w`` image supports (the coarsest level >= 1 px)."""
+    return int(math.floor(math.log2(max(1, min(h, w))))) + 1
+
+
 def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: str | os.PathLike,
                    opts: ReplaceOptions = ReplaceOptions(), device: str | torch.device = "cpu",
-                   progress: Callable[[int, int, str], None] | None = None) -> BatchReport:
+                   progress: Progress | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> BatchReport:
+    """Put a background from ``background`` (an image or a folder) behind the person in every
+    image under ``src``; write ``dst/<name>.png`` (and ``<name>.fg.png`` with ``save_masks``).
+    Failed inputs are listed in the report and ``dst/failures.tsv``."""
     src, dst, background = Path(src), Path(dst), Path(background)
+    if not 0.0 < opts.threshold < 1.0:
+        raise FacefillError(f"threshold must be between 0 and 1 (exclusive), not {opts.threshold}")
+    if opts.assign not in ("round-robin", "random"):
+        raise FacefillError(f"--assign must be round-robin or random, not {opts.assign!r}")
     files = list_images(src)
     if not files:
         raise FacefillError(f"no images found in {src}")
     bg_files = list_images(background)
     if not bg_files:
         raise FacefillError(f"--background {background}: no background image found")
-    if opts.assign not in ("round-robin", "random"):
-        raise FacefillError(f"--assign must be round-robin or random, not {opts.assign!r}")
+    check_output_dir(dst, [src, opts.face_masks_dir])
+    plan = plan_outputs(files, src, dst)
     backgrounds: dict[Path, np.ndarray] = {}
 
     def bg_image(p: Path) -> np.ndarray:
@@ -99,57 +114,55 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
             backgrounds[p] = read_image(p)
         return backgrounds[p]
 
-    for p in bg_files[:1]:
-        bg_image(p)  # an unreadable single background fails here, before any work
+    bg_image(bg_files[0])  # an unreadable single background fails here, before any work
     rng = random.Random(opts.seed)
-    picks = [bg_files[i % len(bg_files)] if opts.assign == "round-robin" else rng.choice(bg_files)
-             for i in range(len(files))]
+    picks = {f: bg_files[i % len(bg_files)] if opts.assign == "round-robin" else rng.choice(bg_files)
+             for i, f in enumerate(files)}
+    settings = {k: v for k, v in asdict(opts).items() if k not in ("batch_size", "overwrite")}
+    settings["background"] = [str(p.resolve()) for p in bg_files]
+    manifest = RunManifest(dst, "replace-bg", settings)
+    manifest.check_resume(any(p.exists() for p in plan.values()), opts.overwrite)
+    manifest.write()
     segment = get_segmenter(opts.segmenter)
     device = torch.device(device)
     report = BatchReport(total=len(files))
-    pending: list[tuple[Path, np.ndarray, np.ndarray, np.ndarray]] = []
+    todo = []
+    for path in files:
+        (report.skipped if not opts.overwrite and plan[path].exists() else todo).append(path)
 
-    def flush() -> None:
+    def load(path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+        image = read_image(path)
+        h, w = image.shape[:2]
+        if opts.levels > max_levels(h, w):
+            raise ImageError(f"{path}: {w}x{h} supports at most --levels {max_levels(h, w)}, not {opts.levels}")
+        face = _face_mask_for(path, src, opts, (h, w))
+        fg = refine(segment(image, face), image, face, opts.threshold, opts.saliency)
+        return path, image, fit_background(bg_image(picks[path]), h, w), fg.astype(np.float32)
+
+    def process(items: list) -> list[list[Path]]:
+        written: dict[Path, list[Path]] = {}
         groups: dict[tuple[int, int], list] = {}
-        for item in pending:
+        for item in items:
             groups.setdefault(item[1].shape[:2], []).append(item)
-        for items in groups.values():
-            fg = torch.from_numpy(np.stack([i[1] for i in items])).permute(0, 3, 1, 2).float().to(device)
-            bg = torch.from_numpy(np.stack([i[2] for i in items])).permute(0, 3, 1, 2).float().to(device)
-            m = torch.from_numpy(np.stack([i[3] for i in items]))[:, None].float().to(device)
+        for group in groups.values():
+            fg = torch.from_numpy(np.stack([i[1] for i in group])).permute(0, 3, 1, 2).float().to(device)
+            bg = torch.from_numpy(np.stack([i[2] for i in group])).permute(0, 3, 1, 2).float().to(device)
+            m = torch.from_numpy(np.stack([i[3] for i in group]))[:, None].float().to(device)
             out = laplacian_blend(fg, bg, m, opts.levels, opts.feather)
             out = out.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-            for (path, image, _, mask), img in zip(items, out):
+            for (path, image, _, mask), img in zip(group, out):
                 # the pyramid's coarse bands bleed background colour into the person; keep the
                 # person's own pixels away from the seam (exact beyond opts.keep px from it)
-                img = keep_inside(image, img, mask, opts.keep)
-                report.written.append(write_image(mirror_path(path, src, dst), img))
-        pending.clear()
-
-    for i, path in enumerate(files):
-        out_path = mirror_path(path, src, dst)
-        if not opts.overwrite and out_path.exists():
-            report.skipped.append(path)
-        else:
-            try:
-                image = read_image(path)
-                h, w = image.shape[:2]
-                face = _face_mask_for(path, src, opts, (h, w))
-                fg = refine(segment(image, face), image, face, opts.threshold, opts.saliency)
-                bg = fit_background(bg_image(picks[i]), h, w)
+                files_i = [write_image(plan[path], keep_inside(image, img, mask, opts.keep))]
                 if opts.save_masks:
-                    write_image(out_path.with_name(out_path.stem + FG_SUFFIX), fg * 255)
-                pending.append((path, image, bg, fg.astype(np.float32)))
-            except Exception as exc:
-                if not report.record_failure(path, exc):
-                    raise
-        if len(pending) >= opts.batch_size:
-            flush()
-        if progress is not None:
-            progress(i + 1, len(files), path.name)
-    if pending:
-        flush()
+                    files_i.append(write_image(plan[path].with_name(plan[path].stem + FG_SUFFIX),
+                                               (mask * 255 + 0.5).astype(np.uint8)))
+                written[path] = files_i
+        return [written[item[0]] for item in items]
+
+    run_batched(todo, load, process, opts.batch_size, report, progress, should_stop)
+    write_failures(dst, report.failed)
     return report
 
 
-__all__ = ["ReplaceOptions", "fit_background", "keep_inside", "replace_folder"]
+__all__ = ["ReplaceOptions", "fit_background", "keep_inside", "max_levels", "replace_folder"]

@@ -1,0 +1,64 @@
+"""The files ``align`` writes beside each aligned crop, and how later stages read them.
+
+For ``<name>.png`` (``(S, S, 3) uint8``):
+
+* ``<name>.json``: the sidecar: format version, source photo, backend, output size, eye targets,
+  detector score and box (source pixels), the ``(2, 3)`` source->aligned matrix, and the 68
+  landmarks in aligned pixels. ``mask`` adds a ``"mask"`` entry with its settings.
+* ``<name>.valid.png``: ``(S, S) uint8``, 255 where the output pixel was sampled from inside
+  the photo and 0 where the eye-centred frame reached past the photo's edge (padding).
+  Training ignores invalid pixels in every loss, so a model never learns to draw black bars.
+  Written only when some pixel is invalid; no file means every pixel is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SIDECAR_VERSION = 2
+VALID_SUFFIX = ".valid.png"
+
+
+def sidecar_path(image_path: str | Path) -> Path:
+    return Path(image_path).with_suffix(".json")
+
+
+def valid_path(image_path: str | Path) -> Path:
+    p = Path(image_path)
+    return p.with_name(p.stem + VALID_SUFFIX)
+
+
+def read_sidecar(image_path: str | Path) -> dict | None:
+    """The alignment sidecar next to an aligned image, or None (missing or not JSON)."""
+    path = sidecar_path(image_path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_sidecar(image_path: str | Path, data: dict) -> Path:
+    """Write ``data`` as the sidecar of ``image_path``, atomically (OutputError if it cannot)."""
+    from facefill.data.io import write_bytes
+
+    return write_bytes(sidecar_path(image_path), json.dumps(data).encode())
+
+
+def read_valid(image_path: str | Path, size: int | None = None) -> np.ndarray | None:
+    """The ``(S, S) float32`` validity mask (1 = from the photo) of an aligned image, or None
+    when every pixel is valid (no ``.valid.png``). ``size`` checks the side length."""
+    import cv2
+
+    path = valid_path(image_path)
+    if not path.is_file():
+        return None
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None or (size is not None and m.shape != (size, size)):
+        return None
+    return (m > 127).astype(np.float32)

