@@ -22,6 +22,9 @@ app = typer.Typer(
     help="Hallucinate context and background around a face mask with a multi-scale cascaded GAN.\n\n"
     "Pipeline: align -> mask -> (train) -> hallucinate -> replace-bg -> evaluate.",
     no_args_is_help=True,
+    # plain Click help: words wrap at the terminal width, flags show no "<bool>" metavar, and the
+    # text greps cleanly (Rich's boxed panels broke sentences mid-word in narrow columns)
+    rich_markup_mode=None,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
