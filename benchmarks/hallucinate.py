@@ -84,7 +84,7 @@ def main() -> None:
                         report = hallucinate_folder(sub, out, G, cfg, opts, device)
                         dt = time.perf_counter() - t
                         rows.append({"preset": preset, "device": device_name(device), "batch": batch, "dtype": precision,
-                                     "img_per_s": round(len(report.written) / dt, 1),
+                                     "img_per_s": round(len(report.done) / dt, 1),
                                      "forward_ceiling_img_per_s": ceiling(preset, batch, device) if precision == "fp32" else "",
                                      "peak_mem_MiB": round(peak_memory_mb(device))})
                         print(rows[-1], flush=True)

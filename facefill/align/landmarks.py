@@ -226,12 +226,17 @@ def get_backend(name: str, **kwargs) -> LandmarkBackend:
 
 def lazy_backend(name: str, **kwargs) -> Callable[[], LandmarkBackend]:
     """A function returning the backend ``name``, built on its first call only (loading a
-    backend's models is slow, and folders with sidecars never need one)."""
+    backend's models is slow, and folders with sidecars never need one). Thread-safe: loader
+    threads share one backend."""
+    import threading
+
     built: list[LandmarkBackend] = []
+    lock = threading.Lock()
 
     def get() -> LandmarkBackend:
-        if not built:
-            built.append(get_backend(name, **kwargs))
-        return built[0]
+        with lock:
+            if not built:
+                built.append(get_backend(name, **kwargs))
+            return built[0]
 
     return get

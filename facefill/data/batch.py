@@ -100,32 +100,53 @@ def run_batched(
     report: BatchReport,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    workers: int = 2,
 ) -> BatchReport:
     """The batched-inference loop shared by ``hallucinate`` and ``replace-bg``.
 
     For each chunk of ``batch_size`` inputs: ``load(path)`` each (a failure is recorded and the
     input dropped from the chunk), then ``process(items)`` once for the chunk, which returns the
-    files written per item. ``report`` may already hold skipped inputs; progress counts them."""
-    total = report.total
+    files written per item. ``report`` may already hold skipped inputs; progress counts them.
+
+    With ``workers`` > 0 the next chunk is read and decoded in a thread pool while ``process``
+    runs on the current one (OpenCV's decoders release the GIL), so reading overlaps the model.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def safe_load(path: Path):
+        try:
+            return path, load(path), None
+        except Exception as exc:  # recorded (or re-raised) in the caller's thread, in order
+            return path, None, exc
+
+    chunks = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     done = len(report.skipped)
-    for start in range(0, len(todo), batch_size):
-        if should_stop is not None and should_stop():
-            report.stopped = True
-            break
-        chunk = todo[start:start + batch_size]
-        items, paths = [], []
-        for path in chunk:
-            try:
-                items.append(load(path))
-                paths.append(path)
-            except Exception as exc:
-                if not report.record_failure(path, exc):
-                    raise
-        if items:
-            for path, files in zip(paths, process(items)):
-                report.done.append(path)
-                report.written.extend(files)
-        done += len(chunk)
-        if progress is not None:
-            progress(done, total, chunk[-1].name)
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+    submit = (lambda chunk: [pool.submit(safe_load, p) for p in chunk]) if pool else (lambda chunk: chunk)
+    try:
+        pending = submit(chunks[0]) if chunks else None
+        for k, chunk in enumerate(chunks):
+            if should_stop is not None and should_stop():
+                report.stopped = True
+                break
+            loaded = [f.result() for f in pending] if pool else [safe_load(p) for p in pending]
+            pending = submit(chunks[k + 1]) if k + 1 < len(chunks) else None
+            items, paths = [], []
+            for path, item, exc in loaded:
+                if exc is not None:
+                    if not report.record_failure(path, exc):
+                        raise exc
+                else:
+                    items.append(item)
+                    paths.append(path)
+            if items:
+                for path, files in zip(paths, process(items)):
+                    report.done.append(path)
+                    report.written.extend(files)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, report.total, chunk[-1].name)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return report

@@ -195,20 +195,27 @@ def hallucinate_folder(
             outs = {}
             final = np.stack([fill(opts.method, it.image, it.mask) for it in items])
         masked_u8 = to_uint8(masked)
-        written = []
-        for j, it in enumerate(items):
+
+        def finish(j: int) -> tuple[np.ndarray, list[Path]]:  # compose + encode + write: threads overlap
+            it = items[j]
             out = compose(it.image, final[j], it.mask, opts.feather) if opts.keep_face else final[j]
             files_j = [write_image(plan[it.path], out)]
             if opts.all_scales_dir is not None:
                 for k, v in outs.items():
                     files_j.append(write_image(plan_outputs([it.path], src, Path(opts.all_scales_dir) / str(k))[it.path], v[j]))
-            if opts.grid is not None and len(sheet) < opts.grid_max:
-                sheet.append([masked_u8[j], out, it.real])
-            written.append(files_j)
-        return written
+            return out, files_j
 
-    run_batched(todo, lambda p: _load_item(p, opts, size, mask_grow, backend), process, opts.batch_size,
-                report, progress, should_stop)
+        results = list(writer.map(finish, range(len(items))))
+        for j, (out, _) in enumerate(results):
+            if opts.grid is not None and len(sheet) < opts.grid_max:
+                sheet.append([masked_u8[j], out, items[j].real])
+        return [files for _, files in results]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as writer:
+        run_batched(todo, lambda p: _load_item(p, opts, size, mask_grow, backend), process, opts.batch_size,
+                    report, progress, should_stop)
     write_failures(dst, report.failed)
     if opts.grid is not None:
         for path in report.skipped:  # a resumed run still gets a full sheet, from the kept outputs
