@@ -191,3 +191,25 @@ def test_cli_start_up_imports_no_heavy_modules():
 
 
 from pathlib import Path  # noqa: E402
+
+
+def test_evaluate_context_metrics_cover_only_the_hallucinated_region(faces_copy, masked, tmp_path):
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    expected = {}
+    for p in sorted(faces_copy.glob("*.png")):
+        if p.name.endswith(".valid.png"):
+            continue
+        real = cv2.imread(str(p))
+        face = cv2.imread(str(masked / p.name.replace(".png", ".mask.png")), 0) > 127
+        fake = real.copy()
+        fake[~face] = np.clip(fake[~face].astype(int) + 40, 0, 255).astype(np.uint8)  # context changed
+        fake[face] = 255 - fake[face]  # the face changed too: must not count in the context L1
+        cv2.imwrite(str(gen / p.name), fake)
+        expected[p.stem] = np.abs(fake[~face].astype(float) - real[~face]).mean() / 255
+    r = runner.invoke(app, ["evaluate", str(gen), str(faces_copy), "-m", "ssim", "--masks", str(masked), "--json", "-"])
+    assert r.exit_code == 0, r.output
+    rows = {row["file"]: row for row in json.loads(r.stdout)["rows"]}
+    for stem, l1 in expected.items():
+        assert rows[stem]["l1_context"] == pytest.approx(l1, abs=1e-6)
+        assert 0 < rows[stem]["ssim_context"] < 1
