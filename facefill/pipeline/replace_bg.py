@@ -37,7 +37,7 @@ class ReplaceOptions:
     levels: int = 5
     feather: float = 1.0
     threshold: float = 0.5
-    saliency: bool = True
+    saliency: bool = False  # the paper's union with the salient contour: lowers IoU here (docs/replace-bg.md)
     assign: str = "round-robin"  # or "random"
     seed: int = 0
     batch_size: int = 16
@@ -123,23 +123,26 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
     manifest = RunManifest(dst, "replace-bg", settings)
     manifest.check_resume(any(p.exists() for p in plan.values()), opts.overwrite)
     manifest.write()
-    segment = get_segmenter(opts.segmenter)
     device = torch.device(device)
+    segment = get_segmenter(opts.segmenter, device=device)
     report = BatchReport(total=len(files))
     todo = []
     for path in files:
         (report.skipped if not opts.overwrite and plan[path].exists() else todo).append(path)
 
-    def load(path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    def load(path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray | None]:
         image = read_image(path)
         h, w = image.shape[:2]
         if opts.levels > max_levels(h, w):
             raise ImageError(f"{path}: {w}x{h} supports at most --levels {max_levels(h, w)}, not {opts.levels}")
         face = _face_mask_for(path, src, opts, (h, w))
-        fg = refine(segment(image, face), image, face, opts.threshold, opts.saliency)
-        return path, image, fit_background(bg_image(picks[path]), h, w), fg.astype(np.float32)
+        return path, image, fit_background(bg_image(picks[path]), h, w), face
 
-    def process(items: list) -> list[list[Path]]:
+    def process(loaded: list) -> list[list[Path]]:
+        # segment the whole chunk at once (the network runs batched, on ``device``), then refine
+        probs = segment.batch([i[1] for i in loaded], [i[3] for i in loaded])
+        items = [(path, image, bg, refine(p, image, face, opts.threshold, opts.saliency).astype(np.float32))
+                 for (path, image, bg, face), p in zip(loaded, probs)]
         written: dict[Path, list[Path]] = {}
         groups: dict[tuple[int, int], list] = {}
         for item in items:

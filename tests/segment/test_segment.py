@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from facefill.cli.app import app
 from facefill.data.io import read_image
 from facefill.mask.region import face_mask
-from facefill.replace_bg import fit_background
-from facefill.segment import GrabCutSegmenter, enclosed, get_segmenter, mediapipe_available, refine, salient_region
+from facefill.pipeline.replace_bg import fit_background
+from facefill.segment import enclosed, get_segmenter, mediapipe_available, refine, salient_region
 
 runner = CliRunner()
 SHARED = Path(__file__).parents[3] / "shared" / "data" / "faces"
@@ -28,7 +28,7 @@ def _inside(mask, lm):
     return mask[pts[:, 1], pts[:, 0]]
 
 
-@pytest.mark.parametrize("backend", ["grabcut", "mediapipe"])
+@pytest.mark.parametrize("backend", ["grabcut", "selfie", "mediapipe"])
 @pytest.mark.parametrize("name", ["astronaut", "obama", "biden"])
 def test_segmenter_finds_the_person(aligned_faces, backend, name):
     if backend == "mediapipe" and not mediapipe_available():
@@ -40,11 +40,12 @@ def test_segmenter_finds_the_person(aligned_faces, backend, name):
     assert 0.2 < seg.mean() < 0.85
 
 
-def test_segmenter_on_the_shared_portrait():
+@pytest.mark.parametrize("backend", ["grabcut", "selfie"])
+def test_segmenter_on_the_shared_portrait(backend):
     if not (SHARED / "astronaut.png").is_file():
         pytest.skip("../shared/data is not beside the checkout")
     img = read_image(SHARED / "astronaut.png")
-    seg = GrabCutSegmenter()(img) >= 0.5  # no face mask: a central face region seeds it
+    seg = get_segmenter(backend)(img) >= 0.5  # no face mask (grabcut: a central face region seeds it)
     assert seg[256, 256] and not seg[0, 0] and not seg[0, -1] and not seg[5, 256]
 
 
@@ -80,7 +81,8 @@ def test_fit_background_covers_and_crops():
     assert out.shape == (128, 128, 3) and out[64, 64].max() == 255
 
 
-def test_replace_bg_cli(aligned_faces, tmp_path, data_dir):
+@pytest.mark.parametrize("segmenter", ["grabcut", "auto"])
+def test_replace_bg_cli(aligned_faces, tmp_path, data_dir, segmenter):
     src = tmp_path / "in"
     shutil.copytree(aligned_faces, src)
     (src / "broken.png").write_bytes(b"nope")
@@ -89,9 +91,9 @@ def test_replace_bg_cli(aligned_faces, tmp_path, data_dir):
     cv2.imwrite(str(bgs / "a.jpg"), np.full((300, 200, 3), (0, 0, 255), np.uint8))
     cv2.imwrite(str(bgs / "b.jpg"), np.full((90, 160, 3), (255, 0, 0), np.uint8))
     r = runner.invoke(app, ["replace-bg", str(src), str(tmp_path / "out"), "--background", str(bgs),
-                            "--save-masks", "--segmenter", "grabcut", "--device", "cpu"])
-    assert r.exit_code == 0, r.output
-    assert "1 inputs failed" in r.output and "broken.png" in r.output
+                            "--save-masks", "--segmenter", segmenter, "--device", "cpu"])
+    assert r.exit_code == 3, r.output  # one input failed, the good outputs were kept
+    assert "1 of 6 inputs failed" in r.output and "broken.png" in r.output
     # round-robin over the sorted inputs (the broken file takes its turn too): a, b, a, b, ...
     order = ["astronaut", "biden", "broken", "obama", "obama2", "obama2_rgba"]
     for i, name in enumerate(order):
