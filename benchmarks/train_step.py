@@ -1,4 +1,4 @@
-"""Training throughput (img/s) and peak memory per preset: one full step (D + G, all four losses).
+"""Training throughput (img/s) and peak memory per preset: one full step (D + G, all four losses, EMA).
 
     python benchmarks/train_step.py [--presets tiny small base128] [--batch 8] [--threads 2]
 Writes benchmarks/results/train_step.{json,md}. Adds CUDA rows (bf16 autocast) where a GPU exists.
@@ -7,6 +7,7 @@ Writes benchmarks/results/train_step.{json,md}. Adds CUDA rows (bf16 autocast) w
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -16,38 +17,28 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import device_name, peak_memory_mb, timeit, write  # noqa: E402
 
 from facefill.config import get_preset  # noqa: E402
+from facefill.losses import build_generator_loss  # noqa: E402
 from facefill.models import build_discriminator, build_generator  # noqa: E402
-from facefill.models.generator import pyramid  # noqa: E402
-from facefill.train.loop import build_losses  # noqa: E402
-from facefill.train.losses import d_loss  # noqa: E402
+from facefill.train.step import Nets, train_step  # noqa: E402
 
 
 def step_fn(preset: str, batch: int, device: str):
+    """One call = :func:`facefill.train.step.train_step` (D step, G step, EMA) as training runs it."""
     cfg = get_preset(preset)
     G, D = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
-    objective = build_losses(cfg, torch.device(device))
-    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    nets = Nets(G, D, G_ema, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()))
+    objective = build_generator_loss(cfg, device)
     real = torch.rand(batch, 3, 128, 128, device=device) * 2 - 1
     masked = real.clone()
     masked[..., :40, :] = -1
-    lm = torch.rand(batch, 68, 2, device=device) * 40 + 44
-    amp = device.startswith("cuda")
+    data = {"real": real, "masked": masked, "landmarks": torch.rand(batch, 68, 2, device=device) * 40 + 44,
+            "valid": torch.ones(batch, 1, 128, 128, device=device)}
+    count = [0]
 
     def step():
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
-            outs = G(masked)
-            reals = pyramid(real, tuple(outs))
-            r, f = D(reals, masked), D({n: o.detach() for n, o in outs.items()}, masked)
-            ld = sum(d_loss(r[n].float(), f[n].float(), cfg.loss.gan) for n in outs)
-        opt_d.zero_grad()
-        ld.backward()
-        opt_d.step()
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
-            f = D(outs, masked)
-        lg, _ = objective({n: o.float() for n, o in outs.items()}, real, lm, {n: v.float() for n, v in f.items()})
-        opt_g.zero_grad()
-        lg.backward()
-        opt_g.step()
+        train_step(nets, objective, data, count[0], gan=cfg.loss.gan, precision=cfg.train.precision)
+        count[0] += 1
 
     return step
 

@@ -7,6 +7,10 @@ A run's configuration is resolved in this order, later winning::
 Unknown sections or keys are an error (:class:`~facefill.errors.ConfigError`), never silently
 ignored. The resolved configuration is written next to every run and inside every checkpoint
 (:func:`to_dict` / :func:`from_dict`), so a model file can always be rebuilt from itself.
+
+Longer than the ~250 lines other modules keep to, on purpose: the one schema (every section, its
+allowed values and checks), the presets, the migration of older stored configs and the TOML /
+``--set`` parsing belong in one place that a reader can check against the docs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,27 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from facefill.errors import ConfigError
+from facefill.runtime import PRECISIONS
+
+
+#: Allowed values of the enumerated settings, checked when a config is built (not mid-run).
+PIXEL_KINDS = ("l1", "l2")
+GAN_KINDS = ("hinge", "nonsaturating", "lsgan")
+IDENTITY_KINDS = ("cosine", "euclidean")
+PERCEPTUAL_BACKBONES = ("efficientnet-lite0", "vgg19", "dlib-resnet")
+REGIMES = ("cascaded", "progressive")
+#: The loss terms, by their key in ``[loss]`` (each holds the term's weight).
+LOSS_TERMS = ("pixel", "adv", "id", "pc")
+
+
+def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _positive(where: str, value: float, zero_ok: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ConfigError(f"{where} must be {'>= 0' if zero_ok else '> 0'}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +62,9 @@ class GeneratorConfig:
     mask_skip: bool = False
     slope: float = 0.1
 
+    def __post_init__(self) -> None:
+        _positive("generator.width", self.width)
+
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
@@ -45,24 +73,42 @@ class DiscriminatorConfig:
     width: float = 1.0
     conditional: bool = True
 
+    def __post_init__(self) -> None:
+        _positive("discriminator.width", self.width)
+
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Per-scale loss terms; a weight of 0 or ``use_* = False`` removes a term."""
+    """Per-scale loss terms. ``pixel``, ``adv``, ``id`` and ``pc`` are the terms' weights;
+    a weight of 0 switches the term off (it is then not computed at all).
 
-    pixel: str = "l1"
+    ``pixel_kind``: ``l1`` or ``l2``. ``gan``: ``hinge``, ``nonsaturating`` or ``lsgan``.
+    ``identity``: ``cosine`` (1 - cos) or ``euclidean`` (dlib's distance) of dlib-ResNet
+    descriptors. ``perceptual``: the feature backbone. ``feature_min_scale``: the smallest
+    scale that gets the identity and perceptual terms.
+    """
+
+    pixel: float = 10.0
+    adv: float = 0.1
+    id: float = 1.0
+    pc: float = 1.0
+    pixel_kind: str = "l1"
     gan: str = "hinge"
-    use_pixel: bool = True
-    use_adv: bool = True
-    use_id: bool = True
-    use_pc: bool = True
-    w_pixel: float = 10.0
-    w_adv: float = 0.1
-    w_id: float = 1.0
-    w_pc: float = 1.0
     identity: str = "cosine"
     perceptual: str = "efficientnet-lite0"
     feature_min_scale: int = 32
+
+    def __post_init__(self) -> None:
+        for term in LOSS_TERMS:
+            _positive(f"loss.{term}", getattr(self, term), zero_ok=True)
+        _one_of("loss.pixel_kind", self.pixel_kind, PIXEL_KINDS)
+        _one_of("loss.gan", self.gan, GAN_KINDS)
+        _one_of("loss.identity", self.identity, IDENTITY_KINDS)
+        _one_of("loss.perceptual", self.perceptual, PERCEPTUAL_BACKBONES)
+
+    def weight(self, term: str) -> float:
+        """The weight of ``term`` (one of :data:`LOSS_TERMS`); 0 means off."""
+        return float(getattr(self, term))
 
 
 @dataclass(frozen=True)
@@ -76,6 +122,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     val_fraction: float = 0.05
+    val_every: int = 0
     flip: bool = True
     num_workers: int = 2
     precision: str = "auto"
@@ -87,6 +134,20 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        _one_of("train.regime", self.regime, REGIMES)
+        _one_of("train.precision", self.precision, PRECISIONS)
+        _positive("train.batch_size", self.batch_size)
+        _positive("train.images_per_stage", self.images_per_stage)
+        _positive("train.keep_checkpoints", self.keep_checkpoints)
+        _positive("train.log_every", self.log_every)
+        for key in ("epochs", "max_steps", "num_workers", "sample_every", "checkpoint_every", "val_every"):
+            _positive(f"train.{key}", getattr(self, key), zero_ok=True)
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"train.val_fraction must be in [0, 1), not {self.val_fraction!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must be in [0, 1), not {self.ema_decay!r}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +171,42 @@ class MaskConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation (:mod:`facefill.train.augment`): a random similarity warp
+    (``geometric``: ``scale`` (min, max), ``rotate`` ± degrees, ``shift`` ± fraction of the side)
+    and colour jitter (``colour``: ``brightness``, ``contrast``, ``saturation`` ± factors, ``hue``
+    ± fraction of a turn), drawn from ``(seed, epoch, index)``. Both off by default.
+
+    The same fields and checks as ``facefill.train.augment.AugmentConfig`` (a test keeps them
+    equal); it lives here too so that reading a config never imports torch.
+    """
+
+    geometric: bool = False
+    scale: tuple[float, float] = (0.9, 1.1)
+    rotate: float = 10.0
+    shift: float = 0.06
+    colour: bool = False
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02
+
+    def __post_init__(self) -> None:
+        lo, hi = self.scale
+        if not 0 < lo <= hi:
+            raise ConfigError(f"augment.scale must be (min, max) with 0 < min <= max, not {self.scale!r}")
+        for key, top in (("rotate", 180.0), ("shift", 1.0), ("brightness", 1.0), ("contrast", 1.0),
+                         ("saturation", 1.0), ("hue", 0.5)):
+            v = getattr(self, key)
+            if not 0 <= v <= top:
+                raise ConfigError(f"augment.{key} must be in [0, {top:g}], not {v!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.geometric or self.colour
+
+
+@dataclass(frozen=True)
 class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -117,9 +214,10 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
-def _preset(width: float, mask_skip: bool, batch_size: int, **train: Any) -> Config:
+def _preset(width: float, batch_size: int, mask_skip: bool = True, **train: Any) -> Config:
     return Config(
         generator=GeneratorConfig(width=width, mask_skip=mask_skip),
         discriminator=DiscriminatorConfig(width=width),
@@ -127,15 +225,20 @@ def _preset(width: float, mask_skip: bool, batch_size: int, **train: Any) -> Con
     )
 
 
+#: The named presets. They are the same code and differ only in size (``generator.width``,
+#: ``discriminator.width``, ``train.batch_size``), plus two named exceptions, both checked by
+#: tests/test_config.py: ``tiny`` runs on the smoke-test cadence (no workers, a sample and a
+#: checkpoint every 10 steps), and ``paper`` is the paper's exact cascade (``mask_skip = false``:
+#: 3-channel block inputs, the published parameter counts; 369,641,691 generator parameters).
 PRESETS: dict[str, Config] = {
     # Tests and smoke runs: seconds on CPU.
-    "tiny": _preset(1 / 32, True, 4, num_workers=0, sample_every=10, checkpoint_every=10),
+    "tiny": _preset(1 / 32, 4, num_workers=0, sample_every=10, checkpoint_every=10),
     # Trains on one GPU in minutes, runs fast on CPU; the shipped default model.
-    "small": _preset(1 / 8, True, 32),
+    "small": _preset(1 / 8, 32),
     # A middle size for real face sets at 128x128.
-    "base128": _preset(1 / 4, True, 32),
-    # Full width, exactly the paper's tables (about 300M generator parameters).
-    "paper": _preset(1.0, False, 16),
+    "base128": _preset(1 / 4, 32),
+    # Full width, exactly the paper's tables (parameter count: see the comment above).
+    "paper": _preset(1.0, 16, mask_skip=False),
 }
 
 
@@ -190,10 +293,17 @@ def _merge(obj: Any, updates: Mapping[str, Any], prefix: str = "") -> Any:
     for key, value in updates.items():
         where = f"{prefix}{key}"
         if key not in names:
+            if where.startswith("loss.") and key in _LEGACY_LOSS_KEYS:
+                term = key.split("_", 1)[1]
+                raise ConfigError(f"{where} was replaced by loss.{term}, the term's weight "
+                                  f"(0 switches it off), e.g. loss.{term}=0")
             raise ConfigError(
                 f"unknown config key {where!r}; known keys here: {', '.join(sorted(names))}"
             )
         current = getattr(obj, key)
+        if where == "loss.pixel" and isinstance(value, str):
+            raise ConfigError(f"loss.pixel is the pixel term's weight (a number); the distance is "
+                              f"loss.pixel_kind, e.g. loss.pixel_kind={value}")
         if dataclasses.is_dataclass(current):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: expected a table of settings, got {value!r}")
@@ -208,16 +318,46 @@ def merge(cfg: Config, updates: Mapping[str, Any]) -> Config:
     return _merge(cfg, updates)
 
 
+#: facefill <= 0.1 switched loss terms with ``use_<term>`` and weighted them with ``w_<term>``,
+#: and ``loss.pixel`` was the pixel distance ("l1"/"l2"). Configs stored in release files,
+#: training states and run folders of that time are rewritten by :func:`migrate`.
+_LEGACY_LOSS_KEYS = {f"{p}_{t}" for p in ("use", "w") for t in LOSS_TERMS}
+
+
+def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a stored config dict with old key layouts rewritten to the current one.
+
+    ``[loss]`` with ``use_<term>`` / ``w_<term>`` becomes weights only (``<term> = w`` when
+    ``use_<term>`` was true, else 0), and a string ``loss.pixel`` becomes ``loss.pixel_kind``.
+    Current dicts come back unchanged.
+    """
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    loss = out.get("loss")
+    if not isinstance(loss, dict):
+        return out
+    if isinstance(loss.get("pixel"), str):
+        loss["pixel_kind"] = loss.pop("pixel")
+    defaults = LossConfig()
+    for term in LOSS_TERMS:
+        use, w = loss.pop(f"use_{term}", None), loss.pop(f"w_{term}", None)
+        if use is None and w is None:
+            continue
+        weight = w if w is not None else loss.get(term, defaults.weight(term))
+        loss[term] = weight if use is not False else 0.0
+    return out
+
+
 def from_dict(data: Mapping[str, Any]) -> Config:
-    """Rebuild a Config from :func:`to_dict` output (strict: unknown keys are errors)."""
-    return merge(Config(), data)
+    """Rebuild a Config from :func:`to_dict` output, also from older facefill versions
+    (see :func:`migrate`); strict otherwise: unknown keys are errors."""
+    return merge(Config(), migrate(data))
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
     """``["train.lr_g=1e-4", "generator.scales=[8,16]"]`` -> nested dict.
 
     Values are read as TOML values (numbers, true/false, [lists], "strings"); anything that is
-    not valid TOML is taken as a bare string, so ``loss.pixel=l2`` works.
+    not valid TOML is taken as a bare string, so ``loss.pixel_kind=l2`` works.
     """
     out: dict[str, Any] = {}
     for item in items:
@@ -241,7 +381,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 def load_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            return migrate(tomllib.load(fh))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found; check the --config path") from None
     except tomllib.TOMLDecodeError as exc:

@@ -1,13 +1,35 @@
 import pytest
 
-from facefill.config import PRESETS, dump_toml, from_dict, get_preset, merge, parse_set, resolve, to_dict
+from facefill.config import (PRESETS, Config, LossConfig, dump_toml, from_dict, get_preset, merge, migrate,
+                             parse_set, resolve, to_dict)
 from facefill.errors import ConfigError
+
+SIZE = {"generator.width", "discriminator.width", "train.batch_size"}
+SMOKE_CADENCE = {"train.num_workers", "train.sample_every", "train.checkpoint_every"}
+
+
+def _flat(cfg):
+    return {f"{section}.{key}": v for section, values in to_dict(cfg).items() for key, v in values.items()}
+
+
+def _differences(a, b):
+    fa, fb = _flat(a), _flat(b)
+    return {k for k in fa if fa[k] != fb[k]}
 
 
 def test_presets_exist_and_differ_only_by_size():
-    assert {"tiny", "small", "base128", "paper"} <= set(PRESETS)
-    assert get_preset("paper").generator.width == 1.0
-    assert get_preset("tiny").generator.width < get_preset("small").generator.width < 1.0
+    """Presets are the same code at different sizes. Two named exceptions: tiny also runs on the
+    smoke-test cadence, and paper is the paper's exact cascade (no mask skip)."""
+    assert set(PRESETS) == {"tiny", "small", "base128", "paper"}
+    small = get_preset("small")
+    assert _differences(get_preset("base128"), small) - SIZE == set()
+    assert _differences(get_preset("tiny"), small) - SIZE == SMOKE_CADENCE
+    assert _differences(get_preset("paper"), small) - SIZE == {"generator.mask_skip"}
+    assert get_preset("paper").generator.mask_skip is False and small.generator.mask_skip is True
+    widths = [get_preset(p).generator.width for p in ("tiny", "small", "base128", "paper")]
+    assert widths == sorted(widths) and widths[-1] == 1.0
+    for name in PRESETS:
+        assert get_preset(name).discriminator.width == get_preset(name).generator.width
 
 
 def test_unknown_preset_lists_known():
@@ -16,12 +38,12 @@ def test_unknown_preset_lists_known():
 
 
 def test_set_overrides_are_typed():
-    cfg = resolve("tiny", overrides=["train.lr_g=1e-4", "loss.pixel=l2", "train.betas=[0.0, 0.99]",
-                                     "loss.use_adv=false", "generator.width=1"])
+    cfg = resolve("tiny", overrides=["train.lr_g=1e-4", "loss.pixel_kind=l2", "train.betas=[0.0, 0.99]",
+                                     "loss.adv=0", "generator.width=1"])
     assert cfg.train.lr_g == 1e-4
-    assert cfg.loss.pixel == "l2"
+    assert cfg.loss.pixel_kind == "l2"
     assert cfg.train.betas == (0.0, 0.99)
-    assert cfg.loss.use_adv is False
+    assert cfg.loss.adv == 0.0 and isinstance(cfg.loss.adv, float)
     assert isinstance(cfg.generator.width, float)
 
 
@@ -29,7 +51,17 @@ def test_set_overrides_are_typed():
     ("train.lr=1", "unknown config key 'train.lr'"),
     ("nosuch.x=1", "unknown config key 'nosuch'"),
     ("train.batch_size=2.5", "expected an integer"),
-    ("loss.use_adv=1", "expected true or false"),
+    ("train.flip=1", "expected true or false"),
+    ("loss.use_adv=false", "loss.use_adv was replaced by loss.adv"),
+    ("loss.pixel=l2", "loss.pixel_kind=l2"),
+    ("loss.gan=wgan", "loss.gan must be one of hinge, nonsaturating, lsgan, not 'wgan'"),
+    ("loss.pixel_kind=l3", "loss.pixel_kind must be one of l1, l2"),
+    ("loss.identity=manhattan", "loss.identity must be one of cosine, euclidean"),
+    ("loss.perceptual=resnet50", "loss.perceptual must be one of efficientnet-lite0, vgg19, dlib-resnet"),
+    ("train.regime=sideways", "train.regime must be one of cascaded, progressive"),
+    ("train.precision=fp8", "train.precision must be one of auto, fp32, bf16"),
+    ("loss.id=-1", "loss.id must be >= 0"),
+    ("train.batch_size=0", "train.batch_size must be > 0"),
     ("train=3", "expected a table"),
     ("novalue", "expected section.key=value"),
 ])
@@ -68,3 +100,44 @@ def test_configs_are_frozen():
     with pytest.raises(Exception):
         cfg.train.lr_g = 1.0  # type: ignore[misc]
     assert merge(cfg, {}) == cfg
+
+
+# facefill 0.1 stored loss switches and weights as use_<term> / w_<term>, and loss.pixel was the
+# distance. Release files (the shipped default model among them) and training states hold it.
+OLD_LOSS = {"pixel": "l2", "gan": "lsgan", "use_pixel": True, "use_adv": True, "use_id": False, "use_pc": True,
+            "w_pixel": 5.0, "w_adv": 0.1, "w_id": 1.0, "w_pc": 2.0, "identity": "cosine",
+            "perceptual": "efficientnet-lite0", "feature_min_scale": 32}
+
+
+def test_old_loss_keys_migrate():
+    old = to_dict(get_preset("small"))
+    old["loss"] = dict(OLD_LOSS)
+    cfg = from_dict(old)
+    assert cfg.loss == LossConfig(pixel=5.0, adv=0.1, id=0.0, pc=2.0, pixel_kind="l2", gan="lsgan")
+    assert cfg.generator == get_preset("small").generator
+    assert old["loss"] == OLD_LOSS, "the input is not modified"
+    defaults = {"pixel": "l1", **{f"use_{t}": True for t in ("pixel", "adv", "id", "pc")},
+                "w_pixel": 10.0, "w_adv": 0.1, "w_id": 1.0, "w_pc": 1.0}
+    assert from_dict({"loss": defaults}) == Config()
+    assert migrate(to_dict(Config())) == to_dict(Config())  # current dicts pass unchanged
+
+
+def test_old_toml_file_migrates(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text('[loss]\nuse_id = false\nw_pc = 0.5\npixel = "l2"\n')
+    cfg = resolve("tiny", config_file=path)
+    assert (cfg.loss.id, cfg.loss.pc, cfg.loss.pixel_kind, cfg.loss.pixel) == (0.0, 0.5, "l2", 10.0)
+
+
+def test_augment_section():
+    """The augment section is config.AugmentConfig, the one the augmentation module uses."""
+    from facefill.config import AugmentConfig
+    from facefill.train.augment import AugmentConfig as ModuleAugment
+
+    assert ModuleAugment is AugmentConfig
+    cfg = resolve("tiny", overrides=["augment.geometric=true", "augment.rotate=5"])
+    assert cfg.augment.enabled and cfg.augment.rotate == 5.0
+    for bad in ("augment.rotate=200", "augment.scale=[1.2, 0.8]"):
+        with pytest.raises(ConfigError, match="augment."):
+            resolve("tiny", overrides=[bad])
+    assert from_dict({k: v for k, v in to_dict(get_preset("small")).items() if k != "augment"}) == get_preset("small")

@@ -44,10 +44,10 @@ def test_hallucinate_bf16_on_cuda_keeps_the_face(aligned_faces, tmp_path):
 @cuda
 def test_train_steps_on_cuda_bf16(faces_copy, tmp_path):
     from facefill.config import get_preset
-    from facefill.train.loop import train
+    from facefill.pipeline.train import train_folder as train
 
     cfg = get_preset("tiny")
     cfg = dc.replace(cfg, train=dc.replace(cfg.train, batch_size=2, val_fraction=0.0, precision="bf16",
                                            sample_every=0, checkpoint_every=0))
     result = train(faces_copy, tmp_path / "run", cfg, device="cuda", max_steps=3)
-    assert result.steps == 3 and np.isfinite(result.last_metrics["g_loss"])
+    assert result.steps == 3 and np.isfinite(result.last_metrics["loss/G/total"])

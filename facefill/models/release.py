@@ -1,8 +1,14 @@
 """Release weights: safetensors holding G_ema only, config and versions in the header metadata.
 
 A release file rebuilds its model from itself alone (:func:`load_generator`), with no pickled
-code: the metadata carries ``format`` ("facefill-generator"), ``format_version``,
-``facefill_version`` and the resolved ``config`` as JSON, plus any extra strings given.
+code. It holds the generator's weights (no buffers, no optimiser, no discriminator) and these
+metadata strings: ``format`` ("facefill-generator"), ``format_version``, ``facefill_version``,
+the resolved ``config`` as JSON, ``stage`` (the index of the last block trained: 4 for a
+128 px cascade; less for a progressive run exported before it grew to full size), plus any
+extra strings given (``step``, ``note``...).
+
+Files from facefill <= 0.1 may hold the progressive ``stage``/``alpha`` as tensors and the old
+``[loss]`` keys in their config; both still load (the tensors are dropped, their stage read).
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ from safetensors.torch import load_file, save_file
 from facefill import __version__
 from facefill.config import Config, from_dict, to_dict
 from facefill.errors import CheckpointError, ConfigError
+from facefill.models.generator import LEGACY_BUFFERS, split_legacy_buffers
 
 FORMAT = "facefill-generator"
 FORMAT_VERSION = 1
+RELEASE_NAME = "generator.safetensors"
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")  # a torch.save zip archive, or a legacy raw pickle
+# (checked only after safetensors failed to read the file: its first 8 bytes are a length)
 
 
 def save_release(
@@ -29,15 +39,20 @@ def save_release(
     cfg: Config,
     dtype: torch.dtype | None = None,
     extra: dict[str, str] | None = None,
+    stage: int | None = None,
 ) -> Path:
     """Write ``generator``'s weights (optionally cast, e.g. fp16) and ``cfg`` to ``path``.
 
-    Buffers are included (the progressive stage/alpha). The file is written atomically.
+    ``stage``: the last block index trained (default: all of ``cfg.generator.scales``). The
+    file is written atomically.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    last = len(cfg.generator.scales) - 1
     state = {}
     for k, v in generator.state_dict().items():
+        if k in LEGACY_BUFFERS:
+            continue
         v = v.detach().to("cpu").contiguous()
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
@@ -48,11 +63,21 @@ def save_release(
         "facefill_version": __version__,
         "config": json.dumps(to_dict(cfg)),
         **(extra or {}),
+        "stage": str(last if stage is None else stage),
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
     os.replace(tmp, path)
     return path
+
+
+def _looks_like_torch_pickle(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _PICKLE_MAGIC)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -64,6 +89,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for malformed headers
+        if _looks_like_torch_pickle(path):
+            run = path.parent.parent if path.parent.name == "checkpoints" else Path("RUN")
+            raise CheckpointError(f"{path} is a training state (a torch pickle), not release weights; "
+                                  f"use {run / RELEASE_NAME}") from None
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); re-export it with 'facefill train'") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(
@@ -78,22 +107,48 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
+def _check_stage(path: Path, stage: int, cfg: Config) -> None:
+    scales = cfg.generator.scales
+    last = len(scales) - 1
+    if stage >= last:
+        return
+    run = path.parent if path.name == RELEASE_NAME else "RUN"
+    raise CheckpointError(
+        f"{path} was exported at progressive stage {stage} ({scales[stage]} px); the model makes "
+        f"{scales[-1]} px only after stage {last}: train longer (--resume {run}) and use the "
+        f"{RELEASE_NAME} written then"
+    )
+
+
 def load_generator(
     path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> tuple[torch.nn.Module, Config]:
-    """Rebuild the generator from a release file alone. Returns ``(G in eval mode, config)``."""
+    """Rebuild the generator from a release file alone. Returns ``(G in eval mode, config)``.
+
+    Refuses (CheckpointError) a progressive release exported before its last block was grown:
+    it cannot produce the full-resolution output that inference needs.
+    """
     from facefill.models import build_generator
 
+    path = Path(path)
     meta = read_metadata(path)
     try:
         cfg = from_dict(json.loads(meta["config"]))
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
+    state, legacy_stage = split_legacy_buffers(load_file(str(path)))
+    try:
+        stage = int(meta["stage"]) if "stage" in meta else legacy_stage
+    except ValueError:
+        raise CheckpointError(f"{path}: its stage metadata {meta['stage']!r} is not a number") from None
+    if stage is not None:
+        _check_stage(path, stage, cfg)
     with torch.device("meta"):
         G = build_generator(cfg)
-    state = load_file(str(path))
     try:
         G.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, assign=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the stored config ({exc})") from None
+    except RuntimeError as exc:  # torch's message lists every key on its own line: keep one
+        lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise CheckpointError(f"{path}: weights do not fit the stored config "
+                              f"({lines[0][:200] if lines else exc}); re-export it with 'facefill train'") from None
     return G.to(device).eval(), cfg

@@ -6,9 +6,12 @@ are skipped and counted). Images are square; other sizes are resized (area) to t
 resolution, landmarks scaled with them.
 
 An item is a dict of ``real (3, S, S)`` in [-1, 1], ``mask (1, S, S)`` in [0, 1] (1 = face),
-``masked (3, S, S)`` (the real photo with the outside set to -1) and ``landmarks (68, 2)`` pixels.
-Augmentation (horizontal flip) is drawn from ``(seed, epoch, index)``, so a resumed run sees the
-same data as an uninterrupted one, whatever the number of workers.
+``masked (3, S, S)`` (the real photo with the outside set to -1), ``valid (1, S, S)`` in [0, 1]
+(1 = the pixel comes from the photo, 0 = padding added by alignment; from the ``.valid.png``
+beside the image, all ones without one) and ``landmarks (68, 2)`` pixels. Flips and resizes
+apply to ``valid`` too. Augmentation (horizontal flip) is drawn from ``(seed, epoch, index)``
+only, never from a global RNG, so a resumed run sees the same data as an uninterrupted one,
+whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facefill.align.core import read_sidecar
+from facefill.align.sidecar import read_sidecar, read_valid
 from facefill.align.landmarks import LandmarkBackend
 from facefill.config import MaskConfig
 from facefill.data.batch import DATA_ERRORS
@@ -91,13 +94,19 @@ def split(samples: list[Sample], root: Path, val_fraction: float, seed: int,
 
 
 class FaceDataset(Dataset):
+    """Aligned faces as training items (see the module doc). ``augment``: an
+    :class:`~facefill.train.augment.AugmentConfig` (similarity warp and colour jitter, drawn from
+    ``(seed, epoch, index)``, applied after the flip to the photo, landmarks and validity
+    together), or None."""
+
     def __init__(self, samples: list[Sample], size: int, mask: MaskConfig = MaskConfig(),
-                 flip: bool = True, seed: int = 0) -> None:
+                 flip: bool = True, seed: int = 0, augment=None) -> None:
         self.samples = samples
         self.size = size
         self.mask_cfg = mask
         self.flip = flip
         self.seed = seed
+        self.augment = augment if augment is not None and augment.enabled else None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -110,15 +119,27 @@ class FaceDataset(Dataset):
         s = self.samples[index]
         image = read_image(s.path)
         lm = s.landmarks.copy()
+        valid = read_valid(s.path, s.size)
+        if valid is None:
+            valid = np.ones((s.size, s.size), np.float32)
         if s.size != self.size:
             image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            valid = cv2.resize(valid, (self.size, self.size), interpolation=cv2.INTER_AREA)
             lm = (lm + 0.5) * (self.size / s.size) - 0.5
         rng = np.random.default_rng((self.seed, self.epoch, index))
         if self.flip and rng.random() < 0.5:
             image = image[:, ::-1].copy()
+            valid = valid[:, ::-1].copy()
             lm = lm[FLIP_68].copy()
             lm[:, 0] = self.size - 1 - lm[:, 0]
-        mask = face_mask(lm, self.size, self.mask_cfg.grow, self.mask_cfg.feather)
         real = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
+        v = torch.from_numpy(np.ascontiguousarray(valid, np.float32))[None]
+        landmarks = torch.from_numpy(np.ascontiguousarray(lm, np.float32))
+        if self.augment is not None:
+            from facefill.train.augment import augment
+
+            real, landmarks, v = augment(real, landmarks, v, self.augment, seed=self.seed, epoch=self.epoch,
+                                         index=index)
+        mask = face_mask(landmarks.numpy(), self.size, self.mask_cfg.grow, self.mask_cfg.feather)
         m = torch.from_numpy(mask.astype(np.float32))[None]
-        return {"real": real, "mask": m, "masked": real * m - (1 - m), "landmarks": torch.from_numpy(lm)}
+        return {"real": real, "mask": m, "masked": real * m - (1 - m), "landmarks": landmarks, "valid": v}

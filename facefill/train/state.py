@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -54,17 +54,70 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
+#: What a training state written by :mod:`facefill.train.loop` holds besides ``format_version``.
+STATE_KEYS = ("config", "step", "epoch", "pos", "G", "D", "G_ema", "opt_g", "opt_d", "rng")
+
+
+def _why_unreadable(exc: Exception) -> str:
+    """A one-line reason for a failed ``torch.load(weights_only=True)`` (torch's own messages
+    run over many lines and advise ``weights_only=False``, which facefill never needs)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
+        return "it holds pickled Python objects, which a facefill state never does"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return f"not a torch file: {first[:120]}"
+
+
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a training-state file with ``weights_only=True``; CheckpointError when unusable."""
+    """Load a training-state file with ``weights_only=True``; a one-line CheckpointError
+    ("X is not a facefill training state (why)") when it is unusable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"training state {path} not found; pass a file written by 'facefill train'")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for corrupt files
-        raise CheckpointError(f"{path} is not a readable facefill training state ({exc.__class__.__name__}: {exc})") from None
+    except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
+        raise CheckpointError(f"{path} is not a facefill training state ({_why_unreadable(exc)})") from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a facefill training state (no format_version)")
-    if state["format_version"] > STATE_FORMAT_VERSION:
-        raise CheckpointError(f"{path} has state format {state['format_version']}; upgrade facefill")
+    if not isinstance(state["format_version"], int) or state["format_version"] > STATE_FORMAT_VERSION:
+        raise CheckpointError(f"{path} has state format {state['format_version']!r}, newer than this facefill "
+                              f"({STATE_FORMAT_VERSION}); upgrade facefill")
     return state
+
+
+def check_training_state(path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` if it holds everything a resume needs; else a one-line CheckpointError."""
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a facefill training state (no {', '.join(missing)})")
+    return state
+
+
+def state_files(ckpt_dir: Path) -> list[Path]:
+    """``ckpt_dir/state_<step>.pt`` files, newest (highest step) first."""
+    def step_of(p: Path) -> int:
+        digits = p.stem.removeprefix("state_")
+        return int(digits) if digits.isdigit() else -1
+
+    return sorted(ckpt_dir.glob("state_*.pt"), key=lambda p: (step_of(p), p.name), reverse=True)
+
+
+def newest_good_state(ckpt_dir: Path, on_message: Callable[[str], None] = lambda msg: None
+                      ) -> tuple[Path, dict[str, Any]]:
+    """The newest loadable training state in ``ckpt_dir``. A bad one (corrupt, foreign, cut
+    short) is reported through ``on_message`` and the next older one is tried. CheckpointError
+    when there is none at all (naming the newest file's problem)."""
+    files = state_files(ckpt_dir)
+    if not files:
+        raise CheckpointError(f"nothing to resume in {ckpt_dir.parent}: no checkpoints/state_*.pt "
+                              "(start without --resume)")
+    first_error: CheckpointError | None = None
+    for path in files:
+        try:
+            return path, check_training_state(path, load_state(path))
+        except CheckpointError as exc:
+            first_error = first_error or exc
+            on_message(f"{exc}; trying an older checkpoint")
+    raise CheckpointError(f"{first_error}; no usable state in {ckpt_dir} to resume from")

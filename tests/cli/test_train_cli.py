@@ -1,9 +1,10 @@
+import torch
 from typer.testing import CliRunner
 
 from facefill.cli.app import app
 
 runner = CliRunner()
-FAST = ["--preset", "tiny", "--batch-size", "2", "--set", "loss.use_id=false", "--set", "loss.use_pc=false",
+FAST = ["--preset", "tiny", "--batch-size", "2", "--set", "loss.id=0", "--set", "loss.pc=0",
         "--set", "train.val_fraction=0.0", "--device", "cpu"]
 
 
@@ -20,6 +21,12 @@ def test_train_then_resume(faces_copy, tmp_path):
     # the same name again is refused rather than overwritten
     r = runner.invoke(app, ["train", str(faces_copy), "--out", str(out), "--name", "r", "--steps", "2", *FAST])
     assert r.exit_code == 1 and "--resume" in r.output
+    # a foreign file as the newest state: one line, then the newest good state is used
+    (run / "checkpoints" / "state_0000010.pt").write_bytes(b"not a checkpoint")
+    r = runner.invoke(app, ["train", str(faces_copy), "--resume", str(run), "--steps", "5", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "state_0000010.pt is not a facefill training state" in r.output and "weights_only" not in r.output
+    assert "resuming from" in r.output and "state_0000004.pt" in r.output
 
 
 def test_train_errors(tmp_path):
@@ -29,3 +36,31 @@ def test_train_errors(tmp_path):
     assert r.exit_code == 2
     r = runner.invoke(app, ["train", str(tmp_path), "--set", "train.nosuch=1"])
     assert r.exit_code == 1 and "nosuch" in r.output
+    r = runner.invoke(app, ["train", str(tmp_path), "--set", "loss.gan=wgan"])
+    assert r.exit_code == 1 and "hinge, nonsaturating, lsgan" in r.output
+
+
+def test_device_errors(faces_copy, tmp_path):
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path), *FAST, "--device", "tpu"])
+    assert r.exit_code == 2 and "not a device" in r.output
+    if not torch.cuda.is_available():
+        r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path / "o"), *FAST, "--device", "cuda"])
+        assert r.exit_code == 1 and "no CUDA device" in r.output and "Traceback" not in r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_unwritable_out(faces_copy, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(blocker), "--name", "r", *FAST])
+    assert r.exit_code == 1 and str(blocker / "r") in r.output.replace("\n", "") and "Traceback" not in r.output
+
+
+def test_a_training_state_given_to_hallucinate(faces_copy, tmp_path):
+    out = tmp_path / "runs"
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(out), "--name", "r", "--steps", "1", *FAST])
+    assert r.exit_code == 0, r.output
+    state = out / "r" / "checkpoints" / "state_0000001.pt"
+    r = runner.invoke(app, ["hallucinate", str(faces_copy), str(tmp_path / "h"), "--checkpoint", str(state)])
+    assert r.exit_code == 1 and "is a training state" in r.output
+    assert "generator.safetensors" in r.output

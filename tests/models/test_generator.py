@@ -3,7 +3,7 @@ import torch
 
 from facefill.config import get_preset
 from facefill.models import build_generator
-from facefill.models.generator import SCALES, CascadedGenerator, GeneratorBlock, ProgressiveGenerator, Upscaler
+from facefill.models.generator import SCALES, CascadedGenerator, GeneratorBlock, Upscaler, split_legacy_buffers
 
 TINY = 1 / 32
 
@@ -118,21 +118,33 @@ def test_cascade_partial_scales_and_bad_input():
         g(torch.zeros(1, 1, 32, 32))
 
 
-def test_progressive_stage_and_fade_in():
-    g = ProgressiveGenerator(width=TINY).eval()
+def test_stage_and_fade_in_are_forward_arguments():
+    g = CascadedGenerator(width=TINY).eval()
     x = torch.rand(1, 3, 128, 128) * 2 - 1
-    g.grow(1, alpha=0.0)
-    out = g(x)
+    out = g(x, stage=1, alpha=0.0)
     assert list(out) == [8, 16]
     # alpha = 0: the new block is invisible; output is the nearest-upsampled b8 output.
     torch.testing.assert_close(out[16], torch.nn.functional.interpolate(out[8], scale_factor=2))
-    g.grow(1, alpha=1.0)
-    assert not torch.allclose(g(x)[16], out[16])
-    g.grow(4)
-    assert list(g(x)) == list(SCALES)
-    assert "stage" in g.state_dict() and int(g.state_dict()["stage"]) == 4
-    with pytest.raises(ValueError):
-        g.grow(5)
+    assert not torch.allclose(g(x, stage=1, alpha=1.0)[16], out[16])
+    assert list(g(x, stage=4)) == list(g(x)) == list(SCALES)
+    with pytest.raises(ValueError, match="stage"):
+        g(x, stage=5)
+
+
+def test_state_dict_holds_weights_only():
+    g = CascadedGenerator(width=TINY)
+    assert not [k for k in g.state_dict() if k in ("stage", "alpha")]
+    assert len(g.state_dict()) == len(list(g.parameters()))
+    clean, stage = split_legacy_buffers({**g.state_dict(), "stage": torch.tensor(2), "alpha": torch.tensor(0.5)})
+    assert stage == 2 and clean.keys() == g.state_dict().keys()
+    assert split_legacy_buffers(g.state_dict())[1] is None
+
+
+def test_paper_parameter_count_is_stated():
+    """The one measured number quoted in config.py and the docs: 369,641,691."""
+    with torch.device("meta"):
+        g = build_generator(get_preset("paper"))
+    assert sum(p.numel() for p in g.parameters()) == 369_641_691
 
 
 def test_seed_determinism():

@@ -1,7 +1,9 @@
 """The training loop on real aligned faces with the tiny preset (seconds on CPU)."""
 
+import csv
 import dataclasses as dc
 import os
+import signal
 import socket
 
 import cv2
@@ -9,15 +11,16 @@ import pytest
 import torch
 
 from facefill.config import get_preset
-from facefill.errors import FacefillError
+from facefill.errors import CheckpointError, DeviceError, FacefillError, OutputError, UsageError
 from facefill.models.release import load_generator
-from facefill.train.loop import Callbacks, TrainingInterrupted, progressive_stage, train
+from facefill.pipeline.train import train_folder as train
+from facefill.train.loop import Callbacks, TrainingInterrupted, progressive_stage
 from facefill.train.state import load_state
 
 
 def _cfg(regime="cascaded", features=False, **train):
     cfg = get_preset("tiny")
-    loss = dc.replace(cfg.loss, use_id=features, use_pc=features)
+    loss = cfg.loss if features else dc.replace(cfg.loss, id=0.0, pc=0.0)
     settings = dict(regime=regime, batch_size=2, val_fraction=0.0, num_workers=0, sample_every=0,
                     checkpoint_every=0)
     tr = dc.replace(cfg.train, **{**settings, **train})
@@ -29,13 +32,27 @@ def _record():
     return seen, Callbacks(on_step=lambda step, total, m: seen.append(dict(m)))
 
 
+def _same_weights(a, b):
+    for part in ("G", "D", "G_ema", "opt_g", "opt_d"):
+        sa, sb = a[part], b[part]
+        if part.startswith("opt"):
+            sa = {i: t for i, s in sa["state"].items() for t in s.values()}
+            sb = {i: t for i, s in sb["state"].items() for t in s.values()}
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), (part, k)
+
+
+def _final(run):
+    return load_state(sorted((run / "checkpoints").glob("state_*.pt"))[-1])
+
+
 @pytest.mark.parametrize("regime", ["cascaded", "progressive"])
 def test_overfit_reduces_pixel_loss(faces_copy, tmp_path, regime):
     seen, cb = _record()
     cfg = _cfg(regime, lr_g=2e-3, lr_d=2e-3, images_per_stage=10**9, flip=False)
-    cfg = dc.replace(cfg, loss=dc.replace(cfg.loss, use_adv=False))
-    train(faces_copy, tmp_path / "run", cfg, max_steps=40, callbacks=cb)
-    key = "pixel@128" if regime == "cascaded" else "pixel@8"  # progressive stays at stage 0 here
+    cfg = dc.replace(cfg, loss=dc.replace(cfg.loss, adv=0.0))
+    train(faces_copy, tmp_path / "run", cfg, max_steps=30, callbacks=cb)
+    key = "loss/G/pixel/128" if regime == "cascaded" else "loss/G/pixel/8"  # progressive stays at stage 0
     first = sum(m[key] for m in seen[:4]) / 4
     last = sum(m[key] for m in seen[-4:]) / 4
     assert last < 0.85 * first
@@ -43,10 +60,11 @@ def test_overfit_reduces_pixel_loss(faces_copy, tmp_path, regime):
 
 def test_all_four_losses_run_on_real_weights(faces_copy, tmp_path):
     seen, cb = _record()
-    train(faces_copy, tmp_path / "run", _cfg(features=True), max_steps=2, callbacks=cb)
+    train(faces_copy, tmp_path / "run", _cfg(features=True), max_steps=1, callbacks=cb)
     keys = set(seen[-1])
-    assert {"pixel@128", "adv@128", "id@128", "pc@128", "d_loss"} <= keys
-    assert "id@16" not in keys  # feature losses only from 32 px up
+    assert {"loss/G/pixel/128", "loss/G/adv/128", "loss/G/id/128", "loss/G/pc/128", "loss/D/adv/128",
+            "loss/D/total", "loss/G/total"} <= keys
+    assert "loss/G/id/16" not in keys  # feature losses only from 32 px up
 
 
 def test_resume_continues_exactly(faces_copy, tmp_path):
@@ -55,29 +73,147 @@ def test_resume_continues_exactly(faces_copy, tmp_path):
     train(faces_copy, tmp_path / "split", cfg, max_steps=3)
     result = train(faces_copy, tmp_path / "split", cfg, resume=True, max_steps=6)
     assert result.steps == 6
-    a = load_state(tmp_path / "straight" / "checkpoints" / "state_0000006.pt")
-    b = load_state(tmp_path / "split" / "checkpoints" / "state_0000006.pt")
-    assert (a["step"], a["epoch"], a["pos"]) == (b["step"], b["epoch"], b["pos"])
-    for part in ("G", "D", "G_ema"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    a, b = _final(tmp_path / "straight"), _final(tmp_path / "split")
+    assert (a["step"], a["epoch"], a["pos"]) == (b["step"], b["epoch"], b["pos"]) == (6, 3, 0)
+    _same_weights(a, b)
+
+
+@pytest.mark.parametrize("stop_at, workers", [(3, 0), (5, 1)])
+def test_stop_at_any_step_then_resume_is_exact(faces_copy, tmp_path, stop_at, workers):
+    """A stop mid-epoch (4 training faces, batch 2 -> steps 1, 3, 5 end half an epoch), with and
+    without DataLoader workers, resumes into the same weights as an uninterrupted run."""
+    cfg = _cfg(num_workers=workers, flip=True)
+    train(faces_copy, tmp_path / "straight", cfg, max_steps=7)
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > stop_at
+
+    with pytest.raises(TrainingInterrupted):
+        train(faces_copy, tmp_path / "split", cfg, max_steps=7, should_stop=stop)
+    assert _final(tmp_path / "split")["step"] == stop_at
+    train(faces_copy, tmp_path / "split", cfg, resume=True, max_steps=7)
+    _same_weights(_final(tmp_path / "straight"), _final(tmp_path / "split"))
+
+
+def test_sigint_in_the_middle_of_a_step_is_deferred_to_its_end(faces_copy, tmp_path, monkeypatch):
+    """Ctrl-C arriving after the D step but before the G step (sent from inside D's forward
+    during the G step of step 3) stops after that step; the saved state is whole, and resuming
+    from it gives the same weights as an uninterrupted run."""
+    import facefill.train.loop as loop_mod
+
+    cfg = _cfg()
+    train(faces_copy, tmp_path / "straight", cfg, max_steps=5)
+    real_step = loop_mod.train_step
+
+    def step_with_sigint(nets, objective, batch, step, **kw):
+        if step != 2:
+            return real_step(nets, objective, batch, step, **kw)
+        calls = []
+
+        def hook(*_):  # D runs twice in the D step (real, fake), the third call is the G step's
+            calls.append(1)
+            if len(calls) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        handle = nets.D.register_forward_hook(hook)
+        try:
+            return real_step(nets, objective, batch, step, **kw)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(loop_mod, "train_step", step_with_sigint)
+    seen = []
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):
+        train(faces_copy, tmp_path / "split", cfg, max_steps=5,
+              callbacks=Callbacks(on_step=lambda step, total, m: seen.append(step)))
+    monkeypatch.setattr(loop_mod, "train_step", real_step)
+    assert seen == [1, 2, 3] and _final(tmp_path / "split")["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    train(faces_copy, tmp_path / "split", cfg, resume=True, max_steps=5)
+    _same_weights(_final(tmp_path / "straight"), _final(tmp_path / "split"))
+
+
+def test_resume_falls_back_from_a_bad_newest_state(faces_copy, tmp_path):
+    cfg = _cfg(checkpoint_every=2)
+    train(faces_copy, tmp_path / "run", cfg, max_steps=2)
+    (tmp_path / "run" / "checkpoints" / "state_0000010.pt").write_bytes(b"random file, renamed")
+    messages = []
+    result = train(faces_copy, tmp_path / "run", cfg, resume=True, max_steps=3,
+                   callbacks=Callbacks(on_message=messages.append))
+    assert result.steps == 3
+    assert "state_0000010.pt is not a facefill training state" in messages[0]
+    assert "resuming from" in messages[1] and "state_0000002.pt" in messages[1]
+
+
+def test_resume_from_a_facefill_0_1_state(faces_copy, tmp_path):
+    """States written before this version: old [loss] keys, the progressive generator's
+    stage/alpha buffers in G and G_ema, and a position saved at the very end of an epoch."""
+    from facefill.train.state import save_state
+
+    cfg = _cfg(checkpoint_every=2)
+    train(faces_copy, tmp_path / "run", cfg, max_steps=2)
+    path = tmp_path / "run" / "checkpoints" / "state_0000002.pt"
+    state = load_state(path)
+    loss = state["config"]["loss"]
+    state["config"]["loss"] = {"pixel": loss.pop("pixel_kind"), "use_pixel": True, "use_adv": True, "use_id": False,
+                               "use_pc": False, "w_pixel": loss.pop("pixel"), "w_adv": loss.pop("adv"),
+                               "w_id": 1.0, "w_pc": 1.0, **{k: v for k, v in loss.items() if k not in ("id", "pc")}}
+    for part in ("G", "G_ema"):
+        state[part] = {**state[part], "stage": torch.tensor(4), "alpha": torch.tensor(1.0)}
+    state["epoch"], state["pos"] = 0, 2  # the old loop could save "after the epoch's last batch"
+    del state["format_version"]
+    save_state(path, state)
+    result = train(faces_copy, tmp_path / "run", cfg, resume=True, max_steps=3)
+    assert result.steps == 3 and _final(tmp_path / "run")["epoch"] == 1
 
 
 def test_run_folder(faces_copy, tmp_path):
     run = tmp_path / "run"
-    cfg = _cfg(sample_every=2, checkpoint_every=2, keep_checkpoints=2, log_every=1)
+    val_list = tmp_path / "val.txt"
+    val_list.write_text("biden.png\n")
+    cfg = _cfg(sample_every=2, checkpoint_every=2, keep_checkpoints=2, log_every=1, val_list=str(val_list))
     train(faces_copy, run, cfg, max_steps=6)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["state_0000004.pt", "state_0000006.pt"]
     grid = cv2.imread(str(run / "samples" / "step_0000006.png"))
     assert grid.shape == (2 * 128, 7 * 128, 3)  # rows = batch; mask | 5 scales | real
     assert grid.std() > 10  # not blank
     assert (run / "config.toml").read_text().count("[train]") == 1
-    lines = (run / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "step,epoch,kind,name,value" and any(",pixel@128," in line for line in lines)
+    with (run / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    names = {r["name"] for r in rows}
+    assert {"loss/G/pixel/128", "loss/G/adv/64", "loss/D/adv/64", "loss/G/total", "loss/D/total"} <= names
+    val = {(r["step"], r["name"]): float(r["value"]) for r in rows if r["kind"] == "val"}
+    # 4 training faces, batch 2: an epoch is 2 steps, validated at its end
+    assert set(val) == {(s, n) for s in ("2", "4", "6") for n in ("val/l1", "val/ssim")}
+    assert 0 < val[("6", "val/l1")] < 2 and -1 < val[("6", "val/ssim")] <= 1
     G, cfg2 = load_generator(run / "generator.safetensors")
     assert cfg2 == dc.replace(cfg, train=dc.replace(cfg.train, max_steps=6))
-    out = G(torch.zeros(1, 3, 128, 128))
-    assert out[128].shape == (1, 3, 128, 128)
+    assert G(torch.zeros(1, 3, 128, 128))[128].shape == (1, 3, 128, 128)
+
+
+def test_val_every(faces_copy, tmp_path):
+    val_list = tmp_path / "val.txt"
+    val_list.write_text("biden.png\n")
+    train(faces_copy, tmp_path / "run", _cfg(val_every=3, val_list=str(val_list)), max_steps=3)
+    with (tmp_path / "run" / "metrics.csv").open() as fh:
+        val = [(r["step"], r["name"]) for r in csv.DictReader(fh) if r["kind"] == "val"]
+    assert val == [("3", "val/l1"), ("3", "val/ssim")]
+
+
+def test_progressive_release_refuses_to_hallucinate_until_grown(faces_copy, tmp_path):
+    """A progressive run still at stage 0 exports a release that the hallucinate path refuses
+    with a one-line message (it crashed with an IndexError before)."""
+    from facefill.pipeline.hallucinate import load_model
+
+    train(faces_copy, tmp_path / "run", _cfg("progressive", images_per_stage=10**6), max_steps=1)
+    with pytest.raises(CheckpointError, match=r"progressive stage 0 \(8 px\); the model makes 128 px only after "
+                                              r"stage 4: train longer \(--resume .*run\)"):
+        load_model(tmp_path / "run" / "generator.safetensors")
+    train(faces_copy, tmp_path / "run2", _cfg("progressive", images_per_stage=2), max_steps=5)
+    G, _ = load_model(tmp_path / "run2" / "generator.safetensors")  # 10 images: stage 4
+    assert list(G(torch.zeros(1, 3, 128, 128))) == [8, 16, 32, 64, 128]
 
 
 def test_progressive_schedule():
@@ -101,7 +237,7 @@ def test_stop_saves_a_checkpoint_and_says_how_to_resume(faces_copy, tmp_path):
     assert load_state(next((tmp_path / "run" / "checkpoints").glob("*.pt")))["step"] == 2
 
 
-def test_bad_data_fails_before_work(tmp_path, faces_copy):
+def test_bad_data_device_and_output_fail_before_work(tmp_path, faces_copy):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FacefillError, match="no usable training images"):
@@ -109,6 +245,18 @@ def test_bad_data_fails_before_work(tmp_path, faces_copy):
     with pytest.raises(FacefillError, match="batch needs 8"):
         train(faces_copy, tmp_path / "r2", _cfg(batch_size=8))
     assert not (tmp_path / "r2").exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match=f"{blocker / 'run'}") as err:
+        train(faces_copy, blocker / "run", _cfg())
+    assert "\n" not in str(err.value)
+    with pytest.raises(OutputError, match="inside the input folder"):
+        train(faces_copy, faces_copy / "runs" / "r", _cfg())
+    with pytest.raises(UsageError):
+        train(faces_copy, tmp_path / "r4", _cfg(), device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA device"):
+            train(faces_copy, tmp_path / "r5", _cfg(), device="cuda")
     (faces_copy / "broken.png").write_bytes(b"not a png")
     result = train(faces_copy, tmp_path / "r3", _cfg(), max_steps=1)
     assert [p.name for p, _ in result.skipped] == ["broken.png"]

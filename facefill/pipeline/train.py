@@ -1,0 +1,100 @@
+"""``train`` over a folder: aligned faces in, a run folder out (see facefill.train).
+
+Everything that can be checked is checked before the models are built: the device, the state
+to resume from (a bad newest state falls back to an older good one), the data (usable images,
+enough for a batch) and the run folder (creatable, writable, not inside the data).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from facefill.align.landmarks import lazy_backend
+from facefill.config import Config, dump_toml, from_dict
+from facefill.errors import CheckpointError, ConfigError, FacefillError, OutputError
+from facefill.pipeline.outputs import check_output_dir
+from facefill.runtime import resolve_device
+from facefill.train.data import FaceDataset, scan, split
+from facefill.train.loop import Callbacks, TrainResult, fit
+from facefill.train.state import newest_good_state
+
+
+def setup_distributed(device: str) -> tuple[int, int, torch.device]:
+    """``(rank, world size, device)``; joins the torchrun process group when WORLD_SIZE > 1.
+    ``device`` goes through :func:`facefill.runtime.resolve_device` (one-line errors)."""
+    dev = resolve_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+        torch.cuda.set_device(dev)
+    return rank, world, dev
+
+
+def train_folder(
+    data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    cfg: Config,
+    resume: bool = False,
+    device: str = "auto",
+    callbacks: Callbacks = Callbacks(),
+    should_stop: Callable[[], bool] | None = None,
+    max_steps: int | None = None,
+) -> TrainResult:
+    """Train on the aligned faces under ``data_dir``, writing into ``run_dir``.
+
+    ``resume=True`` continues from the newest good checkpoint in ``run_dir`` with its stored
+    config (``cfg`` is ignored then). ``cfg.train.max_steps`` > 0 stops after that many steps
+    (else after ``cfg.train.epochs``); ``max_steps`` overrides it, also on resume.
+    ``should_stop`` is polled between steps; when it returns True (or on Ctrl-C / SIGTERM) a
+    checkpoint is saved and :class:`~facefill.train.loop.TrainingInterrupted` raised.
+    Returns the report: steps done, the release file, the skipped images and the last losses.
+    """
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
+    rank, world, dev = setup_distributed(device)
+    state = None
+    if resume:
+        path, state = newest_good_state(run_dir / "checkpoints", callbacks.on_message)
+        try:
+            cfg = from_dict(state["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
+        callbacks.on_message(f"resuming from {path} (step {state['step']})")
+    if max_steps is not None:
+        cfg = replace(cfg, train=replace(cfg.train, max_steps=max_steps))
+    tc = cfg.train
+
+    if not data_dir.is_dir():
+        raise FacefillError(f"{data_dir} is not a folder; pass the output folder of 'facefill align'")
+    samples, skipped = scan(data_dir, lazy_backend("dlib"))
+    if not samples:
+        raise FacefillError(f"no usable training images in {data_dir} ({len(skipped)} skipped); "
+                            "run 'facefill align RAW_DIR ALIGNED_DIR' and train on ALIGNED_DIR")
+    train_s, val_s = split(samples, data_dir, tc.val_fraction, tc.seed, Path(tc.val_list) if tc.val_list else None)
+    if len(train_s) < tc.batch_size * world:
+        raise FacefillError(f"{len(train_s)} training images in {data_dir} but a batch needs {tc.batch_size * world}; "
+                            f"add images or lower the batch size (--set train.batch_size=N)")
+    if rank == 0:
+        check_output_dir(run_dir, [data_dir], "run folder")
+        try:
+            (run_dir / "config.toml").write_text(dump_toml(cfg))
+        except OSError as exc:
+            raise OutputError(f"cannot write into run folder {run_dir} ({exc.strerror or exc}); "
+                              "choose another --out") from None
+
+    resolution = cfg.generator.scales[-1]
+    train_set = FaceDataset(train_s, resolution, cfg.mask, tc.flip, tc.seed, augment=cfg.augment)
+    val_set = FaceDataset(val_s, resolution, cfg.mask, False, tc.seed)
+    result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world)
+    return replace(result, skipped=skipped)
+
+
+__all__ = ["train_folder"]
