@@ -30,8 +30,6 @@ from torch import nn
 from facefill.errors import WeightsNotFoundError
 
 MEAN_RGB = (122.782, 117.001, 104.298)
-CHIP_SIZE = 150
-CHIP_PADDING = 0.25
 
 #: (channels, blocks, first block downsamples) per stage, input side first.
 STAGES = [(32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True)]

@@ -29,7 +29,6 @@ from facefill.models.dlib_resnet import DlibFaceResNet, load_dlib_resnet
 from facefill.models.efficientnet_lite import (IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0_path,
                                                load_efficientnet_lite0)
 
-DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
 #: relu1_2, relu2_2, relu3_4, relu4_4, relu5_4 in torchvision's ``vgg19().features``.
