@@ -71,7 +71,3 @@ def components() -> list[Component]:
         spec = importlib.util.find_spec(module)
         out.append(Component(what, "backend", spec is not None, spec.origin if spec and spec.origin else how))
     return out
-
-
-def register(check):  # kept until every module drops its @register (removed with them)
-    return check
