@@ -4,7 +4,9 @@ Every weight file facefill can use is one :class:`WeightFile` in :data:`WEIGHTS`
 looked for, in this order:
 
 1. an explicit path (a command-line option such as ``--checkpoint`` or ``--inception-weights``);
-2. the file's environment variable (``FACEFILL_<KEY>``, e.g. ``FACEFILL_PIEAPP=/data/PieAPPv0.1.pth``);
+2. the file's environment variable (``FACEFILL_<KEY>``, e.g. ``FACEFILL_DLIB_RESNET=/data/x.dat``),
+   for files facefill reads itself (not for ``hub`` files, which piq and face-alignment read
+   from torch hub's cache: set ``TORCH_HOME`` for those);
 3. its home: inside facefill itself (``package``), inside an installed registry package
    (``distribution``), or torch hub's cache ``$TORCH_HOME/hub/checkpoints`` (``hub``: files that
    upstream downloads at run time, which facefill never does; copy them there once).
@@ -112,7 +114,7 @@ def locate(key: str, path: str | os.PathLike | None = None) -> tuple[Path | None
     if path is not None:
         p = Path(path)
         return (p, f"{p} (given)") if p.is_file() else (None, f"{p} does not exist")
-    env = os.environ.get(w.env)
+    env = os.environ.get(w.env) if w.home != "hub" else None  # hub files are read by other libraries
     if env:
         p = Path(env)
         return (p, f"{p} (from ${w.env})") if p.is_file() else (None, f"${w.env}={env} does not exist")
@@ -120,7 +122,7 @@ def locate(key: str, path: str | os.PathLike | None = None) -> tuple[Path | None
     if p is not None and p.is_file():
         return p, str(p)
     if w.home == "hub":
-        return None, f"download {w.how} into {hub_checkpoints()}/ (or set ${w.env} to the file)"
+        return None, f"download {w.how} into {hub_checkpoints()}/ (or set TORCH_HOME)"
     if w.home == "distribution" and p is None:
         return None, f"not installed: {w.how}"
     return None, f"{p} is missing: {w.how}"
