@@ -22,6 +22,9 @@ pyramid (of the difference) and one Gaussian pyramid (of the mask) instead of th
   ``conv_transpose2d`` for ``pyrup`` (no zero insertion).
 
 The two agree to float rounding (about 1e-7 on [0, 1] images; the tests check 1e-5).
+
+(About 330 lines: the OpenCV CPU path and the torch CUDA/autograd path of one function, with their
+shared pyramid conventions, must stay side by side so they keep agreeing.)
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Two weight sources:
   layers) from the torch hub cache or ``--inception-weights PATH``: :class:`FIDInceptionV3`.
   pytorch-fid resizes with PyTorch's bilinear (half-pixel) and scales to ``2x - 1``; facefill uses
   the TF resize and scaling above for both, so both sources follow one convention.
+
+(About 280 lines: the loader, the TF resize and the eager copy of the network with its
+batch-norm folding belong together; they are checked against each other in the tests.)
 """
 
 from __future__ import annotations
