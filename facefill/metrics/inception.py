@@ -210,9 +210,10 @@ def fid_inception_from_torchscript(ts: torch.jit.ScriptModule) -> "FIDInceptionV
     return net
 
 
-#: images per network call: larger batches gain nothing on CPU and cost memory (see
-#: docs/performance.md, "FID features")
-DEFAULT_CHUNK = 16
+#: images per network call (evaluate's default batch is never split). On 2 CPU cores, chunks of 16
+#: were 5% faster than 32 on an idle machine but 25% slower while other work loaded the cores (more,
+#: smaller parallel regions); 64 was slower again when idle. See docs/performance.md, "FID features".
+DEFAULT_CHUNK = 32
 
 
 class InceptionFeatures(nn.Module):
