@@ -34,7 +34,7 @@ IDENTITY_KINDS = ("cosine", "euclidean")
 PERCEPTUAL_BACKBONES = ("efficientnet-lite0", "vgg19", "dlib-resnet")
 REGIMES = ("cascaded", "progressive")
 #: The loss terms, by their key in ``[loss]`` (each holds the term's weight).
-LOSS_TERMS = ("pixel", "adv", "id", "pc")
+LOSS_TERMS = ("pixel", "adv", "id", "pc", "ssim")
 
 
 def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -79,19 +79,22 @@ class DiscriminatorConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Per-scale loss terms. ``pixel``, ``adv``, ``id`` and ``pc`` are the terms' weights;
-    a weight of 0 switches the term off (it is then not computed at all).
+    """Per-scale loss terms. ``pixel``, ``adv``, ``id``, ``pc`` and ``ssim`` are the terms'
+    weights; a weight of 0 switches the term off (it is then not computed at all). ``ssim`` (not
+    in the paper, off by default) is ``1 - SSIM`` of the fake with the real face pasted back
+    (:mod:`facefill.losses.structure`).
 
     ``pixel_kind``: ``l1`` or ``l2``. ``gan``: ``hinge``, ``nonsaturating`` or ``lsgan``.
     ``identity``: ``cosine`` (1 - cos) or ``euclidean`` (dlib's distance) of dlib-ResNet
     descriptors. ``perceptual``: the feature backbone. ``feature_min_scale``: the smallest
-    scale that gets the identity and perceptual terms.
+    scale that gets the identity, perceptual and SSIM terms.
     """
 
     pixel: float = 10.0
     adv: float = 0.1
     id: float = 1.0
     pc: float = 1.0
+    ssim: float = 0.0
     pixel_kind: str = "l1"
     gan: str = "hinge"
     identity: str = "cosine"
@@ -105,6 +108,9 @@ class LossConfig:
         _one_of("loss.gan", self.gan, GAN_KINDS)
         _one_of("loss.identity", self.identity, IDENTITY_KINDS)
         _one_of("loss.perceptual", self.perceptual, PERCEPTUAL_BACKBONES)
+        if self.ssim > 0 and self.feature_min_scale < 16:
+            raise ConfigError(f"loss.ssim needs loss.feature_min_scale >= 16 (the SSIM window is 11 px), "
+                              f"got {self.feature_min_scale}")
 
     def weight(self, term: str) -> float:
         """The weight of ``term`` (one of :data:`LOSS_TERMS`); 0 means off."""

@@ -20,6 +20,7 @@ def train(
     out: Path = typer.Option(Path("runs"), "--out", help="Parent folder; the run goes into OUT/<preset>-<date-time> unless --name is given."),
     name: str = typer.Option(None, "--name", help="Run folder name under --out."),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this folder from its newest checkpoint (its own config is used)."),
+    init: Path = typer.Option(None, "--init", help="Start a new run from these weights (fine-tuning): a run's generator.safetensors, the shipped default model's file, or a checkpoints/state_*.pt (which also brings its discriminator). Steps and optimisers start from zero; the preset/config must describe the same architecture."),
     regime: str = typer.Option(None, "--regime", help="'cascaded' (all blocks every step) or 'progressive' (grow 8 -> 128 with fade-in). Default: train.regime."),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps (default: train.epochs epochs)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Images per step per process (default: train.batch_size)."),
@@ -71,7 +72,7 @@ def train(
                 tasks.append(bar.add_task("train", total=total, status=""))
             bar.update(tasks[0], completed=step, total=total, status=status)
 
-        result = train_folder(data_dir, run_dir, cfg, resume=resume is not None, device=device, max_steps=steps,
+        result = train_folder(data_dir, run_dir, cfg, resume=resume is not None, device=device, max_steps=steps, init=init,
                               callbacks=Callbacks(on_step=on_step, on_message=lambda msg: bar.console.print(
                                   msg, highlight=False, soft_wrap=True)))
     for path, reason in result.skipped[:20]:

@@ -1,9 +1,11 @@
 """The per-scale objectives: every switched-on term at every scale, weighted by ``[loss]``.
 
-``L_G = sum over scales N of  pixel * L_pixel + adv * L_adv + id * L_id + pc * L_pc``, where the
-weights are ``loss.pixel``, ``loss.adv``, ``loss.id`` and ``loss.pc`` (0 = the term is off and
-not computed). ``L_id`` and ``L_pc`` apply from ``loss.feature_min_scale`` (32) up: at 8 and
-16 px a face chip or ImageNet features carry no information.
+``L_G = sum over scales N of  pixel * L_pixel + adv * L_adv + id * L_id + pc * L_pc + ssim * L_ssim``,
+where the weights are ``loss.pixel``, ``loss.adv``, ``loss.id``, ``loss.pc`` and ``loss.ssim`` (0 =
+the term is off and not computed). ``L_id``, ``L_pc`` and ``L_ssim`` apply from
+``loss.feature_min_scale`` (32) up: at 8 and 16 px a face chip or ImageNet features carry no
+information. ``L_ssim`` (:mod:`facefill.losses.structure`) scores the fake with the real face
+pasted back, as ``hallucinate`` delivers it, so it needs the face mask.
 
 Validity: every term that compares with the real photo ignores its invalid (padded) pixels.
 The pixel loss averages over valid pixels; the critic, the identity and the perceptual networks
@@ -11,7 +13,7 @@ see the fake with its invalid pixels replaced by the real's (:func:`fill_invalid
 critic cannot tell a fake from the padding and no gradient reaches an invalid pixel.
 
 Loss names are hierarchical: ``loss/G/pixel/64``, ``loss/G/adv/64``, ``loss/G/id/64``,
-``loss/G/pc/64``, ``loss/G/total``, ``loss/D/adv/64``, ``loss/D/total``.
+``loss/G/pc/64``, ``loss/G/ssim/64``, ``loss/G/total``, ``loss/D/adv/64``, ``loss/D/total``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch import nn
 from facefill.config import Config, LossConfig
 from facefill.losses.adversarial import d_loss, g_loss
 from facefill.losses.pixel import fill_invalid, pixel_loss
+from facefill.losses.structure import structure_loss
 from facefill.models.generator import pyramid
 
 #: ``{N: image (B, 3, N, N)}`` -> ``{N: patch logits}``: the discriminator with its condition bound.
@@ -52,11 +55,12 @@ def discriminator_loss(real_logits: dict[int, torch.Tensor], fake_logits: dict[i
 
 
 class GeneratorLoss(nn.Module):
-    """``forward(fakes, real, landmarks, valid=None, critic=None)`` -> ``(total, {name: value})``.
+    """``forward(fakes, real, landmarks, valid=None, critic=None, mask=None)`` -> ``(total, {name: value})``.
 
     ``fakes``: ``{N: (B, 3, N, N)}`` in [-1, 1]; ``real``: ``(B, 3, S, S)``; ``landmarks``:
     ``(B, 68, 2)`` pixels of ``real``; ``valid``: ``(B, 1, S, S)`` in [0, 1] or None (all valid);
-    ``critic``: needed for the adversarial term (without one it is skipped). ``identity`` and
+    ``critic``: needed for the adversarial term (without one it is skipped); ``mask``: the face
+    region ``(B, 1, S, S)`` in [0, 1], needed for the SSIM term. ``identity`` and
     ``perceptual`` (:class:`IdentityTerm`, :class:`PerceptualTerm`) are needed when their
     weight is > 0.
     """
@@ -75,11 +79,14 @@ class GeneratorLoss(nn.Module):
         return self.cfg.weight(term) > 0
 
     def forward(self, fakes: dict[int, torch.Tensor], real: torch.Tensor, landmarks: torch.Tensor,
-                valid: torch.Tensor | None = None, critic: Critic | None = None
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+                valid: torch.Tensor | None = None, critic: Critic | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg
         scales = tuple(fakes)
+        if self.on("ssim") and mask is None:
+            raise ValueError("loss.ssim > 0 needs the face mask (the batch's 'mask')")
         reals, valids = scale_targets(real, valid, scales)
+        masks = pyramid(mask, scales) if self.on("ssim") else {}
         filled = {n: fill_invalid(fakes[n], reals[n], valids[n] if valids else None) for n in scales}
         logits = critic(filled) if critic is not None and self.on("adv") else None
         total = real.new_zeros(())
@@ -100,6 +107,8 @@ class GeneratorLoss(nn.Module):
                     add("id", n, self.identity(filled[n], reals[n], landmarks, real.shape[-1]))
                 if self.perceptual is not None:
                     add("pc", n, self.perceptual(filled[n], reals[n]))
+                if self.on("ssim"):
+                    add("ssim", n, structure_loss(filled[n], reals[n], masks[n]))
         terms["loss/G/total"] = float(total.detach())
         return total, terms
 

@@ -48,6 +48,7 @@ def train_folder(
     callbacks: Callbacks = Callbacks(),
     should_stop: Callable[[], bool] | None = None,
     max_steps: int | None = None,
+    init: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train on the aligned faces under ``data_dir``, writing into ``run_dir``.
 
@@ -56,6 +57,9 @@ def train_folder(
     (else after ``cfg.train.epochs``); ``max_steps`` overrides it, also on resume.
     ``should_stop`` is polled between steps; when it returns True (or on Ctrl-C / SIGTERM) a
     checkpoint is saved and :class:`~facefill.train.loop.TrainingInterrupted` raised.
+    ``init``: start a new run from trained weights (fine-tuning): a training state ``state_*.pt``
+    (its G, G_ema and D) or a release ``.safetensors`` (G and G_ema; D starts fresh). The step
+    count, optimisers and schedule start from zero with ``cfg``; the architecture must match.
     Returns the report: steps done, the release file, the skipped images and the last losses.
     """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
@@ -68,6 +72,9 @@ def train_folder(
         except ConfigError as exc:
             raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
         callbacks.on_message(f"resuming from {path} (step {state['step']})")
+    if resume and init is not None:
+        raise FacefillError("--init starts a new run and --resume continues one; pass one of them")
+    start = initial_weights(Path(init)) if init is not None else None
     if max_steps is not None:
         cfg = replace(cfg, train=replace(cfg.train, max_steps=max_steps))
     tc = cfg.train
@@ -93,8 +100,35 @@ def train_folder(
     resolution = cfg.generator.scales[-1]
     train_set = FaceDataset(train_s, resolution, cfg.mask, tc.flip, tc.seed, augment=cfg.augment)
     val_set = FaceDataset(val_s, resolution, cfg.mask, False, tc.seed)
-    result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world)
+    if start is not None:
+        callbacks.on_message(f"starting from the weights in {init}")
+    result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world, init=start)
     return replace(result, skipped=skipped)
 
 
-__all__ = ["train_folder"]
+def initial_weights(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """``{"G": .., "G_ema": .., ["D": ..]}`` state dicts from a release ``.safetensors`` (G only,
+    used for both) or a training state (``torch.load(weights_only=True)``); a one-line
+    CheckpointError naming the file otherwise."""
+    from facefill.models.generator import split_legacy_buffers
+    from facefill.train.state import load_state
+
+    if not path.is_file():
+        raise CheckpointError(f"--init {path}: no such file; pass a generator.safetensors or a "
+                              "checkpoints/state_*.pt written by 'facefill train'")
+    if path.suffix == ".safetensors":
+        from facefill.models.release import load_generator
+
+        G, _ = load_generator(path)
+        weights = {k: v.detach().clone() for k, v in G.state_dict().items()}
+        return {"G": weights, "G_ema": weights}
+    state = load_state(path)
+    if "G" not in state or "G_ema" not in state:
+        raise CheckpointError(f"--init {path}: a training state without generator weights")
+    out = {"G": split_legacy_buffers(state["G"])[0], "G_ema": split_legacy_buffers(state["G_ema"])[0]}
+    if "D" in state:
+        out["D"] = state["D"]
+    return out
+
+
+__all__ = ["train_folder", "initial_weights"]

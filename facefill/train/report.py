@@ -93,12 +93,17 @@ def validate(G_ema: torch.nn.Module, dataset: Dataset, batch_size: int, device: 
     ``val/l1``: mean absolute difference in [-1, 1] units over valid pixels. ``val/ssim``: piq's
     SSIM with :data:`facefill.metrics.ssim.SSIM_SETTINGS` (the settings ``facefill evaluate``
     reports) on [0, 1] images whose invalid pixels are the real's; not computed below 16 px
-    (smaller than the 11x11 window).
+    (smaller than the 11x11 window). ``val/ssim_keep``: the same SSIM with the real face pasted
+    over the fake (:func:`facefill.losses.structure.keep_face`, the face mask the dataset makes),
+    which is what ``facefill hallucinate`` delivers and ``evaluate`` scores; only when the dataset
+    gives a ``mask``.
     """
     from facefill.losses.pixel import fill_invalid
+    from facefill.losses.structure import keep_face
     from facefill.metrics.ssim import SSIM_SETTINGS, ssim
 
-    l1_sum = weight = ssim_sum = 0.0
+    l1_sum = weight = ssim_sum = keep_sum = 0.0
+    has_mask = False
     n_images = 0
     g = torch.Generator().manual_seed(0)  # a loader draws a seed: never from the global RNG
     for batch in DataLoader(dataset, batch_size=batch_size, generator=g):
@@ -112,8 +117,14 @@ def validate(G_ema: torch.nn.Module, dataset: Dataset, batch_size: int, device: 
         if n >= SSIM_SETTINGS["kernel_size"]:
             filled = fill_invalid(fake.clamp(-1, 1), real, valid)
             ssim_sum += float(ssim((filled + 1) / 2, (real + 1) / 2).sum())
+            if "mask" in batch:
+                has_mask = True
+                kept = keep_face(filled, real, pyramid(batch["mask"].to(device), (n,))[n])
+                keep_sum += float(ssim((kept + 1) / 2, (real + 1) / 2).sum())
         n_images += len(real)
     result = {"val/l1": l1_sum / max(weight, 1e-8)}
     if n_images and n >= SSIM_SETTINGS["kernel_size"]:
         result["val/ssim"] = ssim_sum / n_images
+        if has_mask:
+            result["val/ssim_keep"] = keep_sum / n_images
     return result

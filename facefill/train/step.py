@@ -62,7 +62,8 @@ def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tens
     """Train on one batch and return the loss values by hierarchical name.
 
     ``batch``: ``real (B, 3, S, S)`` in [-1, 1], ``masked`` (the same, outside the face set to
-    -1), ``landmarks (B, 68, 2)`` pixels and, optionally, ``valid (B, 1, S, S)`` in [0, 1].
+    -1), ``landmarks (B, 68, 2)`` pixels and, optionally, ``valid (B, 1, S, S)`` in [0, 1] and
+    ``mask (B, 1, S, S)`` in [0, 1] (the face region; needed by the SSIM term).
     ``step``: how many steps were done before (it sets the EMA warm-up). ``stage``/``alpha``:
     the progressive regime's block count and fade-in (None/1: every block). The D step runs only
     when the adversarial weight is > 0. Returns ``loss/D/adv/N``, ``loss/D/total``,
@@ -92,7 +93,7 @@ def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tens
             return {n: v.float() for n, v in D(images, masked).items()}
 
     nets.opt_g.zero_grad(set_to_none=True)
-    lg, terms = objective(fakes, real, batch["landmarks"], valid, critic if use_adv else None)
+    lg, terms = objective(fakes, real, batch["landmarks"], valid, critic if use_adv else None, batch.get("mask"))
     lg.backward()
     if use_adv:
         D.zero_grad(set_to_none=True)  # G's step must not leave gradients in D

@@ -199,7 +199,7 @@ def test_val_every(faces_copy, tmp_path):
     train(faces_copy, tmp_path / "run", _cfg(val_every=3, val_list=str(val_list)), max_steps=3)
     with (tmp_path / "run" / "metrics.csv").open() as fh:
         val = [(r["step"], r["name"]) for r in csv.DictReader(fh) if r["kind"] == "val"]
-    assert val == [("3", "val/l1"), ("3", "val/ssim")]
+    assert val == [("3", "val/l1"), ("3", "val/ssim"), ("3", "val/ssim_keep")]
 
 
 def test_progressive_release_refuses_to_hallucinate_until_grown(faces_copy, tmp_path):
@@ -293,3 +293,40 @@ def test_tensorboard_when_installed(faces_copy, tmp_path):
     pytest.importorskip("tensorboard", reason="tensorboard is not installed (optional)")
     train(faces_copy, tmp_path / "run", _cfg(log_every=1), max_steps=2)
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_init_starts_a_new_run_from_a_release_or_a_state(faces_copy, tmp_path):
+    """--init: a release brings G (and G_ema), a state also D; steps start from zero. With the
+    learning rates at 0 the new run's weights stay exactly the ones it started from."""
+    first = tmp_path / "first"
+    train(faces_copy, first, _cfg(checkpoint_every=2), max_steps=2)
+    frozen = _cfg(lr_g=0.0, lr_d=0.0)
+    result = train(faces_copy, tmp_path / "from_release", frozen, max_steps=1, init=first / "generator.safetensors")
+    assert result.steps == 1
+    a, _ = load_generator(first / "generator.safetensors")
+    b, _ = load_generator(tmp_path / "from_release" / "generator.safetensors")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    state = _final(first)
+    train(faces_copy, tmp_path / "from_state", frozen, max_steps=1, init=sorted((first / "checkpoints").glob("state_*.pt"))[-1])
+    new = _final(tmp_path / "from_state")
+    assert new["step"] == 1
+    for part in ("G", "D"):
+        for k in state[part]:
+            assert torch.equal(state[part][k], new[part][k]), (part, k)
+    fresh = _final(first)  # a run without --init starts elsewhere
+    train(faces_copy, tmp_path / "fresh", dc.replace(frozen, train=dc.replace(frozen.train, seed=1)), max_steps=1)
+    assert not torch.equal(next(iter(_final(tmp_path / "fresh")["G"].values())), next(iter(fresh["G"].values())))
+
+
+def test_init_refuses_other_architectures_missing_files_and_resume(faces_copy, tmp_path):
+    first = tmp_path / "first"
+    train(faces_copy, first, _cfg(), max_steps=1)
+    wider = _cfg()
+    wider = dc.replace(wider, generator=dc.replace(wider.generator, width=wider.generator.width * 2))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        train(faces_copy, tmp_path / "wide", wider, max_steps=1, init=first / "generator.safetensors")
+    with pytest.raises(CheckpointError, match="no such file"):
+        train(faces_copy, tmp_path / "x", _cfg(), max_steps=1, init=tmp_path / "nope.safetensors")
+    with pytest.raises(FacefillError, match="--init"):
+        train(faces_copy, first, _cfg(), resume=True, max_steps=2, init=first / "generator.safetensors")
