@@ -141,3 +141,19 @@ def test_augment_section():
         with pytest.raises(ConfigError, match="augment."):
             resolve("tiny", overrides=[bad])
     assert from_dict({k: v for k, v in to_dict(get_preset("small")).items() if k != "augment"}) == get_preset("small")
+
+
+def test_the_default_model_recipe_files_build_and_differ_only_by_the_ssim_term():
+    """The two phases in tools/ (docs/model-card.md) are valid configs of the small preset; the
+    fine-tune adds the SSIM term and changes nothing else."""
+    from pathlib import Path
+
+    from facefill.config import resolve
+
+    tools = Path(__file__).resolve().parents[1] / "tools"
+    first = resolve("small", tools / "default_model_recipe.toml")
+    second = resolve("small", tools / "default_model_finetune.toml")
+    assert first.loss.ssim == 0 and second.loss.ssim > 0 and first.loss.id == 0
+    assert _differences(first, second) == {"loss.ssim"}
+    assert first.train.val_list == "facefill/data/splits/celeba_val.txt"
+    assert (tools.parent / first.train.val_list).is_file()

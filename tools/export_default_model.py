@@ -16,5 +16,5 @@ ap.add_argument("--note", default="")
 args = ap.parse_args()
 G, cfg = load_generator(args.release)
 path = save_release(default_model_path(), G, cfg, dtype=torch.float16,
-                    extra={"note": args.note, "source": "tools/train_default_model.py (see docs/model-card.md)"})
+                    extra={"note": args.note, "source": "tools/default_model_recipe.toml + tools/default_model_finetune.toml (see docs/model-card.md)"})
 print(path, path.stat().st_size / 2**20, "MiB")
