@@ -77,6 +77,8 @@ def train_folder(
     start = initial_weights(Path(init)) if init is not None else None
     if max_steps is not None:
         cfg = replace(cfg, train=replace(cfg.train, max_steps=max_steps))
+    if start is not None:
+        check_fits(start, cfg)
     tc = cfg.train
 
     if not data_dir.is_dir():
@@ -131,4 +133,22 @@ def initial_weights(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-__all__ = ["train_folder", "initial_weights"]
+def check_fits(weights: dict[str, dict[str, torch.Tensor]], cfg: Config) -> None:
+    """A one-line CheckpointError unless every state dict in ``weights`` (see
+    :func:`initial_weights`) has exactly the names and shapes of ``cfg``'s G or D."""
+    from facefill.models import build_discriminator, build_generator
+
+    with torch.device("meta"):
+        nets = {"G": build_generator(cfg), "D": build_discriminator(cfg)}
+    for name, state in weights.items():
+        expected = {k: tuple(v.shape) for k, v in nets["D" if name == "D" else "G"].state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in state.items()}
+        wrong = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
+        if wrong:
+            k = wrong[0]
+            raise CheckpointError(f"--init weights ({name}) do not fit this config's architecture ({k}: "
+                                  f"{got.get(k, 'missing')} in the file, {expected.get(k, 'none')} here); use the "
+                                  "preset and the generator/discriminator settings they were trained with")
+
+
+__all__ = ["train_folder", "initial_weights", "check_fits"]

@@ -142,8 +142,8 @@ def fit(run_dir: Path, cfg: Config, train_set: Dataset, val_set: Dataset, dev: t
                 except RuntimeError as exc:  # torch lists every key on its own line: keep one
                     lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
                     raise CheckpointError(f"--init weights ({name}) do not fit this config's architecture "
-                                          f"({lines[0][:200] if lines else exc}); use the preset and "
-                                          "[generator]/[discriminator] settings they were trained with") from None
+                                          f"({lines[0][:200] if lines else exc}); use the preset and the "
+                                          "generator/discriminator settings they were trained with") from None
     if state is not None:
         G.load_state_dict(split_legacy_buffers(state["G"])[0])
         G_ema.load_state_dict(split_legacy_buffers(state["G_ema"])[0])

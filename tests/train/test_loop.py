@@ -326,6 +326,7 @@ def test_init_refuses_other_architectures_missing_files_and_resume(faces_copy, t
     wider = dc.replace(wider, generator=dc.replace(wider.generator, width=wider.generator.width * 2))
     with pytest.raises(CheckpointError, match="do not fit"):
         train(faces_copy, tmp_path / "wide", wider, max_steps=1, init=first / "generator.safetensors")
+    assert not (tmp_path / "wide").exists()  # refused before any work
     with pytest.raises(CheckpointError, match="no such file"):
         train(faces_copy, tmp_path / "x", _cfg(), max_steps=1, init=tmp_path / "nope.safetensors")
     with pytest.raises(FacefillError, match="--init"):
