@@ -143,9 +143,9 @@ def test_augment_section():
     assert from_dict({k: v for k, v in to_dict(get_preset("small")).items() if k != "augment"}) == get_preset("small")
 
 
-def test_the_default_model_recipe_files_build_and_differ_only_by_the_ssim_term():
+def test_the_default_model_recipe_files_build_and_differ_only_in_the_pixel_and_ssim_weights():
     """The two phases in tools/ (docs/model-card.md) are valid configs of the small preset; the
-    fine-tune adds the SSIM term and changes nothing else."""
+    fine-tune adds the SSIM term, turns the pixel term down and changes nothing else."""
     from pathlib import Path
 
     from facefill.config import resolve
@@ -154,6 +154,6 @@ def test_the_default_model_recipe_files_build_and_differ_only_by_the_ssim_term()
     first = resolve("small", tools / "default_model_recipe.toml")
     second = resolve("small", tools / "default_model_finetune.toml")
     assert first.loss.ssim == 0 and second.loss.ssim > 0 and first.loss.id == 0
-    assert _differences(first, second) == {"loss.ssim"}
+    assert _differences(first, second) == {"loss.ssim", "loss.pixel"}
     assert first.train.val_list == "facefill/data/splits/celeba_val.txt"
     assert (tools.parent / first.train.val_list).is_file()
