@@ -186,8 +186,10 @@ def test_run_folder(faces_copy, tmp_path):
     assert {"loss/G/pixel/128", "loss/G/adv/64", "loss/D/adv/64", "loss/G/total", "loss/D/total"} <= names
     val = {(r["step"], r["name"]): float(r["value"]) for r in rows if r["kind"] == "val"}
     # 4 training faces, batch 2: an epoch is 2 steps, validated at its end
-    assert set(val) == {(s, n) for s in ("2", "4", "6") for n in ("val/l1", "val/ssim")}
+    assert set(val) == {(s, n) for s in ("2", "4", "6") for n in ("val/l1", "val/ssim", "val/ssim_keep")}
     assert 0 < val[("6", "val/l1")] < 2 and -1 < val[("6", "val/ssim")] <= 1
+    # pasting the real face back can only help an untrained model's SSIM
+    assert val[("6", "val/ssim")] < val[("6", "val/ssim_keep")] <= 1
     G, cfg2 = load_generator(run / "generator.safetensors")
     assert cfg2 == dc.replace(cfg, train=dc.replace(cfg.train, max_steps=6))
     assert G(torch.zeros(1, 3, 128, 128))[128].shape == (1, 3, 128, 128)
