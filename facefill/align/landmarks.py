@@ -103,6 +103,7 @@ class DlibBackend:
         self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
     def detect(self, image: np.ndarray) -> list[Face]:
+        image = np.ascontiguousarray(image)  # dlib misreads strided views (found no face at random)
         if self.detector_kind == "hog":
             rects, scores, _ = self._detector.run(image, self.upsample, 0.0)
         else:

@@ -25,10 +25,10 @@ def test_eye_centres_land_on_targets(backend, data_dir, name):
     again = backend.detect(aligned.image)
     assert again, "dlib finds no face in the aligned crop"
     err = np.linalg.norm(eye_centres(again[0].landmarks) - target, axis=1)
-    # dlib's re-detection on a 128 px crop jitters by about 2 px: in two full-suite runs of this
-    # session (never alone) astronaut/obama2 landed just past 2 px, so the bound is 3 px (2.3% of
-    # the side); the exact check above is the one that pins the warp.
-    assert err.max() < 3.0, f"eye centres off by {err} px"
+    # Measured 0.58 px at most (obama), the same in every process. The crop used to be a strided
+    # view of the CHW tensor, and dlib then failed at random: no face, or eyes 2-3 px off, in
+    # about one process in four. facefill.data.tensors.to_uint8 now returns C-contiguous arrays.
+    assert err.max() < 1.5, f"eye centres off by {err} px"
 
 
 def test_other_size_and_positions(backend, data_dir):
