@@ -64,6 +64,8 @@ def train_folder(
     """
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     rank, world, dev = setup_distributed(device)
+    if resume and init is not None:
+        raise FacefillError("--init starts a new run and --resume continues one; pass one of them")
     state = None
     if resume:
         path, state = newest_good_state(run_dir / "checkpoints", callbacks.on_message)
@@ -72,8 +74,6 @@ def train_folder(
         except ConfigError as exc:
             raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
         callbacks.on_message(f"resuming from {path} (step {state['step']})")
-    if resume and init is not None:
-        raise FacefillError("--init starts a new run and --resume continues one; pass one of them")
     start = initial_weights(Path(init)) if init is not None else None
     if max_steps is not None:
         cfg = replace(cfg, train=replace(cfg.train, max_steps=max_steps))
