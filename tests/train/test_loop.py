@@ -333,3 +333,17 @@ def test_init_refuses_other_architectures_missing_files_and_resume(faces_copy, t
         train(faces_copy, tmp_path / "x", _cfg(), max_steps=1, init=tmp_path / "nope.safetensors")
     with pytest.raises(FacefillError, match="--init"):
         train(faces_copy, first, _cfg(), resume=True, max_steps=2, init=first / "generator.safetensors")
+
+
+def test_init_accepts_the_shipped_fp16_default_model():
+    """The documented fine-tune (`--init` the shipped file with the small preset): its fp16
+    weights come back as float32 and fit the small preset, not the tiny one."""
+    from facefill.pipeline.hallucinate import default_model_path
+    from facefill.pipeline.train import check_fits, initial_weights
+
+    weights = initial_weights(default_model_path())
+    assert set(weights) == {"G", "G_ema"}
+    assert all(v.dtype == torch.float32 for v in weights["G"].values())
+    check_fits(weights, get_preset("small"))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        check_fits(weights, get_preset("tiny"))
