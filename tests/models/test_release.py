@@ -11,6 +11,19 @@ from facefill.models import build_generator
 from facefill.models.release import load_generator, read_metadata, save_release
 
 GOLDEN = Path(__file__).parent / "golden" / "default_small.json"
+GOLDEN_INPUT = "torch.manual_seed(0); torch.rand(2, 3, 128, 128) * 2 - 1"
+
+
+def golden_outputs(G) -> dict:
+    """Per scale: mean, mean absolute value and the first 8 values of G's output on
+    ``GOLDEN_INPUT``: what default_small.json stores (tools/update_default_golden.py writes it
+    with this function)."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        out = G(x)
+    return {str(k): {"mean": float(v.double().mean()), "abs_mean": float(v.double().abs().mean()),
+                     "first": [round(float(a), 6) for a in v.flatten()[:8]]} for k, v in out.items()}
 
 
 def _legacy_config(cfg):
@@ -71,12 +84,8 @@ def test_shipped_default_model_loads_and_matches_its_golden_output():
 
     G, cfg = load_generator(default_model_path())
     golden = json.loads(GOLDEN.read_text())
-    torch.manual_seed(0)
-    x = torch.rand(2, 3, 128, 128) * 2 - 1
-    with torch.no_grad():
-        out = G(x)
-    got = {str(k): {"mean": float(v.double().mean()), "abs_mean": float(v.double().abs().mean()),
-                    "first": [round(float(a), 6) for a in v.flatten()[:8]]} for k, v in out.items()}
+    assert golden["input"] == GOLDEN_INPUT
+    got = golden_outputs(G)
     for k, want in golden["outputs"].items():
         assert got[k]["mean"] == pytest.approx(want["mean"], abs=1e-6), f"new values: {json.dumps(got)}"
         assert got[k]["abs_mean"] == pytest.approx(want["abs_mean"], abs=1e-6), f"new values: {json.dumps(got)}"
