@@ -53,20 +53,19 @@ def pytorch_fid_inception() -> torch.nn.Module:
     return pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
 
 
-def gather_resize(x: torch.Tensor, size: int = 299) -> torch.Tensor:
-    """facefill's TF1 resize before (gathers the two neighbours per output pixel)."""
-    b, c, h, w = x.shape
+def _gather_resize():
+    """facefill's TF1 resize before (gathers the two neighbours per output pixel): the reference
+    copy that tests/metrics/test_inception_speed_paths.py checks the current resize against."""
+    import importlib.util
 
-    def coords(n_in: int):
-        src = torch.arange(size, device=x.device, dtype=torch.float64) * (n_in / size)
-        lo = src.floor().long().clamp(max=n_in - 1)
-        hi = (lo + 1).clamp(max=n_in - 1)
-        return lo, hi, (src - lo).to(x.dtype)
+    path = Path(__file__).resolve().parents[1] / "tests" / "metrics" / "test_inception_speed_paths.py"
+    spec = importlib.util.spec_from_file_location("test_inception_speed_paths", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.gather_resize
 
-    y0, y1, fy = coords(h)
-    x0, x1, fx = coords(w)
-    rows = x[:, :, y0] * (1 - fy)[:, None] + x[:, :, y1] * fy[:, None]
-    return rows[..., x0] * (1 - fx) + rows[..., x1] * fx
+
+gather_resize = _gather_resize()
 
 
 def interleaved(jobs: dict, device: str, rounds: int, min_time: float,

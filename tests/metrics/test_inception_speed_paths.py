@@ -11,12 +11,13 @@ from facefill.metrics.inception import (FIDInceptionV3, InceptionFeatures, fid_h
                                         load_inception, tf_resize_bilinear)
 
 
-def _gather_resize(x, size):
-    """The previous implementation: gather the two TF1 neighbours per output pixel."""
+def gather_resize(x, size=299):
+    """The previous implementation: gather the two TF1 neighbours per output pixel (also the
+    "before" row of benchmarks/fid_features.py, which loads it from here)."""
     b, c, h, w = x.shape
 
     def coords(n_in):
-        src = torch.arange(size, dtype=torch.float64) * (n_in / size)
+        src = torch.arange(size, device=x.device, dtype=torch.float64) * (n_in / size)
         lo = src.floor().long().clamp(max=n_in - 1)
         hi = (lo + 1).clamp(max=n_in - 1)
         return lo, hi, (src - lo).to(x.dtype)
@@ -31,7 +32,7 @@ def _gather_resize(x, size):
                                         ((1, 1, 5, 7), 8)])
 def test_matrix_resize_equals_gather_resize(shape, size):
     x = torch.rand(shape) * 255
-    assert torch.allclose(tf_resize_bilinear(x, size), _gather_resize(x, size), atol=1e-4, rtol=0)
+    assert torch.allclose(tf_resize_bilinear(x, size), gather_resize(x, size), atol=1e-4, rtol=0)
 
 
 def _random_inception():
