@@ -246,6 +246,11 @@ def _blend_opencv(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor, levels
     return out if dtype == work else out.to(dtype)
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+
+
 def _use_opencv(*tensors: torch.Tensor) -> bool:
     if any(t.device.type != "cpu" or not t.dtype.is_floating_point for t in tensors):
         return False
@@ -276,8 +281,7 @@ def laplacian_blend(foreground: torch.Tensor, background: torch.Tensor, mask: to
         raise ValueError(f"mask {tuple(mask.shape)} does not fit images {tuple(foreground.shape)}")
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels}")
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    _check_backend(backend)
     mask = mask.to(foreground.dtype)
     if backend == "auto":
         backend = "opencv" if _use_opencv(foreground, background, mask) else "torch"
@@ -293,8 +297,7 @@ class LaplacianBlend(nn.Module):
 
     def __init__(self, levels: int = 5, feather: float = 0.0, backend: str = "auto") -> None:
         super().__init__()
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        _check_backend(backend)
         self.levels = levels
         self.feather = feather
         self.backend = backend
