@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from facefill.config import Config, to_dict
-from facefill.errors import CheckpointError, FacefillError
+from facefill.errors import FacefillError
 from facefill.losses.objective import build_generator_loss
 from facefill.models import build_discriminator, build_generator
 from facefill.models.generator import split_legacy_buffers
@@ -134,16 +134,10 @@ def fit(run_dir: Path, cfg: Config, train_set: Dataset, val_set: Dataset, dev: t
     opt_d = torch.optim.Adam(D.parameters(), lr=tc.lr_d, betas=tc.betas)
     objective = build_generator_loss(cfg, dev)
     step, epoch, pos = 0, 0, 0
-    if init is not None and state is None:
+    if init is not None and state is None:  # checked to fit cfg before any work (pipeline.train.check_fits)
         for name, net in (("G", G), ("G_ema", G_ema), ("D", D)):
             if name in init:
-                try:
-                    net.load_state_dict(init[name])
-                except RuntimeError as exc:  # torch lists every key on its own line: keep one
-                    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
-                    raise CheckpointError(f"--init weights ({name}) do not fit this config's architecture "
-                                          f"({lines[0][:200] if lines else exc}); use the preset and the "
-                                          "generator/discriminator settings they were trained with") from None
+                net.load_state_dict(init[name])
     if state is not None:
         G.load_state_dict(split_legacy_buffers(state["G"])[0])
         G_ema.load_state_dict(split_legacy_buffers(state["G_ema"])[0])
