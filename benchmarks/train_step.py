@@ -1,7 +1,7 @@
 """Training throughput (img/s) and peak memory per preset and loss mix: one full step (D + G, EMA).
 
     python benchmarks/train_step.py [--presets tiny small base128] [--losses all no-id recipe finetune]
-        [--batch 8] [--threads 2]
+        [--batch 8] [--threads 2] [--devices cpu cuda]
 Loss mixes: ``all`` = the preset's four terms (identity and perceptual from 32 px), ``no-id`` =
 without the identity term, ``recipe`` = the default model's phase 1 (no identity, perceptual from
 64 px), ``finetune`` = its phase 2 (as ``recipe`` plus the SSIM term). Writes
@@ -66,10 +66,11 @@ def main() -> None:
     ap.add_argument("--losses", nargs="+", default=["all"], choices=sorted(LOSS_MIXES))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
-    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+    for device in args.devices:
         for preset in args.presets:
             for losses in args.losses:
                 if device.startswith("cuda"):

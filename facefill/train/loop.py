@@ -84,8 +84,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 
 def _worker_init(worker_id: int) -> None:
-    # Ctrl-C in a terminal reaches the workers too; the main process decides when to stop.
+    # Ctrl-C in a terminal, and a SIGTERM sent to the whole process group (``timeout``, Slurm,
+    # ``kill -- -PGID``), reach the workers too; the main process decides when to stop. A worker
+    # killed here would abort the step with no checkpoint.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

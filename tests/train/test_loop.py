@@ -5,6 +5,7 @@ import dataclasses as dc
 import os
 import signal
 import socket
+import time
 
 import cv2
 import pytest
@@ -347,3 +348,32 @@ def test_init_accepts_the_shipped_fp16_default_model():
     check_fits(weights, get_preset("small"))
     with pytest.raises(CheckpointError, match="do not fit"):
         check_fits(weights, get_preset("tiny"))
+
+
+def _sleep_in_worker(ready) -> None:
+    from facefill.train.loop import _worker_init
+
+    _worker_init(0)
+    ready.set()
+    time.sleep(30)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_dataloader_workers_leave_ctrl_c_and_sigterm_to_the_main_process(signum):
+    # Ctrl-C, ``timeout``, Slurm and ``kill -- -PGID`` signal the whole process group; a worker
+    # killed by it aborts the main process's step ("DataLoader worker ... killed by signal") and
+    # no checkpoint is written.
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_sleep_in_worker, args=(ready,))
+    proc.start()
+    try:
+        assert ready.wait(60)
+        os.kill(proc.pid, signum)
+        proc.join(1.0)
+        assert proc.is_alive(), f"the worker died of signal {-proc.exitcode}"
+    finally:
+        proc.kill()
+        proc.join()

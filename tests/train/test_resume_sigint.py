@@ -1,5 +1,6 @@
 """A real Ctrl-C (SIGINT) to ``facefill train`` at a random step, then ``--resume``: the final
-weights are bit-identical to an uninterrupted run's. Slow (three CLI processes); the fast,
+weights are bit-identical to an uninterrupted run's; a SIGTERM to the whole process group (as
+``timeout`` and Slurm send it) stops with a checkpoint even with DataLoader workers. The first is slow (three CLI processes); the fast,
 in-process variants are in test_loop.py (should_stop at any step, SIGINT inside a step)."""
 
 import os
@@ -61,3 +62,23 @@ def test_sigint_at_a_random_step_then_resume_is_bit_identical(faces_copy, tmp_pa
     for part in ("G", "G_ema", "D"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), (f"SIGINT {delay:.2f} s after step {stop_after}", part, k)
+
+
+def test_sigterm_to_the_process_group_saves_a_checkpoint_with_workers(faces_copy, tmp_path):
+    # ``timeout``, Slurm and ``kill -- -PGID`` signal the DataLoader workers too; a worker that
+    # died of it used to abort the step ("DataLoader worker ... killed by signal") with no checkpoint.
+    # The small preset's steps take long enough on CPU that the signal lands inside one, while
+    # the workers are alive (a tiny step can finish and shut them down before it is delivered).
+    out = tmp_path / "runs"
+    args = [a if a != "tiny" else "small" for a in ARGS] + ["--set", "train.num_workers=2"]
+    proc = subprocess.Popen(_cli(faces_copy, "--out", out, "--name", "t", "--steps", 1000, *args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
+    deadline = time.time() + 300
+    while _logged_step(out / "t" / "metrics.csv") < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "killed by signal" not in err
+    stopped = load_state(sorted((out / "t" / "checkpoints").glob("state_*.pt"))[-1])["step"]
+    assert 2 <= stopped < 1000
