@@ -33,6 +33,8 @@ GAN_KINDS = ("hinge", "nonsaturating", "lsgan")
 IDENTITY_KINDS = ("cosine", "euclidean")
 PERCEPTUAL_BACKBONES = ("efficientnet-lite0", "vgg19", "dlib-resnet")
 REGIMES = ("cascaded", "progressive")
+#: DiffAugment policies (facefill.train.diffaug.POLICIES; a test keeps the two equal).
+DIFFAUG_POLICIES = ("color", "translation", "cutout")
 #: The loss terms, by their key in ``[loss]`` (each holds the term's weight).
 LOSS_TERMS = ("pixel", "adv", "id", "pc", "ssim")
 
@@ -68,13 +70,22 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """One PatchGAN discriminator per scale, conditioned on the face mask at that scale."""
+    """One PatchGAN discriminator per scale, conditioned on the face mask at that scale.
+
+    ``diffaug``: DiffAugment policies applied to every input of D, real and fake
+    (:mod:`facefill.train.diffaug`): any of ``color``, ``translation``, ``cutout``; empty = off.
+    """
 
     width: float = 1.0
     conditional: bool = True
+    diffaug: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _positive("discriminator.width", self.width)
+        for name in self.diffaug:
+            _one_of("discriminator.diffaug", name, DIFFAUG_POLICIES)
+        if len(set(self.diffaug)) != len(self.diffaug):
+            raise ConfigError(f"discriminator.diffaug names a policy twice: {list(self.diffaug)!r}")
 
 
 @dataclass(frozen=True)

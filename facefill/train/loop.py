@@ -202,7 +202,8 @@ def fit(run_dir: Path, cfg: Config, train_set: Dataset, val_set: Dataset, dev: t
                 stage, alpha = schedule(step)
                 busy = True
                 metrics = train_step(nets, objective, batch, step, gan=cfg.loss.gan, decay=tc.ema_decay,
-                                     stage=stage, alpha=alpha, precision=tc.precision)
+                                     stage=stage, alpha=alpha, precision=tc.precision,
+                                     diffaug=cfg.discriminator.diffaug)
                 step, pos, busy = step + 1, pos + 1, False
                 if stage is not None:
                     metrics.update({"progressive/stage": stage, "progressive/alpha": alpha})

@@ -16,6 +16,7 @@ from torch import nn
 from facefill.losses.objective import GeneratorLoss, discriminator_loss, scale_targets
 from facefill.losses.pixel import fill_invalid
 from facefill.runtime import autocast
+from facefill.train.diffaug import diff_augment
 
 
 @dataclass
@@ -58,7 +59,7 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tensor], step: int, *,
                gan: str = "hinge", decay: float = 0.999, stage: int | None = None, alpha: float = 1.0,
-               precision: str = "auto") -> dict[str, float]:
+               precision: str = "auto", diffaug: tuple[str, ...] = ()) -> dict[str, float]:
     """Train on one batch and return the loss values by hierarchical name.
 
     ``batch``: ``real (B, 3, S, S)`` in [-1, 1], ``masked`` (the same, outside the face set to
@@ -66,11 +67,16 @@ def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tens
     ``mask (B, 1, S, S)`` in [0, 1] (the face region; needed by the SSIM term).
     ``step``: how many steps were done before (it sets the EMA warm-up). ``stage``/``alpha``:
     the progressive regime's block count and fade-in (None/1: every block). The D step runs only
-    when the adversarial weight is > 0. Returns ``loss/D/adv/N``, ``loss/D/total``,
+    when the adversarial weight is > 0. ``diffaug``: DiffAugment policies for every input of D,
+    real and fake, in both steps (:mod:`facefill.train.diffaug`). Returns ``loss/D/adv/N``, ``loss/D/total``,
     ``loss/G/<term>/N`` and ``loss/G/total``.
     """
     G, D = nets.G, nets.D
     real, masked, valid = batch["real"], batch["masked"], batch.get("valid")
+
+    def judge(images: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        return D(*diff_augment(images, masked, diffaug))
+
     dev = real.device
     with autocast(dev, precision):
         fakes = G(masked, stage=stage, alpha=alpha)
@@ -82,7 +88,7 @@ def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tens
         filled = {n: fill_invalid(f.detach(), reals[n], valids[n] if valids else None) for n, f in fakes.items()}
         nets.opt_d.zero_grad(set_to_none=True)
         with autocast(dev, precision):
-            r_logits, f_logits = D(reals, masked), D(filled, masked)
+            r_logits, f_logits = judge(reals), judge(filled)
         ld, terms = discriminator_loss(r_logits, f_logits, gan)
         ld.backward()
         nets.opt_d.step()
@@ -90,7 +96,7 @@ def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tens
 
     def critic(images: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         with autocast(dev, precision):
-            return {n: v.float() for n, v in D(images, masked).items()}
+            return {n: v.float() for n, v in judge(images).items()}
 
     nets.opt_g.zero_grad(set_to_none=True)
     lg, terms = objective(fakes, real, batch["landmarks"], valid, critic if use_adv else None, batch.get("mask"))
