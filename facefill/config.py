@@ -279,7 +279,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin is tuple:
         args = typing.get_args(annotation)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            parts = [p.strip() for p in str(value).split(",")]
+            example = "[" + ", ".join(f'"{p}"' if args[0] is str else p for p in parts) + "]"
+            raise ConfigError(f"{where}: expected a list, got {value!r}; write a TOML list, "
+                              f"e.g. --set '{where}={example}'")
         item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
         if len(item_types) != len(value):
             raise ConfigError(f"{where}: expected {len(item_types)} values, got {len(value)}")

@@ -157,3 +157,12 @@ def test_the_default_model_recipe_files_build_and_differ_only_in_the_pixel_and_s
     assert _differences(first, second) == {"loss.ssim", "loss.pixel"}
     assert first.train.val_list == "facefill/data/splits/celeba_val.txt"
     assert (tools.parent / first.train.val_list).is_file()
+
+
+def test_a_bare_value_for_a_list_setting_gets_the_toml_list_to_write():
+    from facefill.config import resolve
+
+    with pytest.raises(ConfigError, match=r"""--set 'discriminator.diffaug=\["color", "cutout"\]'"""):
+        resolve("tiny", overrides=["discriminator.diffaug=color,cutout"])
+    cfg = resolve("tiny", overrides=['discriminator.diffaug=["color", "cutout"]'])
+    assert cfg.discriminator.diffaug == ("color", "cutout")
