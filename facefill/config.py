@@ -33,7 +33,7 @@ GAN_KINDS = ("hinge", "nonsaturating", "lsgan")
 IDENTITY_KINDS = ("cosine", "euclidean")
 PERCEPTUAL_BACKBONES = ("efficientnet-lite0", "vgg19", "dlib-resnet")
 REGIMES = ("cascaded", "progressive")
-#: DiffAugment policies (facefill.train.diffaug.POLICIES; a test keeps the two equal).
+#: DiffAugment policies, in the order facefill.train.diffaug applies them.
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
 #: The loss terms, by their key in ``[loss]`` (each holds the term's weight).
 LOSS_TERMS = ("pixel", "adv", "id", "pc", "ssim")

@@ -19,8 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: The known policy names, in the order they are applied.
-POLICIES = ("color", "translation", "cutout")
+from facefill.config import DIFFAUG_POLICIES as POLICIES  # the known names, in the order applied
 
 TRANSLATION = 1 / 8
 CUTOUT = 1 / 2

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facefill.config import DIFFAUG_POLICIES, get_preset, merge
+from facefill.config import get_preset, merge
 from facefill.errors import ConfigError
 from facefill.losses import build_generator_loss
 from facefill.models import build_discriminator, build_generator
@@ -25,10 +25,6 @@ def _smooth(b=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     return F.interpolate(torch.rand(b, 3, 8, 8, generator=g) * 2 - 1, size=(128, 128), mode="bilinear",
                          align_corners=False)
-
-
-def test_policy_names_match_the_config():
-    assert POLICIES == DIFFAUG_POLICIES
 
 
 def test_empty_policy_returns_the_inputs_untouched():
