@@ -1,4 +1,5 @@
-"""Fréchet distance between Gaussians fitted to Inception features, and cached feature statistics.
+"""Fréchet distance between Gaussians fitted to Inception features, and the real set's cache
+(``evaluate --real-stats``: FID statistics plus, since KID, the features themselves).
 
 ``FID = |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))``, computed in float64 with PyTorch.
 ``tr((S1 S2)^(1/2))`` is the sum of the square roots of the eigenvalues of ``S1 S2`` (real and
@@ -32,16 +33,52 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(((m1 - m2) ** 2).sum() + torch.trace(s1) + torch.trace(s2) - 2 * tr_sqrt)
 
 
-def save_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, source: str, n: int) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, mu=mu, sigma=sigma, source=np.array(source), n=np.array(n))
-    return path
+def save_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, source: str, n: int,
+               features: np.ndarray | None = None) -> Path:
+    """Write the real set's FID statistics (mean ``(D,)``, covariance ``(D, D)``), the network
+    ``source`` and ``n``, plus its ``(N, D)`` features for KID (float32), as an ``.npz`` at exactly
+    ``path`` (no suffix added), atomically."""
+    import io
+
+    from facefill.data.io import write_bytes
+
+    arrays = {"mu": mu, "sigma": sigma, "source": np.array(source), "n": np.array(n)}
+    if features is not None:
+        arrays["features"] = np.asarray(features, np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_bytes(path, buf.getvalue())
+
+
+def _open_stats(path: str | os.PathLike):
+    try:
+        d = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' ({exc})") from None
+    if not hasattr(d, "files"):  # a plain .npy array
+        raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' (not an .npz)")
+    return d
 
 
 def load_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
+    """Mean, covariance and network source from a :func:`save_stats` file (any version)."""
     try:
-        with np.load(path) as d:
+        with _open_stats(path) as d:
             return d["mu"], d["sigma"], str(d["source"]) if "source" in d else ""
-    except (OSError, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:
         raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' ({exc})") from None
+
+
+def has_features(path: str | os.PathLike) -> bool:
+    """Whether a :func:`save_stats` file holds the features (files written before KID do not)."""
+    with _open_stats(path) as d:
+        return "features" in d.files
+
+
+def load_features(path: str | os.PathLike) -> np.ndarray:
+    """The ``(N, D)`` float32 features of a :func:`save_stats` file (FacefillError if it has none)."""
+    try:
+        with _open_stats(path) as d:
+            return d["features"]
+    except (KeyError, ValueError) as exc:
+        raise FacefillError(f"{path}: holds no features ({exc}); delete it to recompute it") from None
