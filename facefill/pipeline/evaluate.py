@@ -4,10 +4,18 @@ Per image: ``match`` (:mod:`facefill.metrics.match`), ``ssim`` (:mod:`facefill.m
 ``pieapp`` and ``lpips`` (piq; lower is better). With ``masks_dir`` (the output of
 ``facefill mask``), also the context metrics ``ssim_context`` and ``l1_context``, computed over
 the hallucinated region only (pixels outside the face mask; :mod:`facefill.metrics.context`).
-Per set: ``fid`` (:mod:`facefill.metrics.inception`, :mod:`facefill.metrics.fid`).
+Per set: ``fid`` and ``kid`` (:mod:`facefill.metrics.fid`, :mod:`facefill.metrics.kid`), from one
+pass of the FID Inception (:mod:`facefill.metrics.inception`) over each side.
 
-Every precondition (weights present, pairs complete, same sizes, enough images for FID) is
-checked before any metric is computed.
+Padding: an aligned real image may have a ``<name>.valid.png`` beside it (``facefill align``: 0 where
+the eye-centred frame left the photo; :func:`facefill.align.sidecar.read_valid`). Its invalid pixels
+are left out of ``ssim`` (the SSIM map is averaged over the valid window centres) and of the
+context metrics; for ``fid``/``kid`` the generated image gets the real image's padding pasted in
+(``match_padding``) so that the two sides differ only where the photo has content. Pairs without a
+``.valid.png`` are scored exactly as before.
+
+Every precondition (weights present, pairs complete, same sizes, enough images for FID/KID, a
+``real_stats`` cache that holds what is asked) is checked before any metric is computed.
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_bytes
 from facefill.data.tensors import from_uint8
 from facefill.errors import FacefillError
 
-METRICS = ("match", "ssim", "fid", "pieapp", "lpips")
+METRICS = ("match", "ssim", "fid", "kid", "pieapp", "lpips")
 CONTEXT_METRICS = ("ssim_context", "l1_context")
-HIGHER_IS_BETTER = {"match": True, "ssim": True, "fid": False, "pieapp": False, "lpips": False,
+#: one value per set, from the Inception features (the rest are per image)
+SET_METRICS = ("fid", "kid")
+HIGHER_IS_BETTER = {"match": True, "ssim": True, "fid": False, "kid": False, "pieapp": False, "lpips": False,
                     "ssim_context": True, "l1_context": False}
 #: weight files (keys of facefill.weights.WEIGHTS) each metric loads from torch hub's cache
 PIQ_WEIGHTS = {"pieapp": ("pieapp",), "lpips": ("lpips", "vgg16")}
@@ -77,7 +87,9 @@ class EvalResult:
     generated: str = ""
     real: str = ""
     rows: list[dict] = field(default_factory=list)  # one per pair: {"file", metric: value}
-    summary: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> mean, std, n (fid: value)
+    #: metric -> {"mean", "std", "n"}; fid: {"mean", "value" (= mean), "n"};
+    #: kid: {"mean", "std", "n", "subsets", "subset_size"}
+    summary: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -86,14 +98,14 @@ class EvalResult:
 
     def to_csv(self) -> str:
         """Per-image rows (``file`` then one column per per-image metric), then ``# metric`` summary rows."""
-        cols = ["file"] + [m for m in self.summary if m != "fid"]
+        cols = ["file"] + [m for m in self.summary if m not in SET_METRICS]
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         for row in self.rows:
             w.writerow([row["file"]] + [f"{row[c]:.6f}" for c in cols[1:]])
         for m, s in self.summary.items():
-            w.writerow([f"# {m}"] + [f"{s.get('mean', s.get('value')):.6f}"])
+            w.writerow([f"# {m}"] + [f"{s['mean']:.6f}"])
         return buf.getvalue()
 
     def write(self, path: str | os.PathLike, fmt: str) -> Path:
@@ -112,6 +124,31 @@ def _mask_for(masks_dir: Path, key: str, shape: tuple[int, int]) -> np.ndarray:
     return (m > 127).astype(np.float32)
 
 
+def _valid_for(real_path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The real image's ``(H, W)`` validity mask (1 = from the photo), or None when every pixel is
+    valid (no ``.valid.png``, or one without a 0)."""
+    from facefill.align.sidecar import read_valid, valid_path
+
+    path = valid_path(real_path)
+    if not path.is_file():
+        return None
+    v = read_valid(real_path)
+    if v is None or v.shape != shape:
+        raise FacefillError(f"{path}: unreadable or not {shape[1]}x{shape[0]}; it must be the .valid.png "
+                            f"'facefill align' wrote beside {real_path.name} (delete it to count every pixel)")
+    return v if (v < 0.5).any() else None
+
+
+def valid_ssim(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM ``(B,)`` of ``(B, 3, H, W)`` images in [0, 1], the SSIM map (facefill's
+    settings) averaged over the window centres on valid pixels, ``valid`` ``(B, 1, H, W)`` in {0, 1}
+    (1 = from the photo): :func:`facefill.metrics.context.context_ssim` with the padding as its
+    excluded region. NaN for an image with no valid window centre."""
+    from facefill.metrics.context import context_ssim
+
+    return context_ssim(x, y, 1.0 - valid)
+
+
 def evaluate(
     gen_dir: str | os.PathLike,
     real_dir: str | os.PathLike,
@@ -122,8 +159,15 @@ def evaluate(
     inception_weights: str | os.PathLike | None = None,
     progress: Progress | None = None,
     masks_dir: str | os.PathLike | None = None,
+    match_padding: bool = True,
 ) -> EvalResult:
-    """Compute ``metrics`` over all pairs (plus the context metrics with ``masks_dir``)."""
+    """Compute ``metrics`` over all pairs (plus the context metrics with ``masks_dir``).
+
+    ``real_stats``: an ``.npz`` holding the real set's FID statistics and Inception features, read
+    if it exists (no real image goes through the Inception then), else written. Files written
+    before KID hold no features: they still serve ``fid``, and asking ``kid`` with one is an error.
+    ``match_padding``: for ``fid``/``kid``, replace each generated image's pixels where its real
+    image is padding (``.valid.png`` 0) by the real pixels there; False feeds them as they are."""
     from facefill.align.sidecar import read_sidecar
     from facefill.metrics.match import match_scores
     from facefill.metrics.ssim import ssim
@@ -141,9 +185,18 @@ def evaluate(
     elif all(g.read_bytes() == r.read_bytes() for g, r, _ in pairs[:8]):
         result.notes.append("warning: the first generated files are byte-identical to the real ones: "
                             "is the generated folder a copy of the real one?")
-    if "fid" in metrics and len(pairs) < 2:
-        raise FacefillError(f"fid needs at least 2 images per side, {gen_dir} has {len(pairs)}; "
-                            "leave fid out (--metrics match ssim) or evaluate more images")
+    for m in SET_METRICS:
+        if m in metrics and len(pairs) < 2:
+            raise FacefillError(f"{m} needs at least 2 images per side, {gen_dir} has {len(pairs)}; "
+                                f"leave {m} out (--metrics match ssim) or evaluate more images")
+    use_inception = any(m in metrics for m in SET_METRICS)
+    cache = Path(real_stats) if use_inception and real_stats is not None and Path(real_stats).is_file() else None
+    if cache is not None and "kid" in metrics:
+        from facefill.metrics.fid import has_features
+
+        if not has_features(cache):
+            raise FacefillError(f"--real-stats {cache} holds FID statistics only (written before kid existed); kid "
+                                "needs the real features: delete the file (the next run rewrites it with them) or leave kid out")
     for m in metrics:
         check_weights(m)
     masks_dir = Path(masks_dir) if masks_dir is not None else None
@@ -165,20 +218,20 @@ def evaluate(
             nets["pieapp"] = piq.PieAPP(reduction="none", stride=27).to(device)
         if "lpips" in metrics:
             nets["lpips"] = piq.LPIPS(reduction="none").to(device)
-    inception = cached_real = None
-    if "fid" in metrics:
-        from facefill.metrics.fid import load_stats
+    inception = None
+    if use_inception:
         from facefill.metrics.inception import load_inception
 
         inception = load_inception(inception_weights).to(device)
-        if real_stats is not None and Path(real_stats).is_file():
-            cached_real = load_stats(real_stats)
     feats_gen, feats_real, mismatched = [], [], []
-    per_image = [m for m in metrics if m != "fid"] + (list(CONTEXT_METRICS) if masks_dir is not None else [])
+    per_image = [m for m in metrics if m not in SET_METRICS] + (list(CONTEXT_METRICS) if masks_dir is not None else [])
+    # padding matters to ssim, the context metrics and the Inception input; read .valid.png only then
+    need_valid = "ssim" in metrics or masks_dir is not None or use_inception
+    n_padded = 0
 
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        gens, reals, lms, names, masks = [], [], [], [], []
+        gens, reals, lms, names, masks, valids = [], [], [], [], [], []
         for g, r, key in chunk:
             gi, ri = read_image(g), read_image(r)
             if gi.shape != ri.shape:
@@ -187,12 +240,18 @@ def evaluate(
             side = read_sidecar(r)
             lms.append(np.asarray(side["landmarks"], np.float32) if side and "landmarks" in side else None)
             gens.append(gi), reals.append(ri), names.append(key)
+            valids.append(_valid_for(r, ri.shape[:2]) if need_valid else None)
             if masks_dir is not None:
                 masks.append(_mask_for(masks_dir, key, gi.shape[:2]))
         if mismatched or not gens:
             continue  # reported below, before any result is used
         x, y = from_uint8(gens, device, signed=False), from_uint8(reals, device, signed=False)
         rows = [{"file": n} for n in names]
+        padded = [i for i, v in enumerate(valids) if v is not None]
+        n_padded += len(padded)
+        valid = torch.ones(len(names), 1, *x.shape[-2:], device=device)  # 1 = from the photo
+        for i in padded:
+            valid[i, 0] = torch.from_numpy(valids[i]).to(device)
 
         def put(metric: str, values) -> None:
             for row, v in zip(rows, values):
@@ -200,7 +259,11 @@ def evaluate(
 
         with torch.no_grad():
             if "ssim" in metrics:
-                put("ssim", ssim(x, y).tolist())
+                values = ssim(x, y)
+                if padded:  # only the padded images change: the rest keep piq's plain mean
+                    sel = torch.tensor(padded, device=device)
+                    values[sel] = valid_ssim(x[sel], y[sel], valid[sel]).to(values.dtype)
+                put("ssim", values.tolist())
             if "match" in metrics:
                 put("match", match_scores(nets["match"], x, y, lms))
             for m in ("pieapp", "lpips"):
@@ -210,11 +273,15 @@ def evaluate(
                 from facefill.metrics.context import context_l1, context_ssim
 
                 fm = torch.from_numpy(np.stack(masks))[:, None].to(device)
+                fm = torch.maximum(fm, 1.0 - valid)  # padding is no context: left out like the face
                 put("ssim_context", context_ssim(x, y, fm).reshape(-1).tolist())
                 put("l1_context", context_l1(x, y, fm).reshape(-1).tolist())
             if inception is not None:
-                feats_gen.append(inception(x).cpu())
-                if cached_real is None:
+                # the real image's padding pasted into the generated one: both sides then differ only
+                # where the photo has content (torch.where: images without padding stay bit-identical)
+                xg = torch.where(valid > 0.5, x, y) if match_padding and padded else x
+                feats_gen.append(inception(xg).cpu())
+                if cache is None:
                     feats_real.append(inception(y).cpu())
         result.rows.extend(rows)
         if progress is not None:
@@ -225,21 +292,51 @@ def evaluate(
     for m in per_image:
         vals = np.array([row[m] for row in result.rows], np.float64)
         result.summary[m] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": len(vals)}
+    if n_padded:
+        what = []
+        if "ssim" in metrics or masks_dir is not None:
+            what.append(("ssim and the context metrics" if "ssim" in metrics and masks_dir is not None else
+                         "ssim" if "ssim" in metrics else "the context metrics") + " count the valid pixels only")
+        if inception is not None:
+            what.append("fid/kid saw each generated image with its real image's padding pasted in "
+                        "(--no-match-padding turns this off)" if match_padding else
+                        "fid/kid saw the generated images as they are, padding not matched (--no-match-padding)")
+        result.notes.append(f"{n_padded} of {len(result.rows)} real images have padding (a .valid.png from "
+                            f"'facefill align'): {'; '.join(what)}")
     if inception is not None:
-        from facefill.metrics.fid import feature_stats, frechet_distance, save_stats
+        _set_metrics(result, metrics, torch.cat(feats_gen), torch.cat(feats_real) if feats_real else None,
+                     cache, real_stats, inception.source)
+    return result
 
-        mu_g, s_g = feature_stats(torch.cat(feats_gen))
-        if cached_real is not None:
-            mu_r, s_r, _ = cached_real
-            result.notes.append(f"real feature statistics read from {real_stats}")
-        else:
-            mu_r, s_r = feature_stats(torch.cat(feats_real))
-            if real_stats is not None:
-                save_stats(real_stats, mu_r, s_r, inception.source, len(pairs))
-                result.notes.append(f"real feature statistics saved to {real_stats}")
-        n = len(result.rows)
-        result.summary["fid"] = {"value": frechet_distance(mu_g, s_g, mu_r, s_r), "n": n}
+
+def _set_metrics(result: EvalResult, metrics: tuple[str, ...], feats_gen: torch.Tensor, feats_real: torch.Tensor | None,
+                 cache: Path | None, real_stats: str | os.PathLike | None, source: str) -> None:
+    """fid and kid from the ``(N, 2048)`` features of both sides; the real side's come from
+    ``cache`` when ``feats_real`` is None, and are saved to ``real_stats`` otherwise."""
+    from facefill.metrics.fid import feature_stats, frechet_distance, load_features, load_stats, save_stats
+    from facefill.metrics.kid import kid, kid_subsets
+
+    n = len(result.rows)
+    if cache is not None:
+        result.notes.append(f"real feature statistics read from {cache}")
+        mu_r, s_r = load_stats(cache)[:2] if "fid" in metrics else (None, None)
+    else:
+        mu_r, s_r = feature_stats(feats_real)
+        if real_stats is not None:  # the whole cache, whichever of fid/kid was asked
+            save_stats(real_stats, mu_r, s_r, source, len(feats_real), features=feats_real.numpy())
+            result.notes.append(f"real feature statistics and features saved to {real_stats}")
+    if "fid" in metrics:
+        mu_g, s_g = feature_stats(feats_gen)
+        value = frechet_distance(mu_g, s_g, mu_r, s_r)
+        result.summary["fid"] = {"mean": value, "value": value, "n": n}
         if n < 2048:
             result.notes.append(f"FID on {n} images is biased upwards (the standard uses >= 10k; "
                                 "compare FIDs only at equal N)")
-    return result
+    if "kid" in metrics:
+        real = torch.from_numpy(load_features(cache)) if cache is not None else feats_real
+        count, size = kid_subsets(len(feats_gen), len(real))
+        mean, std = kid(feats_gen, real)
+        result.summary["kid"] = {"mean": mean, "std": std, "n": n, "subsets": count, "subset_size": size}
+        if count == 1:
+            result.notes.append(f"kid on {n} images: every subset of min(1000, N) images is the whole set, so it is "
+                                "one value with std 0 (the spread over subsets needs N > 1000)")

@@ -22,22 +22,6 @@ def digest(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture
-def raw(tmp_path, data_dir):
-    d = tmp_path / "raw"
-    d.mkdir()
-    shutil.copy(data_dir / "faces" / "obama.jpg", d / "obama.jpg")
-    shutil.copy(data_dir / "faces" / "biden.jpg", d / "biden.jpg")
-    return d
-
-
-@pytest.fixture
-def masked(faces_copy, tmp_path):
-    out = tmp_path / "masked"
-    assert runner.invoke(app, ["mask", str(faces_copy), str(out)]).exit_code == 0
-    return out
-
-
 def test_align_into_its_own_input_folder_is_refused(raw):
     before = digest(raw)
     for out in (raw, raw / "aligned"):
@@ -194,22 +178,31 @@ from pathlib import Path  # noqa: E402
 
 
 def test_evaluate_context_metrics_cover_only_the_hallucinated_region(faces_copy, masked, tmp_path):
+    from facefill.align.sidecar import read_valid
+
     gen = tmp_path / "gen"
     gen.mkdir()
-    expected = {}
+    expected, padded = {}, 0
     for p in sorted(faces_copy.glob("*.png")):
         if p.name.endswith(".valid.png"):
             continue
         real = cv2.imread(str(p))
         face = cv2.imread(str(masked / p.name.replace(".png", ".mask.png")), 0) > 127
+        valid = read_valid(p, real.shape[0])
+        valid = np.ones(face.shape, bool) if valid is None else valid > 0.5
+        padded += int(not valid.all())
         fake = real.copy()
         fake[~face] = np.clip(fake[~face].astype(int) + 40, 0, 255).astype(np.uint8)  # context changed
         fake[face] = 255 - fake[face]  # the face changed too: must not count in the context L1
+        fake[~valid] = 255 - fake[~valid]  # and the padding (align's .valid.png 0): must not count either
         cv2.imwrite(str(gen / p.name), fake)
-        expected[p.stem] = np.abs(fake[~face].astype(float) - real[~face]).mean() / 255
+        context = ~face & valid
+        expected[p.stem] = np.abs(fake[context].astype(float) - real[context]).mean() / 255
+    assert 0 < padded < len(expected)  # the test photos have both kinds
     r = runner.invoke(app, ["evaluate", str(gen), str(faces_copy), "-m", "ssim", "--masks", str(masked), "--json", "-"])
     assert r.exit_code == 0, r.output
     rows = {row["file"]: row for row in json.loads(r.stdout)["rows"]}
     for stem, l1 in expected.items():
         assert rows[stem]["l1_context"] == pytest.approx(l1, abs=1e-6)
         assert 0 < rows[stem]["ssim_context"] < 1
+    assert f"{padded} of {len(expected)} real images have padding" in " ".join(r.stderr.split())
