@@ -295,8 +295,8 @@ def evaluate(
     if n_padded:
         what = []
         if "ssim" in metrics or masks_dir is not None:
-            what.append(("ssim and the context metrics" if "ssim" in metrics and masks_dir is not None else
-                         "ssim" if "ssim" in metrics else "the context metrics") + " count the valid pixels only")
+            what.append("valid pixels only in " + ("ssim and the context metrics" if "ssim" in metrics and masks_dir
+                                                   is not None else "ssim" if "ssim" in metrics else "the context metrics"))
         if inception is not None:
             what.append("fid/kid saw each generated image with its real image's padding pasted in "
                         "(--no-match-padding turns this off)" if match_padding else
