@@ -1,0 +1,79 @@
+"""Donor choice: which bank faces lend their context to a query face.
+
+A donor's cost for a query (lower is better) is a weighted sum, in units of face-descriptor
+distance (two different people are typically 0.6-0.9 apart):
+
+* ``identity``: Euclidean distance of the dlib descriptors of the two face-masked photos. This
+  is what keeps gender, age and ethnicity: the descriptor's nearest faces share them far more
+  often than landmarks or colour do;
+* ``shape``: RMS distance (aligned pixels) of the jaw line and brows, per pixel;
+* ``pose``: distance of the yaw and pitch proxies (:func:`facefill.donor.index.pose_from_landmarks`);
+* ``skin``: CIE Lab distance of the mean face colour, per 100 units (low weight: colour is
+  corrected afterwards, but a close start needs less correction);
+* ``padding``: the share of the donor's context that lies outside its photo.
+
+Donors closer than ``duplicate`` in descriptor distance are the query itself or a copy of it and
+are never chosen. ``choose`` returns ``variants`` donors per query: the cheapest first, then
+donors drawn (seeded) from the ``pool`` cheapest, each as unlike the ones already chosen as
+possible (8x8 Lab thumbnails), so that variants show different hair and backgrounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facefill.donor.index import DonorIndex, pose_from_landmarks
+from facefill.donor.settings import DonorSettings
+
+#: Landmarks compared for head shape: jaw line (0-16) and brows (17-26).
+SHAPE_POINTS = list(range(27))
+
+
+def costs(index: DonorIndex, descriptors: np.ndarray, landmarks: np.ndarray, skin: np.ndarray,
+          settings: DonorSettings) -> np.ndarray:
+    """``(Q, N) float32`` cost of every donor for every query. ``descriptors (Q, 128)``,
+    ``landmarks (Q, 68, 2)``, ``skin (Q, 6)`` (Lab mean, std). Duplicates cost ``inf``."""
+    q_desc = descriptors.astype(np.float32)
+    d2 = (q_desc ** 2).sum(1)[:, None] + (index.descriptors ** 2).sum(1)[None] - 2 * q_desc @ index.descriptors.T
+    ident = np.sqrt(np.maximum(d2, 0))
+    ql = landmarks[:, SHAPE_POINTS].reshape(len(landmarks), -1).astype(np.float32)
+    dl = index.landmarks[:, SHAPE_POINTS].reshape(len(index), -1)
+    s2 = (ql ** 2).sum(1)[:, None] + (dl ** 2).sum(1)[None] - 2 * ql @ dl.T
+    shape = np.sqrt(np.maximum(s2, 0) / len(SHAPE_POINTS))
+    qp = pose_from_landmarks(landmarks)
+    pose = np.sqrt(((qp[:, None] - index.pose[None]) ** 2).sum(-1))
+    colour = np.sqrt(((skin[:, None, :3] - index.skin[None, :, :3]) ** 2).sum(-1)) / 100.0
+    cost = (settings.identity * ident + settings.shape * shape + settings.pose * pose
+            + settings.skin * colour + settings.padding * index.padding[None])
+    cost[ident < settings.duplicate] = np.inf
+    return cost.astype(np.float32)
+
+
+def choose(index: DonorIndex, cost: np.ndarray, settings: DonorSettings, seeds: list[int]) -> np.ndarray:
+    """``(Q, K) int64`` donor indices, K = ``settings.variants``: column 0 is each query's
+    cheapest donor; later columns are drawn from its ``pool`` cheapest with a seeded Gumbel draw
+    that favours cheap donors and donors unlike those already chosen. ``seeds``: one int per
+    query (the same seed and bank give the same choice)."""
+    k = settings.variants
+    finite = np.isfinite(cost).sum(1)
+    if (finite < k).any():
+        raise ValueError(f"the bank has fewer than {k} donors that are not the query itself")
+    pool = min(max(settings.pool, k), cost.shape[1])
+    order = np.argsort(cost, 1, kind="stable")[:, :pool]
+    sig = index.signature
+    out = np.zeros((len(cost), k), np.int64)
+    for q in range(len(cost)):
+        cand = order[q][np.isfinite(cost[q, order[q]])]
+        chosen = [int(cand[0])]
+        if k > 1:
+            rng = np.random.default_rng([settings.seed, seeds[q]])
+            gumbel = rng.gumbel(size=len(cand))
+            c = cost[q, cand]
+            spread = max(float(c[-1] - c[0]), 1e-6)
+            for _ in range(1, k):
+                far = np.min(np.linalg.norm(sig[cand][:, None] - sig[chosen][None], axis=-1), 1)
+                score = -(c - c[0]) / spread + settings.diversity * far / (far.max() + 1e-6) + 0.3 * gumbel
+                score[np.isin(cand, chosen)] = -np.inf
+                chosen.append(int(cand[int(np.argmax(score))]))
+        out[q] = chosen
+    return out

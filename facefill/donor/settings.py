@@ -1,0 +1,44 @@
+"""Settings of donor-context hallucination (``hallucinate --method donor``), checked on creation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from facefill.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DonorSettings:
+    """How donors are chosen (:mod:`facefill.donor.select`) and fitted (:mod:`facefill.donor.composite`).
+
+    ``variants``: outputs per face, each from a different donor. ``seed``: makes the choice of
+    variants after the first reproducible. ``identity``, ``shape``, ``pose``, ``skin``,
+    ``padding``: weights of the donor cost terms. ``duplicate``: descriptor distance under which a
+    donor counts as the query itself. ``pool``: how many of the cheapest donors variants are drawn
+    from; ``diversity``: how strongly variants avoid looking like each other. ``band``: width in
+    pixels of the seam correction outside the face; ``reach``: how far (pixels) from the face the
+    skin colour is carried over to the donor's skin (neck, ears, forehead)."""
+
+    variants: int = 1
+    seed: int = 0
+    identity: float = 1.0
+    shape: float = 0.02
+    pose: float = 1.0
+    skin: float = 0.5
+    padding: float = 0.5
+    duplicate: float = 0.25
+    pool: int = 24
+    diversity: float = 1.0
+    band: int = 10
+    reach: float = 24.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"donor setting {f.name}={v}: must be a finite number >= 0")
+        if not 1 <= self.variants <= 64:
+            raise ConfigError(f"--variants {self.variants}: must be between 1 and 64")
+        if self.pool < 1 or self.band < 1 or self.band > 32:
+            raise ConfigError("donor settings: pool must be >= 1 and band between 1 and 32 pixels")

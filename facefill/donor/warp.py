@@ -1,0 +1,87 @@
+"""Thin-plate-spline warps that carry a donor photo onto a query face's landmarks.
+
+Both photos come from ``facefill align`` (the same eye-centred frame), so the donor's head already
+sits roughly where the query's does; the spline moves the donor's jaw line, brows and nose onto the
+query's, so that the donor's neck, ears and hair line continue *this* face's outline. Fixed
+anchors along the image border keep the far background where it is.
+
+Coordinates are pixels with integer values at pixel centres (``align_corners=True``, as
+:mod:`facefill.models.chip`). Solves run in float64 on the points' device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: 68-point landmarks that steer the warp: jaw line (0-16), brows (17-26), nose bridge (27-30),
+#: outer and inner eye corners (36, 39, 42, 45). The mouth is left out: it lies inside the face,
+#: which the query's own pixels replace.
+CONTROL_POINTS = tuple(range(0, 31)) + (36, 39, 42, 45)
+
+
+def _kernel(d2: torch.Tensor) -> torch.Tensor:
+    """TPS radial basis ``r^2 log r^2`` from squared distances (0 at r = 0)."""
+    return torch.where(d2 > 0, d2 * torch.log(d2.clamp_min(1e-30)), torch.zeros_like(d2))
+
+
+def border_anchors(size: int, per_side: int = 4) -> torch.Tensor:
+    """``(4 * per_side, 2)`` points evenly spaced along the border of a ``size`` px square image."""
+    t = torch.linspace(0, size - 1, per_side + 1, dtype=torch.float64)[:-1]
+    e = torch.full_like(t, size - 1.0)
+    z = torch.zeros_like(t)
+    return torch.cat([torch.stack([t, z], 1), torch.stack([e, t], 1),
+                      torch.stack([e - t, e], 1), torch.stack([z, e - t], 1)])
+
+
+def tps_fit(src: torch.Tensor, dst: torch.Tensor, regularization: float = 0.0
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The thin-plate spline ``f`` with ``f(src) ~= dst``.
+
+    ``src``, ``dst``: ``(B, N, 2)`` points (any frame; pass normalised coordinates for a
+    well-conditioned solve). ``regularization`` >= 0 trades exactness for smoothness (0 = exact).
+    Returns ``(weights (B, N, 2), affine (B, 3, 2))`` in float64, for :func:`tps_apply`."""
+    src, dst = src.double(), dst.double()
+    b, n, _ = src.shape
+    k = _kernel(torch.cdist(src, src).square())
+    k = k + regularization * torch.eye(n, dtype=k.dtype, device=k.device)
+    p = torch.cat([torch.ones(b, n, 1, dtype=k.dtype, device=k.device), src], 2)
+    top = torch.cat([k, p], 2)
+    bottom = torch.cat([p.transpose(1, 2), torch.zeros(b, 3, 3, dtype=k.dtype, device=k.device)], 2)
+    rhs = torch.cat([dst, torch.zeros(b, 3, 2, dtype=k.dtype, device=k.device)], 1)
+    sol = torch.linalg.solve(torch.cat([top, bottom], 1), rhs)
+    return sol[:, :n], sol[:, n:]
+
+
+def tps_apply(points: torch.Tensor, centres: torch.Tensor, weights: torch.Tensor, affine: torch.Tensor
+              ) -> torch.Tensor:
+    """Evaluate a spline from :func:`tps_fit` (fitted with ``src = centres``) at ``points``
+    ``(B, M, 2)``; returns ``(B, M, 2)`` float64."""
+    points, centres = points.double(), centres.double()
+    u = _kernel(torch.cdist(points, centres).square())
+    return affine[:, :1] + points @ affine[:, 1:] + u @ weights
+
+
+def warp_to_landmarks(images: torch.Tensor, donor_landmarks: torch.Tensor, query_landmarks: torch.Tensor,
+                      regularization: float = 1e-3, anchors_per_side: int = 4) -> torch.Tensor:
+    """Warp donor images so that their landmarks land on the query's.
+
+    ``images``: ``(B, C, S, S)`` any range (donor photo, validity mask, ...);
+    ``donor_landmarks``, ``query_landmarks``: ``(B, 68, 2)`` pixels in that frame. Only
+    :data:`CONTROL_POINTS` steer the warp, plus border anchors that stay put. Returns
+    ``(B, C, S, S)``, same dtype; samples outside the donor image are 0 (so a warped validity
+    mask marks them invalid)."""
+    b, _, h, w = images.shape
+    if h != w:
+        raise ValueError(f"warp_to_landmarks takes square images, got {h}x{w}")
+    idx = list(CONTROL_POINTS)
+    anchors = border_anchors(w, anchors_per_side).to(images.device)[None].expand(b, -1, -1)
+    scale = 2.0 / (w - 1)
+    q = torch.cat([query_landmarks[:, idx].double().to(images.device), anchors], 1) * scale - 1
+    d = torch.cat([donor_landmarks[:, idx].double().to(images.device), anchors], 1) * scale - 1
+    weights, affine = tps_fit(q, d, regularization)  # output (query) frame -> donor frame
+    lin = torch.linspace(-1, 1, w, dtype=torch.float64, device=images.device)
+    gy, gx = torch.meshgrid(lin, lin, indexing="ij")
+    grid = torch.stack([gx, gy], -1).reshape(1, -1, 2).expand(b, -1, -1)
+    src = tps_apply(grid, q, weights, affine).reshape(b, h, w, 2).to(images.dtype)
+    return F.grid_sample(images, src, mode="bilinear", padding_mode="zeros", align_corners=True)

@@ -1,0 +1,134 @@
+"""Donor choice and fitting on real faces: bit-exact faces, no self-donors, distinct variants."""
+
+import numpy as np
+import pytest
+import torch
+
+from facefill.donor import DonorHallucinator, DonorSettings, load_index, name_seed
+from facefill.donor.composite import erode, fit_donors, mirror_fill, seam_correction
+from facefill.donor.select import choose, costs
+from facefill.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from facefill.models.embedders import FaceEmbedder
+
+    return FaceEmbedder()
+
+
+@pytest.fixture(scope="module")
+def index(donor_bank, tmp_path_factory, embedder):
+    return load_index(donor_bank, embedder=embedder, cache=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def queries(aligned_faces):
+    """Masked queries (the face only) for two of the bank's photos: (images, masks, landmarks)."""
+    from facefill.align.sidecar import read_sidecar
+    from facefill.data.io import read_image
+    from facefill.mask.region import face_mask
+
+    ims, ms, lms = [], [], []
+    for name in ("obama2", "astronaut"):
+        path = aligned_faces / f"{name}.png"
+        lm = np.asarray(read_sidecar(path)["landmarks"], np.float32)
+        m = face_mask(lm, 128)
+        ims.append(np.where(m[..., None] > 0.5, read_image(path), 0).astype(np.uint8))
+        ms.append(m), lms.append(lm)
+    return np.stack(ims), np.stack(ms), np.stack(lms)
+
+
+def test_the_query_and_its_copies_are_never_donors(index, queries, embedder):
+    h = DonorHallucinator(index, DonorSettings(variants=5), embedder)
+    picks = h.choose(*queries, seeds=[1, 2])
+    for row, who in zip(picks, ("obama2", "astronaut")):
+        names = [index.names[i] for i in row]
+        assert not any(n.startswith(who + "_") for n in names), names
+
+
+def test_faces_are_bit_exact_and_variants_come_from_different_donors(index, queries, embedder):
+    images, masks, lms = queries
+    h = DonorHallucinator(index, DonorSettings(variants=5), embedder)
+    out, picks = h(images, masks, lms, seeds=[1, 2])
+    assert out.shape == (2, 5, 128, 128, 3) and out.dtype == np.uint8
+    face = masks > 0.5
+    for q in range(2):
+        assert len(set(picks[q].tolist())) == 5
+        for k in range(5):
+            np.testing.assert_array_equal(out[q, k][face[q]], images[q][face[q]])
+        context = [out[q, k][~face[q]].astype(int) for k in range(5)]
+        assert all(np.abs(a - b).mean() > 5 for i, a in enumerate(context) for b in context[i + 1:])
+        assert (out[q][:, ~face[q]] > 0).mean() > 0.95  # a whole image: no black context left
+
+
+def test_the_same_seed_gives_the_same_donors_and_another_seed_other_variants(index, queries, embedder):
+    h = DonorHallucinator(index, DonorSettings(variants=4, seed=3), embedder)
+    a, b = h.choose(*queries, seeds=[10, 11]), h.choose(*queries, seeds=[10, 11])
+    np.testing.assert_array_equal(a, b)
+    others = [h.choose(*queries, seeds=[s, s + 1]) for s in range(20, 26)]
+    assert all((o[:, 0] == a[:, 0]).all() for o in others)  # the first variant is always the best donor
+    assert any((o[:, 1:] != a[:, 1:]).any() for o in others)
+
+
+def test_cost_prefers_the_same_person_and_refuses_too_few_donors(index, queries, embedder):
+    from facefill.donor.index import _face_stats, describe
+
+    images, masks, lms = queries
+    desc = describe(images, lms, masks, embedder)
+    c = costs(index, desc, lms, _face_stats(images, masks), DonorSettings())
+    best = index.names[int(np.argmin(c[0]))]
+    assert best.startswith("obama_")  # obama2's masked face: another photo of Obama fits best
+    assert np.isinf(c[0, [i for i, n in enumerate(index.names) if n.startswith("obama2_")]]).all()
+    with pytest.raises(ValueError, match="fewer than"):
+        choose(index, np.where(np.arange(24)[None] < 2, 0.0, np.inf).astype(np.float32), DonorSettings(variants=3), [0])
+
+
+def test_name_seed_is_stable():
+    assert name_seed("a/b.png") == name_seed("a/b.png") != name_seed("a/c.png")
+    assert 0 <= name_seed("x") < 2 ** 63
+
+
+@pytest.mark.parametrize("bad", [dict(variants=0), dict(variants=65), dict(identity=float("nan")), dict(band=0),
+                                 dict(skin=-1.0)])
+def test_settings_refuse_bad_values(bad):
+    with pytest.raises(ConfigError):
+        DonorSettings(**bad)
+
+
+def test_mirror_fill_takes_valid_pixels_across_the_edge():
+    img = np.arange(10, dtype=np.float32)[None, :, None].repeat(4, 0).repeat(3, 2)
+    valid = np.ones((4, 10), bool)
+    valid[:, :3] = False
+    out = mirror_fill(img, valid)
+    np.testing.assert_array_equal(out[:, 3:], img[:, 3:])
+    np.testing.assert_array_equal(out[0, :3, 0], [6, 5, 4])  # mirrored about column 3
+
+
+def test_seam_correction_removes_the_step_at_the_edge_and_vanishes_past_the_band():
+    size, band = 64, 8
+    m = torch.zeros(1, 1, size, size)
+    m[..., 20:44, 20:44] = 1
+    query, donor = torch.full((1, 3, size, size), 0.6), torch.full((1, 3, size, size), 0.3)
+    from facefill.donor.composite import distance_outside
+
+    dist = torch.from_numpy(distance_outside(m[:, 0].numpy()))[:, None]
+    c = seam_correction(query, donor, m, dist, band)
+    assert (c * m).abs().max() == 0
+    assert torch.allclose(c[0, :, 32, 19], torch.full((3,), 0.3), atol=0.02)  # just outside: the full difference
+    assert c[0, :, 32, 20 - band - 1].abs().max() == 0  # beyond the band: untouched
+    inner = erode(m, 2)
+    assert inner.sum() == 20 * 20
+
+
+def test_colour_is_carried_to_the_donor_skin_near_the_face(index, queries, embedder):
+    """A donor tinted blue-ish gets the query's colour on its forehead, not on far background."""
+    images, masks, lms = queries
+    q = torch.from_numpy(images[:1]).permute(0, 3, 1, 2).float() / 255
+    m = torch.from_numpy(masks[:1])[:, None]
+    d = (q * torch.tensor([0.8, 0.9, 1.2])[None, :, None, None]).clamp(0, 1)
+    d = torch.where(m > 0.5, d, torch.full_like(d, 0.5))  # donor: the face tinted, grey all around
+    out = fit_donors(q, m, torch.from_numpy(lms[:1]), d, torch.ones_like(m), torch.from_numpy(lms[:1]))
+    assert torch.equal(out * m, q * m)
+    corner = out[0, :, :8, :8].mean((1, 2))
+    assert torch.allclose(corner, torch.full((3,), 0.5), atol=0.03)  # far grey background kept its colour
