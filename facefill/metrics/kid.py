@@ -31,6 +31,11 @@ from facefill.errors import FacefillError
 #: the standard number of subsets and their largest size (Binkowski et al.; clean-fid; torch-fidelity)
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+#: with at most this many kernel entries (float64: 8 bytes each) for all rows of both sets, the
+#: kernel matrices are computed once and every subset indexes them (2,000 + 2,000 features of
+#: 2048-d: 12M entries, 12 s instead of 34 s on 2 busy CPU cores); larger sets compute each
+#: subset's kernels
+GRAM_LIMIT = 25_000_000
 
 
 def _as_features(f: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
@@ -53,8 +58,11 @@ def mmd2_unbiased(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) ->
     x, y = _as_features(x, "first"), _as_features(y, "second")
     if x.shape[1] != y.shape[1]:
         raise FacefillError(f"KID needs features of one dimension; got {x.shape[1]} and {y.shape[1]}")
-    m, n = x.shape[0], y.shape[0]
-    k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+    return _mmd2(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y))
+
+
+def _mmd2(k_xx: torch.Tensor, k_yy: torch.Tensor, k_xy: torch.Tensor) -> float:
+    m, n = k_xy.shape
     xx = (k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))
     yy = (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1))
     return float(xx + yy - 2 * k_xy.sum() / (m * n))
@@ -80,11 +88,19 @@ def kid(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, subsets: int
     count, size = kid_subsets(x.shape[0], y.shape[0], subsets, subset_size)
     if count == 1:
         return mmd2_unbiased(x, y), 0.0
+    n_x, n_y = x.shape[0], y.shape[0]
+    grams = None
+    if n_x * n_x + n_y * n_y + n_x * n_y <= GRAM_LIMIT:  # the same values, each kernel entry computed once
+        grams = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(count):
-        ix = torch.from_numpy(rng.choice(x.shape[0], size, replace=False))
-        iy = torch.from_numpy(rng.choice(y.shape[0], size, replace=False))
-        values.append(mmd2_unbiased(x[ix], y[iy]))
+        ix = torch.from_numpy(rng.choice(n_x, size, replace=False))
+        iy = torch.from_numpy(rng.choice(n_y, size, replace=False))
+        if grams is None:
+            values.append(mmd2_unbiased(x[ix], y[iy]))
+        else:
+            k_xx, k_yy, k_xy = grams
+            values.append(_mmd2(k_xx[ix][:, ix], k_yy[iy][:, iy], k_xy[ix][:, iy]))
     v = np.array(values, np.float64)
     return float(v.mean()), float(v.std())

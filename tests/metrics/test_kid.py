@@ -63,6 +63,16 @@ def test_subsets_are_seeded_and_average_to_the_whole_set_value():
     assert kid_subsets(30, 40) == (100, 30)
 
 
+def test_kernels_computed_once_give_the_per_subset_values(monkeypatch):
+    import facefill.metrics.kid as kid_module
+
+    x, y = features(30, d=16, seed=9), features(25, d=16, shift=0.1, seed=10)
+    once = kid(x, y, subsets=5, subset_size=10)
+    monkeypatch.setattr(kid_module, "GRAM_LIMIT", 0)  # each subset's kernels computed on their own
+    per_subset = kid(x, y, subsets=5, subset_size=10)
+    assert once[1] > 0 and once == pytest.approx(per_subset, rel=1e-12)
+
+
 def test_same_distribution_is_near_zero_and_a_shift_raises_it():
     both = features(400, d=64, seed=7)
     a, b = both[:200], both[200:]  # one sample split in two
