@@ -21,6 +21,8 @@ All image tensors are ``(B, 3, S, S) float32`` in [0, 1] RGB and masks ``(B, 1, 
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import torch
@@ -94,22 +96,35 @@ def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torc
     return torch.maximum(skin * far, near).clamp(0, 1)
 
 
-def _high_freq(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference from a 1-px blur of the luma over ``m``: ``(B,)``."""
-    y = x.mean(1, keepdim=True)
+def _high_freq(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of luma ``y (B, 1, H, W)`` from its 1-px blur over ``m``: ``(B,)``."""
     hf = (y - gaussian_blur2d(y, (5, 5), (1.0, 1.0), border_type="reflect")).abs()
     return (hf * m).sum((1, 2, 3)) / m.sum((1, 2, 3)).clamp_min(1)
 
 
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    k = 2 * int(math.ceil(2.5 * sigma)) + 1
+    return gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="reflect")
+
+
 def match_sharpness(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Blur each donor with the sigma in :data:`BLUR_SIGMAS` whose high-frequency energy over
-    ``region`` is closest to the query's (never sharpen). Returns ``(donor', sigma (B,))``."""
-    target = _high_freq(query, region)
-    options = [donor] + [gaussian_blur2d(donor, (2 * int(3 * s) + 1,) * 2, (s, s), border_type="reflect")
-                         for s in BLUR_SIGMAS[1:]]
-    energy = torch.stack([_high_freq(o, region) for o in options], 1)  # (B, n)
+    ``region`` is closest to the query's (never sharpen). Energies are measured on the luma of the
+    region's bounding box; the chosen blur is applied to the whole image. Returns
+    ``(donor', sigma (B,))``."""
+    ys, xs = torch.nonzero(region.amax((0, 1)), as_tuple=True)
+    if len(ys) == 0:
+        return donor, torch.zeros(len(donor), dtype=donor.dtype)
+    box = (slice(None), slice(None), slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
+    r, luma = region[box], donor.mean(1, keepdim=True)[box]
+    target = _high_freq(query.mean(1, keepdim=True)[box], r)
+    energy = torch.stack([_high_freq(luma if s == 0 else _blur(luma, s), r) for s in BLUR_SIGMAS], 1)  # (B, n)
     pick = (energy - target[:, None]).abs().argmin(1)
-    out = torch.stack(options, 1)[torch.arange(len(donor)), pick]
+    out = donor.clone()
+    for j in pick.unique().tolist():
+        if BLUR_SIGMAS[j] > 0:
+            sel = pick == j
+            out[sel] = _blur(donor[sel], BLUR_SIGMAS[j])
     return out, torch.tensor(BLUR_SIGMAS, dtype=donor.dtype)[pick]
 
 

@@ -47,7 +47,7 @@ def test_a_donor_landmark_lands_on_the_query_landmark():
     donor_lm[0, k] = torch.tensor([float(x), float(y)])
     query_lm[0, k] = donor_lm[0, k] + torch.tensor([3.0, 4.0])
     img[0, 0, y, x] = 1.0
-    out = warp_to_landmarks(img, donor_lm, query_lm, regularization=0.0)[0, 0]
+    out = warp_to_landmarks(img, donor_lm, query_lm, regularization=0.0, step=1)[0, 0]
     peak = divmod(int(out.argmax()), size)
     assert peak == (y + 4, x + 3)
     assert out.max() > 0.9
@@ -66,3 +66,18 @@ def test_border_stays_put_and_outside_samples_are_zero():
 def test_non_square_images_are_refused():
     with pytest.raises(ValueError, match="square"):
         warp_to_landmarks(torch.zeros(1, 3, 32, 40), _landmarks(32), _landmarks(32))
+
+
+def test_the_coarse_grid_samples_where_the_exact_warp_does(aligned_faces):
+    """Real landmark sets (two people): the default coarse evaluation of the spline samples the
+    same place as evaluating it at every pixel."""
+    import json
+
+    lms = [torch.tensor(json.loads((aligned_faces / f"{n}.json").read_text())["landmarks"])[None].float()
+           for n in ("biden", "astronaut")]
+    ramp = torch.stack(torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij"))[None]  # (1, 2, H, W)
+    exact = warp_to_landmarks(ramp.double(), lms[0], lms[1], step=1)
+    coarse = warp_to_landmarks(ramp.double(), lms[0], lms[1])
+    inside = (exact > 2).all(1) & (exact < 125).all(1)
+    err = (exact - coarse).abs().amax(1)[inside]
+    assert err.max() < 0.5 and err.quantile(0.99) < 0.1
