@@ -49,6 +49,11 @@ class OutputError(FacefillError):
     """An output path that would overwrite an input, or cannot be written."""
 
 
+class OutputPathError(FacefillError):
+    """One output file that cannot be written because a folder sits at its path (or a file where
+    a folder is needed): that input fails and a batch goes on, unlike :class:`OutputError`."""
+
+
 class PartialFailure(FacefillError):
     """A batch finished, kept every good output, but some inputs failed: exit code 3."""
 

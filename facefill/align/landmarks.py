@@ -94,6 +94,7 @@ class DlibBackend:
         self._dlib = dlib
         self.detector_kind = detector
         self.upsample = upsample
+        self.settings = {"detector": detector, "upsample": upsample}  # they change the crops: in the run record
         if detector == "hog":
             self._detector = dlib.get_frontal_face_detector()
         elif detector == "cnn":

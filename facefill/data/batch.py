@@ -66,10 +66,12 @@ def run_batch(
     work: Callable[[Path], list[Path] | None],
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[Path, list[Path]], None] | None = None,
 ) -> BatchReport:
     """Call ``work(path)`` for each input. ``work`` returns the files it wrote, or ``None`` when it
     skipped the input because its outputs exist. Expected failures (FacefillError, unreadable
-    data) are recorded and the batch goes on; anything else is a bug and propagates."""
+    data) are recorded and the batch goes on; anything else is a bug and propagates.
+    ``on_done(path, files)`` is called after each input that wrote files (the run record)."""
     items = list(inputs)
     report = BatchReport(total=len(items))
     for i, path in enumerate(items):
@@ -87,6 +89,8 @@ def run_batch(
             else:
                 report.done.append(path)
                 report.written.extend(out)
+                if on_done is not None:
+                    on_done(path, out)
         if progress is not None:
             progress(i + 1, len(items), path.name)
     return report
@@ -101,6 +105,7 @@ def run_batched(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 2,
+    on_done: Callable[[Path, list[Path]], None] | None = None,
 ) -> BatchReport:
     """The batched-inference loop shared by ``hallucinate`` and ``replace-bg``.
 
@@ -110,6 +115,7 @@ def run_batched(
 
     With ``workers`` > 0 the next chunk is read and decoded in a thread pool while ``process``
     runs on the current one (OpenCV's decoders release the GIL), so reading overlaps the model.
+    ``on_done(path, files)`` is called for each input once its files are written.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -143,6 +149,8 @@ def run_batched(
                 for path, files in zip(paths, process(items)):
                     report.done.append(path)
                     report.written.extend(files)
+                    if on_done is not None:
+                        on_done(path, files)
             done += len(chunk)
             if progress is not None:
                 progress(done, report.total, chunk[-1].name)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from facefill.errors import ImageError, OutputError
+from facefill.errors import ImageError, OutputError, OutputPathError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
@@ -102,7 +102,8 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename), creating folders.
-    OutputError (naming the file) when it cannot be written."""
+    OutputError (naming the file) when it cannot be written; OutputPathError (that input fails,
+    a batch goes on) when a folder sits at ``path`` or a file where a folder is needed."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -114,27 +115,34 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+        if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError)):
+            raise OutputPathError(f"cannot write {path}: a folder of that name, or a file where a folder is needed, "
+                                  "is in the way; rename or move it") from None
         raise OutputError(f"cannot write {path} ({exc.strerror or exc}); check the output folder's "
                           "permissions and free space") from None
     return path
 
 
 def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files under ``root`` (sorted; hidden files and companions ``*.mask.png``, ``*.fg.png``,
-    ``*.valid.png`` skipped). A single
-    file is returned as a one-element list."""
+    """Image files under ``root`` (sorted; hidden files skipped, and companions: ``x.mask.png``,
+    ``x.fg.png``, ``x.valid.png`` beside an image ``x.*``; one with no such image is listed, so a
+    command fails it loudly instead of losing it). A single file is returned as a one-element list."""
     root = Path(root)
     if root.is_file():
         return [root]
     pattern = "**/*" if recursive else "*"
-    return sorted(
+    found = [
         p for p in root.glob(pattern)
-        if p.is_file()
-        and p.suffix.lower() in IMAGE_EXTENSIONS
-        and not p.name.startswith(".")
-        and not p.name.endswith(COMPANION_SUFFIXES)
+        if p.suffix.lower() in IMAGE_EXTENSIONS
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+        and p.is_file()
+    ]
+    stems = {(p.parent, p.stem) for p in found}
+
+    def companion(p: Path) -> bool:
+        return any(p.name.endswith(s) and (p.parent, p.name[: -len(s)]) in stems for s in COMPANION_SUFFIXES)
+
+    return sorted(p for p in found if not companion(p))
 
 
 def mirror_path(src: Path, src_root: Path, dst_root: Path, suffix: str = ".png") -> Path:

@@ -16,7 +16,6 @@ so every pixel inside the mask is bit-exact; the seam is feathered ``feather`` p
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,8 @@ from facefill.data.sheet import write_contact_sheet
 from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy, to_uint8
 from facefill.errors import FacefillError, ImageError
 from facefill.mask.compose import compose
-from facefill.pipeline.outputs import RunManifest, check_output_dir, check_report_file, plan_outputs, write_failures
+from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, file_digest, input_key, open_run,
+                                       plan_outputs, write_failures)
 from facefill.runtime import autocast
 
 METHODS = ("model", "telea", "ns", "mean")
@@ -94,6 +94,7 @@ class HallucinateOptions:
 
 def _load_item(path: Path, opts: HallucinateOptions, size: int, mask_grow: int,
                backend: Callable[[], LandmarkBackend]) -> Item:
+    check_input_name(path)
     image = read_image(path)
     if image.shape[:2] != (size, size):
         raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]}, the model takes {size}x{size}; "
@@ -119,14 +120,6 @@ def _load_item(path: Path, opts: HallucinateOptions, size: int, mask_grow: int,
                 real = read_image(cand)
                 break
     return Item(path, image, mask, real)
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def hallucinate_folder(
@@ -156,31 +149,29 @@ def hallucinate_folder(
     files = list_images(src)
     if not files:
         raise FacefillError(f"no images found in {src}; point hallucinate at the output of 'facefill mask'")
-    check_output_dir(dst, [src])
-    extra_outputs = [opts.all_scales_dir] if opts.all_scales_dir is not None else []
-    for d in extra_outputs:
-        check_output_dir(d, [src], "--all-scales folder")
-    check_report_file(opts.grid, [src], "--grid")
+    writes = [Write("output folder", dst), Write("--all-scales folder", opts.all_scales_dir),
+              Write("--grid", opts.grid, folder=False)]
+    reads = {"input folder": src, "--real-dir": opts.real_dir, "--checkpoint": checkpoint}
+    grid_state = check_write_plan(writes, reads).get("--grid")
     i, n = opts.shard
     files = files[i::n]
     plan = plan_outputs(files, src, dst)
     size = cfg.generator.scales[-1] if cfg is not None else read_image(files[0]).shape[0]
     device = torch.device(device)
     settings = {"method": opts.method, "keep_face": opts.keep_face, "feather": opts.feather,
-                "mask_from_landmarks": opts.mask_from_landmarks, "precision": opts.precision}
+                "mask_from_landmarks": opts.mask_from_landmarks, "precision": opts.precision,
+                "all_scales": str(Path(opts.all_scales_dir).resolve()) if opts.all_scales_dir is not None else None}
     if opts.method == "model":
         weights = Path(checkpoint) if checkpoint is not None else default_model_path()
-        settings["weights_sha256"] = _file_digest(weights) if weights.is_file() else str(weights)
-    manifest = RunManifest(dst, "hallucinate", settings)
-    manifest.check_resume(any(p.exists() for p in plan.values()), opts.overwrite)
-    manifest.write()
+        settings["weights_sha256"] = file_digest(weights) if weights.is_file() else str(weights)
+    has_outputs = any(p.is_file() for p in plan.values())
 
     backend = lazy_backend("dlib")  # only for --mask-from-landmarks inputs without a sidecar
     mask_grow = cfg.mask.grow if cfg is not None else 0
     report = BatchReport(total=len(files))
     todo = []
     for path in files:
-        (report.skipped if not opts.overwrite and plan[path].exists() else todo).append(path)
+        (report.skipped if not opts.overwrite and plan[path].is_file() else todo).append(path)
     sheet: list[list[np.ndarray | None]] = []
 
     def process(items: list[Item]) -> list[list[Path]]:
@@ -199,10 +190,11 @@ def hallucinate_folder(
         def finish(j: int) -> tuple[np.ndarray, list[Path]]:  # compose + encode + write: threads overlap
             it = items[j]
             out = compose(it.image, final[j], it.mask, opts.feather) if opts.keep_face else final[j]
-            files_j = [write_image(plan[it.path], out)]
+            files_j = []
             if opts.all_scales_dir is not None:
                 for k, v in outs.items():
                     files_j.append(write_image(plan_outputs([it.path], src, Path(opts.all_scales_dir) / str(k))[it.path], v[j]))
+            files_j.append(write_image(plan[it.path], out))  # last: it marks the input done
             return out, files_j
 
         results = list(writer.map(finish, range(len(items))))
@@ -213,10 +205,12 @@ def hallucinate_folder(
 
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=2) as writer:
+    with ThreadPoolExecutor(max_workers=2) as writer, open_run(
+            dst, "hallucinate", settings, overwrite=opts.overwrite, has_outputs=has_outputs,
+            keys={input_key(p, src) for p in files}, shard=opts.shard) as run:
         run_batched(todo, lambda p: _load_item(p, opts, size, mask_grow, backend), process, opts.batch_size,
-                    report, progress, should_stop)
-    write_failures(dst, report.failed)
+                    report, progress, should_stop, on_done=lambda p, written: run.record(input_key(p, src), written))
+        write_failures(dst, report.failed)
     if opts.grid is not None:
         for path in report.skipped:  # a resumed run still gets a full sheet, from the kept outputs
             if len(sheet) >= opts.grid_max:
@@ -229,7 +223,7 @@ def hallucinate_folder(
                 if not report.record_failure(path, exc):
                     raise
         if sheet:
-            if check_report_file(opts.grid, [src], "--grid") == "replace":
+            if grid_state == "replace":
                 report.notes.append(f"replaced the existing contact sheet {opts.grid}")
             write_contact_sheet(opts.grid, sheet)
             report.notes.append(f"contact sheet: {opts.grid}")

@@ -16,7 +16,8 @@ from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_image
 from facefill.data.tensors import apply_mask_uint8
 from facefill.errors import FacefillError
 from facefill.mask.region import check_aligned, face_mask, landmarks_for
-from facefill.pipeline.outputs import RunManifest, check_output_dir, plan_outputs, write_failures
+from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_key, open_run, plan_outputs,
+                                       write_failures)
 
 
 def mask_folder(
@@ -38,17 +39,15 @@ def mask_folder(
     inputs = list_images(src)
     if not inputs:
         raise FacefillError(f"no images found in {src}; point mask at the output folder of 'facefill align'")
-    check_output_dir(dst, [src])
+    check_write_plan([Write("output folder", dst)], {"input folder": src})
     plan = plan_outputs(inputs, src, dst)
-    manifest = RunManifest(dst, "mask", asdict(cfg))
-    manifest.check_resume(any(p.exists() for p in plan.values()), overwrite)
-    manifest.write()
     engine = lazy_backend(backend)
 
     def work(path: Path) -> list[Path] | None:
+        check_input_name(path)
         out = plan[path]
         mask_out = out.with_name(out.stem + MASK_SUFFIX)
-        if not overwrite and out.exists() and mask_out.exists():
+        if not overwrite and out.is_file() and mask_out.is_file():
             return None
         image = read_image(path)
         side = read_sidecar(path)
@@ -62,6 +61,9 @@ def mask_folder(
         written.append(write_sidecar(out, side))
         return written
 
-    report = run_batch(inputs, work, progress, should_stop)
-    write_failures(dst, report.failed)
+    settings = {**asdict(cfg), "landmarks": backend}  # the backend only for photos without a sidecar
+    with open_run(dst, "mask", settings, overwrite=overwrite, has_outputs=any(p.is_file() for p in plan.values())) as run:
+        report = run_batch(inputs, work, progress, should_stop,
+                           on_done=lambda p, files: run.record(input_key(p, src), files))
+        write_failures(dst, report.failed)
     return report

@@ -1,29 +1,44 @@
 """Output safety, shared by every command (the rules are in docs/cli-conventions.md).
 
-* :func:`check_output_dir`: an output folder that is, or is inside, an input folder, or that
-  cannot be created and written, is refused before any work.
+* :func:`check_write_plan`: every path a command will write (output folders, ``--grid``,
+  ``--json``, ``--csv``, ``--real-stats``, run folders, extra scale folders), checked against
+  every path it reads and against each other, before any work: a write inside a read, a read
+  inside a write (``--overwrite`` would replace it), and two nested writes are refused,
+  ``--overwrite`` or not. Output folders are then created and probed for writing.
 * :func:`plan_outputs`: input -> output path, sub-folders mirrored. Inputs whose names would
-  collide (``a.jpg`` and ``a.png`` both -> ``a.png``) keep their extension in the output name
-  (``a.jpg.png``, ``a.png.png``), so no input is dropped.
-* :class:`RunManifest`: ``OUT/.facefill-run.json`` records the settings that made the outputs
-  there. Skipping existing outputs (resume) is only allowed when the settings are the same; else
-  the run is refused and points to ``--overwrite``.
+  collide (``a.jpg`` and ``a.png`` both -> ``a.png``; ``x.jpg`` -> ``x.png`` beside a folder
+  ``x.png/``) keep their extension in the output name (``a.jpg.png``), so no input is dropped.
+* :func:`check_input_name`: inputs named like the files written beside an output (``q.valid.jpg``,
+  ``p.mask.jpg``, ``r.fg.png``) fail loudly instead of overwriting or hiding behind them.
+* :func:`open_run`: the run on an output folder: a lock (``OUT/.facefill-lock``, with the PID),
+  the run record ``OUT/.facefill-run.json`` (the settings that made the outputs there; resume
+  only with the same settings) and ``OUT/.facefill-run.files`` (every file written, by input),
+  from which ``--overwrite`` removes what earlier runs wrote before any new output.
 * :func:`write_failures`: ``OUT/failures.tsv`` lists every input that failed and why.
-* :func:`check_report_file`: ``--json``/``--csv``/``--grid`` targets: ``-`` is stdout, an input
-  file is refused, and replacing an existing file is reported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator, Mapping
 
-from facefill.errors import OutputError
+from facefill.data.io import COMPANION_SUFFIXES
+from facefill.errors import ImageError, OutputError
 
 MANIFEST = ".facefill-run.json"
+FILES = ".facefill-run.files"
+LOCK = ".facefill-lock"
 FAILURES = "failures.tsv"
+#: name endings of the files written beside an output (``x.mask.png`` beside ``x.png``); an input
+#: named so would collide with (or hide behind) another input's companion
+RESERVED = tuple(s[: -len(".png")] for s in COMPANION_SUFFIXES)
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -34,35 +49,74 @@ def _inside(child: Path, parent: Path) -> bool:
         return False
 
 
-def check_output_dir(out_dir: str | os.PathLike, inputs: Iterable[str | os.PathLike], what: str = "output folder") -> Path:
-    """Refuse ``out_dir`` when it is, or is inside, an input folder (or is an input file), then
-    create it and check that a file can be written there. Returns the resolved folder."""
-    out = Path(out_dir).resolve()
-    for src in inputs:
-        if src is None:
+@dataclass(frozen=True)
+class Write:
+    """One path a command writes: a folder of outputs, or one file (``folder=False``; ``-`` is
+    stdout). ``what`` names it in messages: ``"output folder"``, ``"--grid"``."""
+
+    what: str
+    path: str | os.PathLike | None
+    folder: bool = True
+
+
+def check_write_plan(writes: Iterable[Write], reads: Mapping[str, str | os.PathLike | None]) -> dict[str, str]:
+    """Check every path a command writes against every path it reads (``{what: path}``; None
+    entries are ignored) before any work. Refused with a one-line OutputError naming both paths:
+    a write that is, or is inside, a read folder (or is a read file); a read inside a written
+    folder (``--overwrite`` would replace it, and a later run would read outputs as inputs); two
+    writes that are the same path or nested. Then output folders are created and probed.
+
+    Returns ``{what: "new" | "replace" | "-"}`` for each file target (``-`` = stdout)."""
+    targets = [(w, Path(w.path).resolve()) for w in writes if w.path is not None and str(w.path) != "-"]
+    sources = [(what, Path(p), Path(p).resolve()) for what, p in reads.items() if p is not None]
+    for w, out in targets:
+        for what, given, src in sources:
+            if _inside(out, src):  # the same path, or inside it
+                where = "is" if out == src else "is inside"
+                raise OutputError(f"{w.what} {w.path} {where} the {what} {given}; outputs there would overwrite or mix "
+                                  f"with what this command reads: choose a path outside it")
+            if w.folder and _inside(src, out):
+                raise OutputError(f"the {what} {given} is inside the {w.what} {w.path}; writing there (with --overwrite "
+                                  f"or not) could replace it and later runs would read outputs as inputs: "
+                                  f"choose a {w.what} that does not contain it")
+    for i, (a, pa) in enumerate(targets):
+        for b, pb in targets[i + 1:]:
+            if pa == pb or (a.folder and _inside(pb, pa)) or (b.folder and _inside(pa, pb)):
+                inner, outer = (a, b) if b.folder and _inside(pa, pb) else (b, a)
+                raise OutputError(f"{inner.what} {inner.path} is {'the same path as' if pa == pb else 'inside'} the "
+                                  f"{outer.what} {outer.path}; give each output its own place")
+    states: dict[str, str] = {w.what: "-" for w in writes if w.path is not None and str(w.path) == "-"}
+    for w, out in targets:
+        if not w.folder:
+            if out.is_dir():
+                raise OutputError(f"{w.what} {w.path} is a folder; give a file name")
+            states[w.what] = "replace" if out.exists() else "new"
             continue
-        s = Path(src).resolve()
-        if s.is_file() and out == s:
-            raise OutputError(f"{what} {out_dir} is an input file; choose another output folder")
-        if s.is_dir() and _inside(out, s):
-            raise OutputError(f"{what} {out_dir} is {'the' if out == s else 'inside the'} input folder {src}; "
-                              "outputs there would overwrite or mix with the inputs: choose a folder outside it")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{what} {out_dir} exists and is not a folder")
-    probe = out / f".facefill-write-test-{os.getpid()}"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"cannot write into {what} {out_dir} ({exc.strerror or exc}); "
-                          "check its permissions or choose another folder") from None
-    return out
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{w.what} {w.path} exists and is not a folder")
+        probe = out / f".facefill-write-test-{os.getpid()}"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write into {w.what} {w.path} ({exc.strerror or exc}); "
+                              "check its permissions or choose another folder") from None
+    return states
+
+
+def check_report_file(path: str | os.PathLike | None, inputs: Iterable[str | os.PathLike], option: str) -> str | None:
+    """One file target against ``inputs`` (see :func:`check_write_plan`): None (no target),
+    ``"-"`` (stdout), ``"new"`` or ``"replace"``."""
+    if path is None:
+        return None
+    return check_write_plan([Write(option, path, folder=False)], {"input": s for s in inputs})[option]
 
 
 def plan_outputs(inputs: list[Path], src_root: Path, dst_root: Path, suffix: str = ".png") -> dict[Path, Path]:
     """``{input: output}`` with sub-folders mirrored and the suffix replaced; inputs that would
-    share an output keep their own extension in the name (``a.jpg`` -> ``a.jpg.png``)."""
+    share an output, or whose output would be a folder another output needs (``x.jpg`` beside
+    ``x.png/``), keep their own extension in the name (``a.jpg`` -> ``a.jpg.png``)."""
     src_root = Path(src_root)
 
     def rel(p: Path) -> Path:
@@ -72,22 +126,41 @@ def plan_outputs(inputs: list[Path], src_root: Path, dst_root: Path, suffix: str
     counts: dict[Path, int] = {}
     for out in plain.values():
         counts[out] = counts.get(out, 0) + 1
+    folders = {d for p, out in plain.items() if rel(p).parent != Path(".") for d in out.parents}
     plan = {}
     for p, out in plain.items():
-        plan[p] = out if counts[out] == 1 else dst_root / rel(p).parent / (p.name + suffix)
+        plan[p] = out if counts[out] == 1 and out not in folders else dst_root / rel(p).parent / (p.name + suffix)
     if len(set(plan.values())) != len(plan):  # a.jpg.png existing beside a.jpg and a.png: give up
         dup = sorted({str(o) for o in plan.values() if list(plan.values()).count(o) > 1})
         raise OutputError(f"inputs map to the same output name: {', '.join(dup[:10])}; rename them")
     return plan
 
 
+def check_input_name(path: Path) -> None:
+    """ImageError (that input fails, loudly) when ``path`` is named like a companion file:
+    ``q.valid.jpg`` would be written as ``q.valid.png``, the validity mask of ``q.png``, and a
+    later command would take it for one and skip it."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    for marker in RESERVED:
+        if stem.lower().endswith(marker):
+            base = stem[: -len(marker)]
+            raise ImageError(f"{path}: names ending in '{marker}' are kept for the files facefill writes beside an "
+                             f"image ({base}{marker}.png beside {base}.png), so this photo would overwrite or hide "
+                             f"behind one; rename it (e.g. {base}_{marker[1:]}{path.suffix})")
+
+
 class RunManifest:
-    """The settings of the run that wrote an output folder (``OUT/.facefill-run.json``)."""
+    """The record of the runs that wrote an output folder: ``OUT/.facefill-run.json`` (command
+    and settings) and ``OUT/.facefill-run.files`` (``output<TAB>input`` lines, relative paths,
+    appended as outputs are written, so an interrupted run's files are listed too)."""
 
     def __init__(self, out_dir: Path, command: str, settings: dict) -> None:
-        self.path = Path(out_dir) / MANIFEST
+        self.dir = Path(out_dir)
+        self.path = self.dir / MANIFEST
+        self.files_path = self.dir / FILES
         self.command = command
         self.settings = json.loads(json.dumps(settings, default=str))
+        self._log = None
 
     def previous(self) -> dict | None:
         try:
@@ -95,25 +168,228 @@ class RunManifest:
         except (OSError, json.JSONDecodeError):
             return None
 
+    def previous_files(self) -> list[tuple[Path, str]]:
+        """``(output, input key)`` for every file an earlier run recorded, still on disk and
+        inside the folder."""
+        try:
+            lines = self.files_path.read_text().splitlines()
+        except OSError:
+            return []
+        root, out, seen = self.dir.resolve(), [], set()
+        for line in lines:
+            rel, _, key = line.partition("\t")
+            p = self.dir / rel
+            if rel and rel not in seen and _inside(p.resolve(), root) and p.is_file():
+                seen.add(rel)
+                out.append((p, key))
+        return out
+
     def check_resume(self, has_outputs: bool, overwrite: bool) -> None:
         """Refuse to skip existing outputs that other settings made (or an unknown run)."""
         if overwrite or not has_outputs:
             return
         prev = self.previous()
         if prev is None:
-            raise OutputError(f"{self.path.parent} already holds outputs but no record of the settings that made "
+            raise OutputError(f"{self.dir} already holds outputs but no record of the settings that made "
                               f"them ({MANIFEST}); pass --overwrite to redo them, or write into a new folder")
         if prev.get("command") != self.command or prev.get("settings") != self.settings:
             old, new = prev.get("settings", {}), self.settings
             diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
             what = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4]) or prev.get("command")
-            raise OutputError(f"{self.path.parent} holds outputs of '{prev.get('command')}' made with other settings "
+            raise OutputError(f"{self.dir} holds outputs of '{prev.get('command')}' made with other settings "
                               f"({what}); pass --overwrite to redo them, or write into a new folder")
 
+    def remove_previous(self, keys: set[str] | None = None) -> int:
+        """``--overwrite``: delete the files earlier runs recorded (only those of the inputs in
+        ``keys`` when given: a shard leaves the other shards' files), never any other file.
+        Returns how many were removed."""
+        gone = 0
+        for p, key in self.previous_files():
+            if keys is None or key in keys:
+                p.unlink(missing_ok=True)
+                gone += 1
+                parent = p.parent
+                while parent != self.dir and _inside(parent, self.dir):
+                    try:
+                        parent.rmdir()  # mirrored sub-folders left empty
+                    except OSError:
+                        break
+                    parent = parent.parent
+        if keys is None:
+            self.files_path.unlink(missing_ok=True)
+        return gone
+
     def write(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"command": self.command, "settings": self.settings}, indent=1))
         tmp.replace(self.path)
+
+    def record(self, key: str, files: Iterable[Path]) -> None:
+        """Append ``files`` (written for the input ``key``) to the record of written files."""
+        if self._log is None:
+            self._log = open(self.files_path, "a", encoding="utf-8")
+        lines = []
+        for f in files:
+            try:
+                lines.append(f"{Path(f).relative_to(self.dir).as_posix()}\t{key}\n")
+            except ValueError:  # written into another folder (--all-scales): not this folder's record
+                pass
+        self._log.write("".join(lines))
+        self._log.flush()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, Linux), to tell a reused PID apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(holder: dict) -> bool:
+    if holder.get("host") != socket.gethostname():
+        return True  # another machine's run: nothing here can tell, so it counts as live
+    pid = int(holder.get("pid", -1))
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    started = holder.get("started")
+    return started is None or _start_time(pid) in (None, started)
+
+
+class OutputLock:
+    """``OUT/.facefill-lock`` (JSON with the PID, host and command) for a run's duration. A lock
+    whose process is gone is stale and taken over; a live one is refused. Shards ``i/n`` of one
+    sharded run (same settings) each hold their own ``.facefill-lock.<i>of<n>`` side by side."""
+
+    def __init__(self, out_dir: Path, command: str, settings: dict, shard: tuple[int, int] = (0, 1)) -> None:
+        self.dir = Path(out_dir)
+        self.shard = shard
+        self.path = self.dir / (LOCK if shard[1] == 1 else f"{LOCK}.{shard[0]}of{shard[1]}")
+        self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid()),
+                     "command": command, "shard": list(shard), "since": datetime.now().isoformat(timespec="seconds"),
+                     "settings": json.dumps(settings, sort_keys=True, default=str)}
+
+    def _refuse(self, holder: dict, path: Path) -> OutputError:
+        host = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
+        return OutputError(f"{self.dir} is in use by another '{holder.get('command')}' run (pid {holder.get('pid')}{host}, "
+                           f"since {holder.get('since')}); wait for it to finish or write into another folder "
+                           f"(if no such run is going on, delete {path})")
+
+    @staticmethod
+    def _read(path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _conflicts(self, holder: dict) -> bool:
+        """Another live lock in the folder blocks this run, unless both are shards of one run."""
+        n, other = self.shard[1], holder.get("shard", [0, 1])
+        return not (n > 1 and other[1] == n and holder.get("settings") == self.info["settings"])
+
+    def acquire(self) -> None:
+        data = json.dumps(self.info).encode()
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._read(self.path)
+                if holder is None:  # being written right now, or a crash left it empty
+                    try:
+                        young = datetime.now().timestamp() - self.path.stat().st_mtime < 10
+                    except OSError:
+                        continue
+                    if young:
+                        raise self._refuse({"command": "facefill", "pid": "?", "since": "now"}, self.path) from None
+                elif _alive(holder):
+                    raise self._refuse(holder, self.path) from None
+                self._break(holder)
+                continue
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            break
+        else:
+            raise OutputError(f"could not lock {self.dir} ({self.path} keeps changing); try again")
+        for other in sorted(self.dir.glob(LOCK + "*")):
+            if other == self.path:
+                continue
+            holder = self._read(other)
+            if holder is not None and _alive(holder) and self._conflicts(holder):
+                self.release()
+                raise self._refuse(holder, other)
+
+    def _break(self, stale: dict | None) -> None:
+        """Remove a stale lock, unless another run replaced it meanwhile (then it is left)."""
+        aside = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        if self._read(aside) != stale:  # not the stale lock any more: put it back
+            try:
+                os.link(aside, self.path)
+            except OSError:
+                pass
+        aside.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._read(self.path) == self.info:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "OutputLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+@contextmanager
+def open_run(out_dir: str | os.PathLike, command: str, settings: dict, *, overwrite: bool, has_outputs: bool,
+             keys: set[str] | None = None, shard: tuple[int, int] = (0, 1)) -> Iterator[RunManifest]:
+    """The run on an output folder, for a batch command, after :func:`check_write_plan`: lock it,
+    refuse to resume over outputs made with other settings, with ``overwrite`` remove the files
+    earlier runs wrote (only those of the inputs ``keys`` for a shard), write the run record,
+    and yield it for :meth:`RunManifest.record`. The lock is released on exit."""
+    manifest = RunManifest(Path(out_dir), command, settings)
+    with OutputLock(Path(out_dir), command, manifest.settings, shard):
+        manifest.check_resume(has_outputs or (not overwrite and bool(manifest.previous_files())), overwrite)
+        if overwrite:
+            manifest.remove_previous(keys if shard[1] > 1 else None)
+        manifest.write()
+        try:
+            yield manifest
+        finally:
+            manifest.close()
+
+
+def file_digest(*paths: Path) -> str:
+    """What the run record keeps of files whose content changes the outputs (weights,
+    backgrounds): SHA-256 of one file's content, or over the files' digests (16 hex digits)."""
+    digests = []
+    for path in paths:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digests.append(h.hexdigest()[:16])
+    return digests[0] if len(digests) == 1 else hashlib.sha256(" ".join(digests).encode()).hexdigest()[:16]
+
+
+def input_key(path: Path, src_root: Path) -> str:
+    """How the run record names an input: its path relative to the input folder."""
+    return path.name if Path(src_root).is_file() else path.relative_to(src_root).as_posix()
 
 
 def write_failures(out_dir: Path, failed: list[tuple[Path, str]]) -> Path | None:
@@ -125,22 +401,3 @@ def write_failures(out_dir: Path, failed: list[tuple[Path, str]]) -> Path | None
     lines = ["input\treason"] + [f"{p}\t{' '.join(str(r).split())}" for p, r in failed]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def check_report_file(path: str | os.PathLike | None, inputs: Iterable[str | os.PathLike], option: str) -> str | None:
-    """Validate a report target. Returns None (no target), ``"-"`` (stdout), ``"new"`` or
-    ``"replace"`` (the file exists and will be replaced). An input file or folder is refused."""
-    if path is None:
-        return None
-    if str(path) == "-":
-        return "-"
-    p = Path(path).resolve()
-    for src in inputs:
-        if src is None:
-            continue
-        s = Path(src).resolve()
-        if p == s or (s.is_dir() and _inside(p, s)):
-            raise OutputError(f"{option} {path} would write into the input {src}; choose a path outside it")
-    if p.is_dir():
-        raise OutputError(f"{option} {path} is a folder; give a file name")
-    return "replace" if p.exists() else "new"

@@ -27,7 +27,8 @@ from facefill.blend import laplacian_blend
 from facefill.data.batch import BatchReport, Progress, run_batched
 from facefill.data.io import FG_SUFFIX, MASK_SUFFIX, list_images, read_image, write_image
 from facefill.errors import FacefillError, ImageError
-from facefill.pipeline.outputs import RunManifest, check_output_dir, plan_outputs, write_failures
+from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, file_digest, input_key, open_run,
+                                       plan_outputs, write_failures)
 from facefill.segment import get_segmenter, refine
 
 
@@ -105,7 +106,8 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
     bg_files = list_images(background)
     if not bg_files:
         raise FacefillError(f"--background {background}: no background image found")
-    check_output_dir(dst, [src, opts.face_masks_dir])
+    check_write_plan([Write("output folder", dst)],
+                     {"input folder": src, "--background": background, "--face-masks": opts.face_masks_dir})
     plan = plan_outputs(files, src, dst)
     backgrounds: dict[Path, np.ndarray] = {}
 
@@ -120,51 +122,54 @@ def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: s
              for i, f in enumerate(files)}
     settings = {k: v for k, v in asdict(opts).items() if k not in ("batch_size", "overwrite")}
     settings["background"] = [str(p.resolve()) for p in bg_files]
-    manifest = RunManifest(dst, "replace-bg", settings)
-    manifest.check_resume(any(p.exists() for p in plan.values()), opts.overwrite)
-    manifest.write()
-    device = torch.device(device)
-    segment = get_segmenter(opts.segmenter, device=device)
-    report = BatchReport(total=len(files))
-    todo = []
-    for path in files:
-        (report.skipped if not opts.overwrite and plan[path].exists() else todo).append(path)
+    settings["background_sha256"] = file_digest(*bg_files)  # a background edited in place changes the outputs
+    # locked and checked against the run record before the segmenter loads
+    with open_run(dst, "replace-bg", settings, overwrite=opts.overwrite,
+                  has_outputs=any(p.is_file() for p in plan.values())) as run:
+        device = torch.device(device)
+        segment = get_segmenter(opts.segmenter, device=device)
+        report = BatchReport(total=len(files))
+        todo = []
+        for path in files:
+            (report.skipped if not opts.overwrite and plan[path].is_file() else todo).append(path)
 
-    def load(path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray | None]:
-        image = read_image(path)
-        h, w = image.shape[:2]
-        if opts.levels > max_levels(h, w):
-            raise ImageError(f"{path}: {w}x{h} supports at most --levels {max_levels(h, w)}, not {opts.levels}")
-        face = _face_mask_for(path, src, opts, (h, w))
-        return path, image, fit_background(bg_image(picks[path]), h, w), face
+        def load(path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray | None]:
+            check_input_name(path)
+            image = read_image(path)
+            h, w = image.shape[:2]
+            if opts.levels > max_levels(h, w):
+                raise ImageError(f"{path}: {w}x{h} supports at most --levels {max_levels(h, w)}, not {opts.levels}")
+            face = _face_mask_for(path, src, opts, (h, w))
+            return path, image, fit_background(bg_image(picks[path]), h, w), face
 
-    def process(loaded: list) -> list[list[Path]]:
-        # segment the whole chunk at once (the network runs batched, on ``device``), then refine
-        probs = segment.batch([i[1] for i in loaded], [i[3] for i in loaded])
-        items = [(path, image, bg, refine(p, image, face, opts.threshold, opts.saliency).astype(np.float32))
-                 for (path, image, bg, face), p in zip(loaded, probs)]
-        written: dict[Path, list[Path]] = {}
-        groups: dict[tuple[int, int], list] = {}
-        for item in items:
-            groups.setdefault(item[1].shape[:2], []).append(item)
-        for group in groups.values():
-            fg = torch.from_numpy(np.stack([i[1] for i in group])).permute(0, 3, 1, 2).float().to(device)
-            bg = torch.from_numpy(np.stack([i[2] for i in group])).permute(0, 3, 1, 2).float().to(device)
-            m = torch.from_numpy(np.stack([i[3] for i in group]))[:, None].float().to(device)
-            out = laplacian_blend(fg, bg, m, opts.levels, opts.feather)
-            out = out.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-            for (path, image, _, mask), img in zip(group, out):
-                # the pyramid's coarse bands bleed background colour into the person; keep the
-                # person's own pixels away from the seam (exact beyond opts.keep px from it)
-                files_i = [write_image(plan[path], keep_inside(image, img, mask, opts.keep))]
-                if opts.save_masks:
-                    files_i.append(write_image(plan[path].with_name(plan[path].stem + FG_SUFFIX),
-                                               (mask * 255 + 0.5).astype(np.uint8)))
-                written[path] = files_i
-        return [written[item[0]] for item in items]
+        def process(loaded: list) -> list[list[Path]]:
+            # segment the whole chunk at once (the network runs batched, on ``device``), then refine
+            probs = segment.batch([i[1] for i in loaded], [i[3] for i in loaded])
+            items = [(path, image, bg, refine(p, image, face, opts.threshold, opts.saliency).astype(np.float32))
+                     for (path, image, bg, face), p in zip(loaded, probs)]
+            written: dict[Path, list[Path]] = {}
+            groups: dict[tuple[int, int], list] = {}
+            for item in items:
+                groups.setdefault(item[1].shape[:2], []).append(item)
+            for group in groups.values():
+                fg = torch.from_numpy(np.stack([i[1] for i in group])).permute(0, 3, 1, 2).float().to(device)
+                bg = torch.from_numpy(np.stack([i[2] for i in group])).permute(0, 3, 1, 2).float().to(device)
+                m = torch.from_numpy(np.stack([i[3] for i in group]))[:, None].float().to(device)
+                out = laplacian_blend(fg, bg, m, opts.levels, opts.feather)
+                out = out.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+                for (path, image, _, mask), img in zip(group, out):
+                    # the pyramid's coarse bands bleed background colour into the person; keep the
+                    # person's own pixels away from the seam (exact beyond opts.keep px from it)
+                    files_i = [write_image(plan[path], keep_inside(image, img, mask, opts.keep))]
+                    if opts.save_masks:
+                        files_i.append(write_image(plan[path].with_name(plan[path].stem + FG_SUFFIX),
+                                                   (mask * 255 + 0.5).astype(np.uint8)))
+                    written[path] = files_i
+            return [written[item[0]] for item in items]
 
-    run_batched(todo, load, process, opts.batch_size, report, progress, should_stop)
-    write_failures(dst, report.failed)
+        run_batched(todo, load, process, opts.batch_size, report, progress, should_stop,
+                    on_done=lambda p, written: run.record(input_key(p, src), written))
+        write_failures(dst, report.failed)
     return report
 
 

@@ -2,7 +2,7 @@
 
 Everything that can be checked is checked before the models are built: the device, the state
 to resume from (a bad newest state falls back to an older good one), the data (usable images,
-enough for a batch) and the run folder (creatable, writable, not inside the data).
+enough for a batch) and the run folder (creatable, writable, neither inside the data nor holding it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch.distributed as dist
 from facefill.align.landmarks import lazy_backend
 from facefill.config import Config, dump_toml, from_dict
 from facefill.errors import CheckpointError, ConfigError, FacefillError, OutputError
-from facefill.pipeline.outputs import check_output_dir
+from facefill.pipeline.outputs import Write, check_write_plan
 from facefill.runtime import resolve_device
 from facefill.train.data import FaceDataset, scan, split
 from facefill.train.loop import Callbacks, TrainResult, fit
@@ -92,7 +92,8 @@ def train_folder(
         raise FacefillError(f"{len(train_s)} training images in {data_dir} but a batch needs {tc.batch_size * world}; "
                             f"add images or lower the batch size (--set train.batch_size=N)")
     if rank == 0:
-        check_output_dir(run_dir, [data_dir], "run folder")
+        check_write_plan([Write("run folder", run_dir)], {"data folder": data_dir, "--init": init,
+                                                          "train.val_list": tc.val_list or None})
         try:
             (run_dir / "config.toml").write_text(dump_toml(cfg))
         except OSError as exc:

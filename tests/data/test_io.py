@@ -51,12 +51,14 @@ def test_corrupt_and_missing_files_name_the_file(tmp_path):
 
 
 def test_list_and_mirror(tmp_path):
-    for rel in ["a.jpg", "sub/b.PNG", "sub/c.mask.png", ".hidden/d.png", "notes.txt", "e.webp"]:
+    for rel in ["a.jpg", "a.valid.png", "sub/b.PNG", "sub/b.mask.png", "sub/c.fg.png", ".hidden/d.png", "notes.txt",
+                "e.webp"]:
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"x")
     found = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
-    assert found == ["a.jpg", "e.webp", "sub/b.PNG"]
+    # a companion beside its image is not an input; one without its image is listed (a command fails it loudly)
+    assert found == ["a.jpg", "e.webp", "sub/b.PNG", "sub/c.fg.png"]
     assert mirror_path(tmp_path / "sub/b.PNG", tmp_path, tmp_path / "out") == tmp_path / "out/sub/b.png"
 
 

@@ -1,11 +1,15 @@
 """Output safety shared by every command: inputs are never overwritten or dropped."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
 from facefill.errors import OutputError
-from facefill.pipeline.outputs import (RunManifest, check_output_dir, check_report_file, plan_outputs,
+from facefill.pipeline.outputs import (OutputLock, RunManifest, Write, check_report_file, check_write_plan, plan_outputs,
                                        write_failures)
 
 
@@ -14,18 +18,19 @@ def test_output_inside_or_equal_to_input_is_refused(tmp_path):
     src.mkdir()
     for out in (src, src / "sub", src / "a" / "b"):
         with pytest.raises(OutputError, match="input folder"):
-            check_output_dir(out, [src])
+            check_write_plan([Write("output folder", out)], {"input folder": src})
     assert not (src / "sub").exists()  # refused before creating anything
-    assert check_output_dir(tmp_path / "out", [src]) == (tmp_path / "out").resolve()
+    check_write_plan([Write("output folder", tmp_path / "out")], {"input folder": src})
+    assert (tmp_path / "out").is_dir()
 
 
 def test_unwritable_output_names_the_path(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError, match="cannot write into output folder .*file/out"):
-        check_output_dir(blocker / "out", [tmp_path / "in"])
+        check_write_plan([Write("output folder", blocker / "out")], {"input folder": tmp_path / "in"})
     with pytest.raises(OutputError, match="not a folder"):
-        check_output_dir(blocker, [tmp_path / "in"])
+        check_write_plan([Write("output folder", blocker)], {"input folder": tmp_path / "in"})
 
 
 def test_name_collisions_keep_every_input(tmp_path):
@@ -70,3 +75,64 @@ def test_report_file_targets(tmp_path):
     assert check_report_file(tmp_path / "r.json", [src], "--json") == "replace"
     with pytest.raises(OutputError, match="input"):
         check_report_file(src / "a.png", [src], "--grid")
+
+
+def test_write_plan_checks_every_write_against_every_read_and_each_other(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (src / "a.png").write_bytes(b"")
+    reads = {"input folder": src, "--real-dir": tmp_path / "real"}
+    for writes, message in (
+            ([Write("output folder", tmp_path)], f"input folder {src} is inside the output folder"),
+            ([Write("output folder", out), Write("--grid", out / "g.png", folder=False)], "--grid .* is inside the output folder"),
+            ([Write("--json", tmp_path / "r", folder=False), Write("--csv", tmp_path / "r", folder=False)], "same path"),
+            ([Write("--grid", tmp_path / "real" / "g.png", folder=False)], "inside the --real-dir"),
+            ([Write("--grid", src / "a.png", folder=False)], "is inside the input folder")):
+        with pytest.raises(OutputError, match=message):
+            check_write_plan(writes, reads)
+    assert not out.exists()  # refused before anything was created
+    (tmp_path / "g.png").write_bytes(b"")
+    states = check_write_plan([Write("output folder", out), Write("--grid", tmp_path / "g.png", folder=False),
+                               Write("--json", "-", folder=False), Write("--csv", None, folder=False)], reads)
+    assert states == {"--grid": "replace", "--json": "-"} and out.is_dir()
+
+
+def test_overwrite_removes_only_recorded_files_inside_the_folder(tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png", "mine.png"):
+        (out / name).write_bytes(b"x")
+    (tmp_path / "outside.png").write_bytes(b"x")
+    m = RunManifest(out, "mask", {})
+    m.record("a.jpg", [out / "a.png"])
+    m.record("sub/b.jpg", [out / "sub" / "b.png"])
+    m.close()
+    with open(out / ".facefill-run.files", "a") as fh:
+        fh.write("../outside.png\ta.jpg\n")  # a damaged record cannot reach outside the folder
+    assert m.remove_previous({"sub/b.jpg"}) == 1  # a shard removes only its inputs' files
+    assert (out / "a.png").exists() and not (out / "sub").exists()
+    assert m.remove_previous() == 1
+    assert sorted(p.name for p in out.iterdir()) == ["mine.png"] and (tmp_path / "outside.png").exists()
+
+
+def test_lock_live_stale_and_shards(tmp_path):
+    settings = {"method": "mean"}
+    with OutputLock(tmp_path, "hallucinate", settings):
+        with pytest.raises(OutputError, match=f"in use by another 'hallucinate' run \\(pid {os.getpid()}"):
+            OutputLock(tmp_path, "mask", {}).acquire()
+    assert not list(tmp_path.iterdir())
+    # shards of one run share the folder; another run, or other settings, do not
+    with OutputLock(tmp_path, "hallucinate", settings, (0, 2)), OutputLock(tmp_path, "hallucinate", settings, (1, 2)):
+        for other in (OutputLock(tmp_path, "hallucinate", settings), OutputLock(tmp_path, "hallucinate", settings, (0, 2)),
+                      OutputLock(tmp_path, "hallucinate", {"method": "ns"}, (1, 3))):
+            with pytest.raises(OutputError, match="in use"):
+                other.acquire()
+    assert not list(tmp_path.iterdir())
+    # a lock left by a process that is gone (or whose PID now belongs to another process) is taken over
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for holder in ({"pid": dead.pid}, {"pid": os.getpid(), "started": "1"}):
+        (tmp_path / ".facefill-lock").write_text(json.dumps({**holder, "host": socket.gethostname()}))
+        with OutputLock(tmp_path, "mask", {}) as lock:
+            assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+        assert not list(tmp_path.iterdir())

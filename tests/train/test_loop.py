@@ -253,7 +253,7 @@ def test_bad_data_device_and_output_fail_before_work(tmp_path, faces_copy):
     with pytest.raises(OutputError, match=f"{blocker / 'run'}") as err:
         train(faces_copy, blocker / "run", _cfg())
     assert "\n" not in str(err.value)
-    with pytest.raises(OutputError, match="inside the input folder"):
+    with pytest.raises(OutputError, match="inside the data folder"):
         train(faces_copy, faces_copy / "runs" / "r", _cfg())
     with pytest.raises(UsageError):
         train(faces_copy, tmp_path / "r4", _cfg(), device="tpu")

@@ -1,0 +1,42 @@
+"""align_folder: resume with --faces all."""
+
+import cv2
+import numpy as np
+import pytest
+
+import facefill.pipeline.align as align_pipeline
+from facefill.pipeline.align import align_folder
+
+
+@pytest.fixture
+def two_faces(tmp_path, data_dir):
+    """One photo with two faces side by side (obama | biden)."""
+    a, b = (cv2.imread(str(data_dir / "faces" / n)) for n in ("obama.jpg", "biden.jpg"))
+    h = min(a.shape[0], b.shape[0])
+    a, b = (cv2.resize(x, (x.shape[1] * h // x.shape[0], h)) for x in (a, b))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    cv2.imwrite(str(raw / "pair.jpg"), np.concatenate([a, b], 1))
+    return raw
+
+
+def test_faces_all_photo_counts_as_done_only_when_every_face_is_written(two_faces, tmp_path, monkeypatch):
+    """Issue 23 #12: interrupted after face 0 of a photo, the re-run skipped it and face 1 never came."""
+    out = tmp_path / "al"
+    real_write = align_pipeline.write_sidecar
+    calls = []
+
+    def interrupted(path, data):  # Ctrl-C after the first face's files
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(align_pipeline, "write_sidecar", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        align_folder(two_faces, out, faces="all")
+    monkeypatch.setattr(align_pipeline, "write_sidecar", real_write)
+    report = align_folder(two_faces, out, faces="all")  # resume
+    assert len(report.done) == 1 and not report.skipped, report
+    assert sorted(p.name for p in out.glob("pair_*.json")) == ["pair_0.json", "pair_1.json"]
+    assert not (out / ".facefill-lock").exists()  # the interrupted run released its lock
