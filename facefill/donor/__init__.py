@@ -54,6 +54,13 @@ class DonorHallucinator:
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
 
+    def summary(self) -> str:
+        """One line for the user: how many donors, from where, and whether the index was cached."""
+        idx = self.index
+        how = "index read from the cache" if idx.cached else "index built and cached"
+        skipped = f"; {len(idx.skipped)} files skipped (e.g. {idx.skipped[0][0]}: {idx.skipped[0][1]})" if idx.skipped else ""
+        return f"donor context from {len(idx)} donors in {idx.root} ({how}){skipped}"
+
     def donor(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Donor ``i``'s ``(image (S, S, 3) uint8, valid (S, S) float32)``."""
         hit = self._cache.get(i)

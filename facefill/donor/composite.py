@@ -7,7 +7,7 @@ All image tensors are ``(B, 3, S, S) float32`` in [0, 1] RGB and masks ``(B, 1, 
 2. **Padding**: donor pixels that came from outside its photo (its ``.valid.png``, warped) are
    filled by mirroring the photo across the nearest edge (:func:`mirror_fill`), so the output is
    a whole image; donor choice already prefers donors with little padding.
-3. **Colour**, locally: the donor's Lab statistics over the face region are moved to the query's,
+3. **Colour**, locally (a black-and-white query gets a black-and-white donor): the donor's Lab statistics over the face region are moved to the query's,
    with a weight that is 1 on the donor's skin near the face (forehead, ears, neck) and fades
    with distance, and that is small on non-skin colours (hair, clothes, background), so those
    keep their own colours (:func:`skin_weight`).
@@ -164,6 +164,10 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
     q_lab, d_lab = rgb_to_lab(query), rgb_to_lab(d.clamp(0, 1))
     q_mean, q_std = _masked_stats(q_lab, face)
     d_mean, d_std = _masked_stats(d_lab, face)
+    grey = (q_std[:, 1:].amax(1) < 4) & (q_mean[:, 1:].abs().amax(1) < 4)  # a black-and-white photo
+    if bool(grey.any()):  # its context must be black and white too
+        d_lab = torch.cat([d_lab[:, :1], d_lab[:, 1:] * (~grey).to(d_lab.dtype)[:, None, None, None]], 1)
+        d_mean, d_std = _masked_stats(d_lab, face)
     gain = (q_std / d_std).clamp(0.6, 1.6)
     moved = (d_lab - d_mean[..., None, None]) * gain[..., None, None] + q_mean[..., None, None]
     w = skin_weight(d_lab, d_mean, d_std, dist, reach)

@@ -15,7 +15,9 @@ distance (two different people are typically 0.6-0.9 apart):
 Donors closer than ``duplicate`` in descriptor distance are the query itself or a copy of it and
 are never chosen. ``choose`` returns ``variants`` donors per query: the cheapest first, then
 donors drawn (seeded) from the ``pool`` cheapest, each as unlike the ones already chosen as
-possible (8x8 Lab thumbnails), so that variants show different hair and backgrounds.
+possible (8x8 Lab thumbnails), so that variants show different hair and backgrounds; a variant's
+cost also counts its descriptor distance from the best donor (``anchor``), which keeps variants of
+the best donor's gender and age.
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ def choose(index: DonorIndex, cost: np.ndarray, settings: DonorSettings, seeds: 
         if k > 1:
             rng = np.random.default_rng([settings.seed, seeds[q]])
             gumbel = rng.gumbel(size=len(cand))
-            c = cost[q, cand]
+            # Variants also stay near the best donor in descriptor space: the best donor agrees with
+            # the query on gender and age far more often than the 2nd-24th do, and closeness to
+            # both is a stronger guard than closeness to the query alone.
+            c = cost[q, cand] + settings.anchor * np.linalg.norm(index.descriptors[cand] - index.descriptors[cand[0]], axis=1)
             spread = max(float(c[-1] - c[0]), 1e-6)
             for _ in range(1, k):
                 far = np.min(np.linalg.norm(sig[cand][:, None] - sig[chosen][None], axis=-1), 1)

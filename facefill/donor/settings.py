@@ -16,7 +16,8 @@ class DonorSettings:
     variants after the first reproducible. ``identity``, ``shape``, ``pose``, ``skin``,
     ``padding``: weights of the donor cost terms. ``duplicate``: descriptor distance under which a
     donor counts as the query itself. ``pool``: how many of the cheapest donors variants are drawn
-    from; ``diversity``: how strongly variants avoid looking like each other. ``band``: width in
+    from; ``diversity``: how strongly variants avoid looking like each other; ``anchor``: how
+    strongly variants stay close (descriptor distance) to the best donor. ``band``: width in
     pixels of the seam correction outside the face; ``reach``: how far (pixels) from the face the
     skin colour is carried over to the donor's skin (neck, ears, forehead)."""
 
@@ -30,6 +31,7 @@ class DonorSettings:
     duplicate: float = 0.25
     pool: int = 24
     diversity: float = 1.0
+    anchor: float = 1.0
     band: int = 10
     reach: float = 24.0
 
