@@ -41,7 +41,7 @@ def evaluate(
     """Compare generated images with real ones (paired by relative path): face match score,
     SSIM, FID, KID, PieAPP, LPIPS, and with --masks SSIM and L1 over the hallucinated region only.
     Prints a table; --json/--csv write per-image values too."""
-    from facefill.pipeline.outputs import check_report_file
+    from facefill.pipeline.outputs import Write, check_write_plan
     from facefill.runtime import check_device_name
 
     # "--metrics fid ssim match": click gives the first name to --metrics, the rest arrive as extra args
@@ -52,8 +52,12 @@ def evaluate(
     if str(json_out) == "-" and str(csv_out) == "-":
         raise typer.BadParameter("only one of --json and --csv can be '-' (stdout)")
     check_device_name(device)
-    targets = {"--json": (json_out, check_report_file(json_out, [generated_dir, real_dir, masks], "--json")),
-               "--csv": (csv_out, check_report_file(csv_out, [generated_dir, real_dir, masks], "--csv"))}
+    # every path evaluate writes, against every path it reads, before any work
+    states = check_write_plan(
+        [Write("--json", json_out, folder=False), Write("--csv", csv_out, folder=False),
+         Write("--real-stats", real_stats, folder=False)],
+        {"generated folder": generated_dir, "real folder": real_dir, "--masks": masks, "--inception-weights": inception_weights})
+    targets = {"--json": (json_out, states.get("--json")), "--csv": (csv_out, states.get("--csv"))}
 
     from facefill.pipeline.evaluate import HIGHER_IS_BETTER
     from facefill.pipeline.evaluate import evaluate as evaluate_folders

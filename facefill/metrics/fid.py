@@ -8,6 +8,7 @@ non-negative for covariance matrices; tiny negative round-off is clipped to 0).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,10 +35,11 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 
 def save_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, source: str, n: int,
-               features: np.ndarray | None = None) -> Path:
+               features: np.ndarray | None = None, meta: dict | None = None) -> Path:
     """Write the real set's FID statistics (mean ``(D,)``, covariance ``(D, D)``), the network
-    ``source`` and ``n``, plus its ``(N, D)`` features for KID (float32), as an ``.npz`` at exactly
-    ``path`` (no suffix added), atomically."""
+    ``source`` and ``n``, plus its ``(N, D)`` features for KID (float32) and ``meta`` (what the
+    statistics were computed from, JSON), as an ``.npz`` at exactly ``path`` (no suffix added),
+    atomically."""
     import io
 
     from facefill.data.io import write_bytes
@@ -45,6 +47,8 @@ def save_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, sourc
     arrays = {"mu": mu, "sigma": sigma, "source": np.array(source), "n": np.array(n)}
     if features is not None:
         arrays["features"] = np.asarray(features, np.float32)
+    if meta is not None:
+        arrays["meta"] = np.array(json.dumps(meta))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return write_bytes(path, buf.getvalue())
@@ -67,6 +71,12 @@ def load_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
             return d["mu"], d["sigma"], str(d["source"]) if "source" in d else ""
     except (KeyError, ValueError) as exc:
         raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' ({exc})") from None
+
+
+def load_meta(path: str | os.PathLike) -> dict:
+    """The ``meta`` a :func:`save_stats` file was written with ({} for files written without)."""
+    with _open_stats(path) as d:
+        return json.loads(str(d["meta"])) if "meta" in d.files else {}
 
 
 def has_features(path: str | os.PathLike) -> bool:

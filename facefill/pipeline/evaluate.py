@@ -21,6 +21,7 @@ Every precondition (weights present, pairs complete, same sizes, enough images f
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -34,6 +35,7 @@ from facefill.data.batch import Progress
 from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_bytes
 from facefill.data.tensors import from_uint8
 from facefill.errors import FacefillError
+from facefill.pipeline.outputs import Write, check_write_plan
 
 METRICS = ("match", "ssim", "fid", "kid", "pieapp", "lpips")
 CONTEXT_METRICS = ("ssim_context", "l1_context")
@@ -190,7 +192,10 @@ def evaluate(
             raise FacefillError(f"{m} needs at least 2 images per side, {gen_dir} has {len(pairs)}; "
                                 f"leave {m} out (--metrics match ssim) or evaluate more images")
     use_inception = any(m in metrics for m in SET_METRICS)
+    check_write_plan([Write("--real-stats", real_stats, folder=False)], {
+        "generated folder": gen_dir, "real folder": real_dir, "--masks": masks_dir, "--inception-weights": inception_weights})
     cache = Path(real_stats) if use_inception and real_stats is not None and Path(real_stats).is_file() else None
+    real_set = _real_set(real_dir, pairs) if use_inception and real_stats is not None else None
     if cache is not None and "kid" in metrics:
         from facefill.metrics.fid import has_features
 
@@ -223,6 +228,8 @@ def evaluate(
         from facefill.metrics.inception import load_inception
 
         inception = load_inception(inception_weights).to(device)
+        if cache is not None:
+            _check_cache(cache, real_set, inception.source, result)
     feats_gen, feats_real, mismatched = [], [], []
     per_image = [m for m in metrics if m not in SET_METRICS] + (list(CONTEXT_METRICS) if masks_dir is not None else [])
     # padding matters to ssim, the context metrics and the Inception input; read .valid.png only then
@@ -305,12 +312,39 @@ def evaluate(
                             f"'facefill align'): {'; '.join(what)}")
     if inception is not None:
         _set_metrics(result, metrics, torch.cat(feats_gen), torch.cat(feats_real) if feats_real else None,
-                     cache, real_stats, inception.source)
+                     cache, real_stats, inception.source, real_set)
     return result
 
 
+def _real_set(real_dir: Path, pairs: list[tuple[Path, Path, str]]) -> dict:
+    """What a ``--real-stats`` cache is computed from: the real folder, its image count, and a
+    digest of the real images' names and contents."""
+    from facefill.pipeline.outputs import file_digest
+
+    lines = "".join(f"{key}\t{file_digest(r)}\n" for _, r, key in pairs)
+    return {"real": str(real_dir.resolve()), "n": len(pairs), "digest": hashlib.sha256(lines.encode()).hexdigest()[:16]}
+
+
+def _check_cache(cache: Path, real_set: dict, source: str, result: EvalResult) -> None:
+    """Refuse a ``--real-stats`` cache computed from other real images or another Inception network."""
+    from facefill.metrics.fid import load_meta, load_stats
+
+    meta, cached_source = load_meta(cache), load_stats(cache)[2]
+    if cached_source and cached_source != source:
+        raise FacefillError(f"--real-stats {cache} was computed with another Inception network ({cached_source}, here "
+                            f"{source}); delete it to recompute it, or give another --real-stats file")
+    if not meta:
+        result.notes.append(f"warning: --real-stats {cache} does not record which real images it was computed from "
+                            "(written by an older facefill), so it cannot be checked against these; delete it to "
+                            "recompute it with that record")
+    elif meta.get("digest") != real_set["digest"]:
+        raise FacefillError(f"--real-stats {cache} was computed from other real images ({meta.get('n')} in "
+                            f"{meta.get('real')}) than the {real_set['n']} in {real_set['real']}; delete it to recompute "
+                            "it, or give another --real-stats file for this real set")
+
+
 def _set_metrics(result: EvalResult, metrics: tuple[str, ...], feats_gen: torch.Tensor, feats_real: torch.Tensor | None,
-                 cache: Path | None, real_stats: str | os.PathLike | None, source: str) -> None:
+                 cache: Path | None, real_stats: str | os.PathLike | None, source: str, real_set: dict | None = None) -> None:
     """fid and kid from the ``(N, 2048)`` features of both sides; the real side's come from
     ``cache`` when ``feats_real`` is None, and are saved to ``real_stats`` otherwise."""
     from facefill.metrics.fid import feature_stats, frechet_distance, load_features, load_stats, save_stats
@@ -323,7 +357,7 @@ def _set_metrics(result: EvalResult, metrics: tuple[str, ...], feats_gen: torch.
     else:
         mu_r, s_r = feature_stats(feats_real)
         if real_stats is not None:  # the whole cache, whichever of fid/kid was asked
-            save_stats(real_stats, mu_r, s_r, source, len(feats_real), features=feats_real.numpy())
+            save_stats(real_stats, mu_r, s_r, source, len(feats_real), features=feats_real.numpy(), meta=real_set)
             result.notes.append(f"real feature statistics and features saved to {real_stats}")
     if "fid" in metrics:
         mu_g, s_g = feature_stats(feats_gen)

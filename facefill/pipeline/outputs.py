@@ -105,14 +105,6 @@ def check_write_plan(writes: Iterable[Write], reads: Mapping[str, str | os.PathL
     return states
 
 
-def check_report_file(path: str | os.PathLike | None, inputs: Iterable[str | os.PathLike], option: str) -> str | None:
-    """One file target against ``inputs`` (see :func:`check_write_plan`): None (no target),
-    ``"-"`` (stdout), ``"new"`` or ``"replace"``."""
-    if path is None:
-        return None
-    return check_write_plan([Write(option, path, folder=False)], {"input": s for s in inputs})[option]
-
-
 def plan_outputs(inputs: list[Path], src_root: Path, dst_root: Path, suffix: str = ".png") -> dict[Path, Path]:
     """``{input: output}`` with sub-folders mirrored and the suffix replaced; inputs that would
     share an output, or whose output would be a folder another output needs (``x.jpg`` beside

@@ -11,6 +11,7 @@ import sys
 
 import cv2
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from facefill.cli.app import app
@@ -93,6 +94,20 @@ def test_train_run_folder_may_not_hold_its_data(faces_copy, tmp_path):
                             "--batch-size", "1", "--steps", "1", "--device", "cpu"])
     assert r.exit_code == 1 and f"data folder {run / 'samples'} is inside the run folder" in r.output, r.output
     assert digest(run) == before
+
+
+def test_evaluate_real_stats_may_not_go_into_a_folder_it_reads(faces_copy, tmp_path):
+    """#5: `evaluate ... --real-stats ea/stats.npz` wrote into the real folder."""
+    gen = tmp_path / "gen"
+    shutil.copytree(faces_copy, gen)
+    before = digest(faces_copy)
+    for target in (faces_copy / "stats.npz", gen / "stats.npz"):
+        r = runner.invoke(app, ["evaluate", str(gen), str(faces_copy), "-m", "fid", "--real-stats", str(target)])
+        assert r.exit_code == 1 and f"--real-stats {target} is inside the" in r.output, r.output
+    r = runner.invoke(app, ["evaluate", str(gen), str(faces_copy), "-m", "ssim", "--json", str(tmp_path / "r"),
+                            "--csv", str(tmp_path / "r")])
+    assert r.exit_code == 1 and "the same path" in r.output, r.output
+    assert digest(faces_copy) == before
 
 
 # ------------------------------------------------------------------------- inputs dropped by names
@@ -213,3 +228,38 @@ def test_replace_bg_background_content_is_in_the_run_record(masked, tmp_path, da
     assert r.exit_code == 1 and "background_sha256" in r.output and "--overwrite" in r.output, r.output
     assert runner.invoke(app, args + ["--overwrite"]).exit_code == 0
 
+
+
+class _FakeInception:
+    """Stands in for the FID network (slow on CPU): 6-d colour statistics of each image."""
+
+    source = "fake"
+
+    def to(self, device):
+        return self
+
+    def __call__(self, images):  # (B, 3, H, W) in [0, 1] -> (B, 6)
+        return torch.cat([images.mean((2, 3)), images.std((2, 3))], 1)
+
+
+def test_evaluate_real_stats_record_the_real_set_they_were_computed_from(faces_copy, tmp_path, monkeypatch):
+    """#13: `--real-stats st.npz` reused statistics computed for another real folder (FID 318.8
+    where the truth is 0)."""
+    monkeypatch.setattr("facefill.metrics.inception.load_inception", lambda path=None: _FakeInception())
+    other, same = tmp_path / "other", tmp_path / "same"
+    shutil.copytree(faces_copy, same)  # the same images in another folder
+    shutil.copytree(faces_copy, other)
+    for p in other.glob("*.png"):
+        if not p.name.endswith(".valid.png"):
+            cv2.imwrite(str(p), 255 - cv2.imread(str(p)))  # other images, the same names
+    stats = tmp_path / "st.npz"
+    args = ["-m", "fid", "--real-stats", str(stats)]
+    r = runner.invoke(app, ["evaluate", str(other), str(other), *args, "--json", "-"])  # stats of `other`
+    assert r.exit_code == 0 and stats.is_file(), r.output
+    r = runner.invoke(app, ["evaluate", str(faces_copy), str(faces_copy), *args])
+    assert r.exit_code == 1 and "computed from other real images" in r.output and str(other) in r.output, r.output
+    stats.unlink()
+    assert runner.invoke(app, ["evaluate", str(faces_copy), str(faces_copy), *args]).exit_code == 0
+    r = runner.invoke(app, ["evaluate", str(faces_copy), str(same), *args, "--json", "-"])
+    assert r.exit_code == 0 and "read from" in r.stderr, r.output
+    assert abs(json.loads(r.stdout)["summary"]["fid"]["value"]) < 1e-6

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from facefill.errors import OutputError
-from facefill.pipeline.outputs import (OutputLock, RunManifest, Write, check_report_file, check_write_plan, plan_outputs,
+from facefill.pipeline.outputs import (OutputLock, RunManifest, Write, check_write_plan, plan_outputs,
                                        write_failures)
 
 
@@ -62,19 +62,6 @@ def test_failures_tsv_written_and_cleared(tmp_path):
     path = write_failures(tmp_path, [(tmp_path / "x.png", "x.png: broken\nreally")])
     assert path.read_text().splitlines() == ["input\treason", f"{tmp_path / 'x.png'}\tx.png: broken really"]
     assert write_failures(tmp_path, []) is None and not path.exists()
-
-
-def test_report_file_targets(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    (src / "a.png").write_bytes(b"")
-    assert check_report_file(None, [src], "--json") is None
-    assert check_report_file("-", [src], "--json") == "-"
-    assert check_report_file(tmp_path / "r.json", [src], "--json") == "new"
-    (tmp_path / "r.json").write_text(json.dumps({}))
-    assert check_report_file(tmp_path / "r.json", [src], "--json") == "replace"
-    with pytest.raises(OutputError, match="input"):
-        check_report_file(src / "a.png", [src], "--grid")
 
 
 def test_write_plan_checks_every_write_against_every_read_and_each_other(tmp_path):
