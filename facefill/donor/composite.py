@@ -129,7 +129,7 @@ def match_sharpness(donor: torch.Tensor, query: torch.Tensor, region: torch.Tens
 
 
 def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
-                    band: int, sigma: float = 3.0) -> torch.Tensor:
+                    band: int, sigma: float = 1.0) -> torch.Tensor:
     """The additive correction for the donor's context, ``(B, 3, H, W)``: the query - donor
     difference on the face's 2-px inner rim, spread by normalised Gaussian convolution and faded
     to 0 at ``band`` px outside the face (smoothstep). Zero inside the face and beyond the band."""
