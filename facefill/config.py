@@ -37,6 +37,9 @@ REGIMES = ("cascaded", "progressive")
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
 #: The loss terms, by their key in ``[loss]`` (each holds the term's weight).
 LOSS_TERMS = ("pixel", "adv", "id", "pc", "ssim")
+#: ``hallucinate --method``: the generator, donor context, and the classical baselines
+#: (:data:`facefill.baselines.METHODS`). The one list; the CLI and the pipeline import it.
+HALLUCINATE_METHODS = ("model", "donor", "telea", "ns", "mean")
 
 
 def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""``facefill hallucinate MASKED_DIR OUT_DIR [--checkpoint FILE]``."""
+"""``facefill hallucinate MASKED_DIR OUT_DIR [--checkpoint FILE | --method donor --donors BANK]``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, report_batch, run_with_progress
 from facefill.errors import FacefillError
+from facefill.config import HALLUCINATE_METHODS as METHODS
 
-METHODS = ("model", "telea", "ns", "mean")
 
 
 @handle_errors
@@ -19,8 +19,17 @@ def hallucinate(
                                       "photos with --mask-from-landmarks."),
     out_dir: Path = typer.Argument(..., help="Output folder: <name>.png hallucinations, sub-folders mirrored."),
     checkpoint: Path = opt.checkpoint(),
-    method: str = typer.Option("model", "--method", help="model (the generator), or a classical baseline with the same "
-                               "inputs and outputs: telea, ns (OpenCV inpainting), mean (the face's mean colour)."),
+    method: str = typer.Option("model", "--method", help="model (the generator); donor (real context from the donor "
+                               "faces in --donors: photographic hair, clothes and background); or a classical baseline with "
+                               "the same inputs and outputs: telea, ns (OpenCV inpainting), mean (the face's mean colour)."),
+    donors: Path = typer.Option(None, "--donors", help="--method donor: a folder of 'facefill align' outputs to take "
+                                "context from (e.g. tools/fetch_faces.sh OUT, then facefill align OUT/celeba BANK). Its "
+                                "index is cached outside it (FACEFILL_CACHE, default ~/.cache/facefill/donors); nothing is "
+                                "written into it."),
+    variants: int = typer.Option(1, "--variants", min=1, max=64, help="--method donor: outputs per face, each from a "
+                                 "different donor, written as NAME_v0.png .. NAME_v{K-1}.png (1: NAME.png)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="--method donor: seed of the variants' donor draw (the first "
+                             "variant is always the best-fitting donor); the same seed and bank give the same outputs."),
     mask_from_landmarks: bool = typer.Option(False, "--mask-from-landmarks", help="Inputs are aligned photos: mask them "
                                              "on the fly from their sidecar landmarks (re-detected if missing)."),
     keep_face: bool = typer.Option(True, "--keep-face/--no-keep-face", help="Paste the original face pixels back: every "
@@ -41,8 +50,9 @@ def hallucinate(
     quiet: bool = opt.quiet(),
 ) -> None:
     """Hallucinate hair, ears, neck, clothes and background around masked faces with a trained
-    generator (the shipped default model unless --checkpoint is given), or with a classical
-    baseline (--method) for comparison."""
+    generator (the shipped default model unless --checkpoint is given), with real context from
+    donor faces (--method donor --donors BANK: photographic, the face kept bit for bit), or with a
+    classical baseline (--method) for comparison."""
     from facefill.runtime import PRECISIONS, check_device_name
 
     if method not in METHODS:
@@ -51,6 +61,14 @@ def hallucinate(
         raise typer.BadParameter(f"must be one of {', '.join(PRECISIONS)}", param_hint="--precision")
     if checkpoint is not None and method != "model":
         raise typer.BadParameter("--checkpoint is for --method model", param_hint="--checkpoint")
+    if method == "donor" and donors is None:
+        raise typer.BadParameter("--method donor needs --donors BANK (a folder of 'facefill align' outputs)",
+                                 param_hint="--donors")
+    if method != "donor" and (donors is not None or variants != 1):
+        raise typer.BadParameter("--donors and --variants are for --method donor", param_hint="--donors")
+    if method == "donor" and not keep_face:
+        raise typer.BadParameter("--method donor always keeps the face (it only supplies context)",
+                                 param_hint="--no-keep-face")
     check_device_name(device)
     if not masked_dir.exists():
         raise FacefillError(f"{masked_dir} does not exist; run 'facefill mask ALIGNED_DIR {masked_dir}' first")
@@ -62,7 +80,14 @@ def hallucinate(
 
     dev = resolve_device(device)
     G, cfg = load_model(checkpoint, dev) if method == "model" else (None, None)
-    opts = HallucinateOptions(method=method, keep_face=keep_face, feather=feather, batch_size=batch_size,
+    donor = None
+    if method == "donor":
+        from facefill.donor import DonorSettings
+        from facefill.pipeline.hallucinate import load_donors
+
+        donor = run_with_progress("donor index", lambda progress: load_donors(
+            donors, DonorSettings(variants=variants, seed=seed), progress=progress), quiet)
+    opts = HallucinateOptions(method=method, donor=donor, keep_face=keep_face, feather=feather, batch_size=batch_size,
                               precision=precision, overwrite=overwrite, shard=parse_shard(shard),
                               mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
                               grid=grid, grid_max=grid_max)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from facefill.align.landmarks import LandmarkBackend, lazy_backend
+from facefill.config import HALLUCINATE_METHODS as METHODS  # the one list, shared with the CLI
 from facefill.config import Config
 from facefill.data.batch import BatchReport, Progress, run_batched
 from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_image
@@ -36,8 +37,6 @@ from facefill.mask.compose import compose
 from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, file_digest, input_key, open_run,
                                        plan_outputs, write_failures)
 from facefill.runtime import autocast
-
-METHODS = ("model", "telea", "ns", "mean")
 
 
 def default_model_path() -> Path:
@@ -74,11 +73,27 @@ class Item:
     image: np.ndarray  # (S, S, 3) uint8, the masked (or real) input
     mask: np.ndarray  # (S, S) float32 in {0, 1}
     real: np.ndarray | None = None
+    landmarks: np.ndarray | None = None  # (68, 2) aligned pixels, for --method donor
+
+
+def variant_path(path: Path, k: int) -> Path:
+    """``NAME.png`` -> ``NAME_v{k}.png``: the ``k``-th donor variant of one face."""
+    return path.with_name(f"{path.stem}_v{k}{path.suffix}")
+
+
+def load_donors(bank: str | os.PathLike, settings=None, size: int = 128, progress: Progress | None = None):
+    """A :class:`facefill.donor.DonorHallucinator` over the donor bank ``bank`` (a folder of
+    ``facefill align`` outputs); its index is read from the cache or built (``progress`` reports
+    the build). FacefillError with one line for a missing, unreadable or too small bank."""
+    from facefill.donor import DonorHallucinator, DonorSettings, load_index
+
+    return DonorHallucinator(load_index(bank, size, progress=progress), settings or DonorSettings())
 
 
 @dataclass
 class HallucinateOptions:
-    method: str = "model"  # model | telea | ns | mean
+    method: str = "model"  # model | telea | ns | mean | donor
+    donor: object | None = None  # method 'donor': a facefill.donor.DonorHallucinator (load_donors)
     keep_face: bool = True
     feather: int = 2
     batch_size: int = 16
@@ -114,12 +129,17 @@ def _load_item(path: Path, opts: HallucinateOptions, size: int, mask_grow: int,
     else:
         raise ImageError(f"{path}: no mask {mask_file.name} beside it; run 'facefill mask' on the aligned "
                          "photos, or pass --mask-from-landmarks to mask aligned photos on the fly")
+    landmarks = None
+    if opts.method == "donor":
+        from facefill.mask.region import landmarks_for
+
+        landmarks = np.asarray(landmarks_for(path, image, backend), np.float32)
     if real is None and opts.real_dir is not None:
         for cand in (opts.real_dir / path.name, opts.real_dir / (path.stem + ".png")):
             if cand.is_file():
                 real = read_image(cand)
                 break
-    return Item(path, image, mask, real)
+    return Item(path, image, mask, real, landmarks)
 
 
 def hallucinate_folder(
@@ -146,16 +166,23 @@ def hallucinate_folder(
         raise FacefillError(f"unknown method {opts.method!r}; choose one of {', '.join(METHODS)}")
     if opts.method == "model" and G is None:
         raise FacefillError("method 'model' needs a generator (load_model)")
+    if opts.method == "donor" and opts.donor is None:
+        raise FacefillError("method 'donor' needs a donor bank (load_donors)")
+    variants = opts.donor.settings.variants if opts.method == "donor" else 1
     files = list_images(src)
     if not files:
         raise FacefillError(f"no images found in {src}; point hallucinate at the output of 'facefill mask'")
     writes = [Write("output folder", dst), Write("--all-scales folder", opts.all_scales_dir),
               Write("--grid", opts.grid, folder=False)]
-    reads = {"input folder": src, "--real-dir": opts.real_dir, "--checkpoint": checkpoint}
+    reads = {"input folder": src, "--real-dir": opts.real_dir, "--checkpoint": checkpoint,
+             "--donors": opts.donor.index.root if opts.donor is not None else None}
     grid_state = check_write_plan(writes, reads).get("--grid")
     i, n = opts.shard
     files = files[i::n]
     plan = plan_outputs(files, src, dst)
+    names = plan
+    if variants > 1:  # NAME_v0.png .. NAME_v{K-1}.png; the last one, written last, marks the input done
+        plan = {p: variant_path(q, variants - 1) for p, q in names.items()}
     size = cfg.generator.scales[-1] if cfg is not None else read_image(files[0]).shape[0]
     device = torch.device(device)
     settings = {"method": opts.method, "keep_face": opts.keep_face, "feather": opts.feather,
@@ -164,11 +191,18 @@ def hallucinate_folder(
     if opts.method == "model":
         weights = Path(checkpoint) if checkpoint is not None else default_model_path()
         settings["weights_sha256"] = file_digest(weights) if weights.is_file() else str(weights)
+    if opts.method == "donor":
+        from dataclasses import asdict
+
+        settings["donor_bank"] = opts.donor.index.key
+        settings["donor_settings"] = asdict(opts.donor.settings)
     has_outputs = any(p.is_file() for p in plan.values())
 
     backend = lazy_backend("dlib")  # only for --mask-from-landmarks inputs without a sidecar
     mask_grow = cfg.mask.grow if cfg is not None else 0
     report = BatchReport(total=len(files))
+    if opts.method == "donor":
+        report.notes.append(opts.donor.summary())
     todo = []
     for path in files:
         (report.skipped if not opts.overwrite and plan[path].is_file() else todo).append(path)
@@ -180,6 +214,14 @@ def hallucinate_folder(
             with torch.no_grad(), autocast(device, opts.precision):
                 outs = {k: to_uint8(v) for k, v in G(masked).items()}
             final = outs[max(outs)]
+        elif opts.method == "donor":
+            from facefill.donor import name_seed
+
+            outs = {}
+            donated, _ = opts.donor(np.stack([it.image for it in items]), np.stack([it.mask for it in items]),
+                                    np.stack([it.landmarks for it in items]),
+                                    [name_seed(input_key(it.path, src)) for it in items])
+            final = donated[:, 0]
         else:
             from facefill.baselines import fill
 
@@ -189,11 +231,16 @@ def hallucinate_folder(
 
         def finish(j: int) -> tuple[np.ndarray, list[Path]]:  # compose + encode + write: threads overlap
             it = items[j]
-            out = compose(it.image, final[j], it.mask, opts.feather) if opts.keep_face else final[j]
+            # donor outputs carry the face already, with their own seam correction: no feather on top
+            out = compose(it.image, final[j], it.mask, opts.feather) if opts.keep_face and opts.method != "donor" else final[j]
             files_j = []
             if opts.all_scales_dir is not None:
                 for k, v in outs.items():
                     files_j.append(write_image(plan_outputs([it.path], src, Path(opts.all_scales_dir) / str(k))[it.path], v[j]))
+            if variants > 1:
+                for k in range(variants):  # in order: the marker (the last variant) is written last
+                    files_j.append(write_image(variant_path(names[it.path], k), donated[j, k]))
+                return donated[j, 0], files_j
             files_j.append(write_image(plan[it.path], out))  # last: it marks the input done
             return out, files_j
 
