@@ -50,7 +50,7 @@ app.command("mask")(mask_cmd.mask)
 app.command("train")(train_cmd.train)
 app.command("hallucinate")(hallucinate_cmd.hallucinate)
 app.command("replace-bg")(replace_bg_cmd.replace_bg)
-app.command("evaluate", context_settings={"allow_extra_args": True})(evaluate_cmd.evaluate)
+app.command("evaluate", cls=evaluate_cmd.EvaluateCommand)(evaluate_cmd.evaluate)
 
 
 def main() -> None:

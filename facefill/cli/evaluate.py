@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
 from facefill.cli import _options as opt
 from facefill.cli.common import console, err_console, handle_errors, run_with_progress
@@ -13,14 +14,55 @@ from facefill.cli.common import console, err_console, handle_errors, run_with_pr
 METRICS = ("match", "ssim", "fid", "kid", "pieapp", "lpips")  # facefill.pipeline.evaluate.METRICS (not imported: start-up)
 
 
+def _is_metric_list(token: str) -> bool:
+    names = token.replace(",", " ").split()
+    return bool(names) and all(n in METRICS for n in names)
+
+
+def spread_metrics(args: list[str]) -> list[str]:
+    """``--metrics fid ssim OUT REAL`` -> ``--metrics fid --metrics ssim OUT REAL``.
+
+    Click gives an option one value, so the names after the first would be read as the folders.
+    Every token right after ``--metrics``/``-m``'s value that is a metric name (or a comma list of
+    them) is given its own ``--metrics``; the first token that is not ends the list, so metrics go
+    before or after the folders. A folder named like a metric is written ``./fid``."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        out.append(token)
+        i += 1
+        if token == "--":
+            out += args[i:]
+            break
+        if token in ("--metrics", "-m"):
+            if i < len(args):
+                out.append(args[i])
+                i += 1
+        elif not (token.startswith("--metrics=") or (token.startswith("-m") and not token.startswith("--"))):
+            continue
+        while i < len(args) and _is_metric_list(args[i]):
+            out += ["--metrics", args[i]]
+            i += 1
+    return out
+
+
+class EvaluateCommand(TyperCommand):
+    """``evaluate``'s command: metric names may follow ``--metrics`` as separate words."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, spread_metrics(list(args)))
+
+
 @handle_errors
 def evaluate(
-    ctx: typer.Context,
     generated_dir: Path = typer.Argument(..., help="Generated images (e.g. the output of 'facefill hallucinate')."),
     real_dir: Path = typer.Argument(..., help="Real images with the same relative paths (e.g. the output of 'facefill align')."),
     metrics: list[str] = typer.Option(["match", "ssim", "fid"], "--metrics", "-m",
-                                      help="Any of: match ssim fid kid pieapp lpips, e.g. --metrics fid kid ssim "
-                                           "match (default: match ssim fid). fid and kid share one Inception pass."),
+                                      help="Any of: match ssim fid kid pieapp lpips, before or after the folders: "
+                                           "--metrics fid kid ssim, -m fid -m kid or --metrics fid,kid (default: match "
+                                           "ssim fid). fid and kid share one Inception pass. A folder named like a "
+                                           "metric right after the list is written ./fid."),
     masks: Path = typer.Option(None, "--masks", help="Output folder of 'facefill mask' for these faces: also report "
                                "ssim_context and l1_context, over the hallucinated region only (outside the face mask)."),
     json_out: Path = typer.Option(None, "--json", help="Write per-image rows and the summary as JSON ('-' = stdout)."),
@@ -44,8 +86,8 @@ def evaluate(
     from facefill.pipeline.outputs import Write, check_write_plan
     from facefill.runtime import check_device_name
 
-    # "--metrics fid ssim match": click gives the first name to --metrics, the rest arrive as extra args
-    flat = [m for item in list(metrics) + list(ctx.args) for m in item.replace(",", " ").split()]
+    # "--metrics fid ssim match" arrives as one --metrics per name (EvaluateCommand); "fid,ssim" is split here
+    flat = [m for item in metrics for m in item.replace(",", " ").split()]
     bad = [m for m in flat if m not in METRICS]
     if bad:
         raise typer.BadParameter(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}", param_hint="--metrics")

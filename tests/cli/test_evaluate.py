@@ -1,0 +1,54 @@
+"""evaluate's command line (issue 24): metric names before or after the folders, one summary shape."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facefill.cli.app import app
+from facefill.cli.evaluate import spread_metrics
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """Two folders of 3 random 32 px images with the same names."""
+    rng = np.random.default_rng(0)
+    dirs = []
+    for name in ("gen", "real"):
+        d = tmp_path / name
+        d.mkdir()
+        for i in range(3):
+            cv2.imwrite(str(d / f"{i}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        dirs.append(str(d))
+    return dirs
+
+
+@pytest.mark.parametrize("order", ["metrics first", "metrics last", "repeated -m", "comma list", "equals"])
+def test_metrics_before_or_after_the_folders(pair, order):
+    g, r = pair
+    args = {"metrics first": ["--metrics", "ssim", "match", g, r],
+            "metrics last": [g, r, "--metrics", "ssim", "match"],
+            "repeated -m": ["-m", "ssim", "-m", "match", g, r],
+            "comma list": [g, r, "--metrics", "ssim,match"],
+            "equals": ["--metrics=ssim", "match", g, r]}[order]
+    res = runner.invoke(app, ["evaluate", *args, "--json", "-", "-q"])
+    assert res.exit_code == 0, res.output
+    assert list(json.loads(res.stdout)["summary"]) == ["ssim", "match"]
+
+
+def test_a_third_folder_or_unknown_metric_is_a_usage_error(pair):
+    g, r = pair
+    res = runner.invoke(app, ["evaluate", g, r, g, "-m", "ssim"])
+    assert res.exit_code == 2 and "unexpected extra argument" in res.output
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim,fdi"])
+    assert res.exit_code == 2 and "unknown metric(s) fdi" in res.output
+
+
+def test_spread_metrics_stops_at_the_first_non_metric():
+    assert spread_metrics(["-m", "fid", "ssim", "fid", "./fid", "R"]) == [
+        "-m", "fid", "--metrics", "ssim", "--metrics", "fid", "./fid", "R"]
+    assert spread_metrics(["G", "--", "-m", "ssim"]) == ["G", "--", "-m", "ssim"]
