@@ -132,3 +132,16 @@ def test_compose_feathers_outside_the_mask():
     assert np.array_equal(soft[5:15, 5:15], face[5:15, 5:15])  # the face is untouched
     assert 10 < soft[4, 10, 1] < 200 and soft[4, 10, 1] > soft[3, 10, 1] > soft[2, 10, 1]  # a ramp outside
     assert soft[0, 10, 1] == 10  # beyond the feather: the hallucination
+
+
+@pytest.mark.parametrize("value, hint", [("2/2", "0/2 .. 1/2"), ("abc", "counted from 0"), ("1/0", "0 <= i < n"),
+                                         ("-1/3", "0/3 .. 2/3")])
+def test_bad_shard_is_a_usage_error_naming_the_base(masked, tmp_path, value, hint):
+    r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "o"), "--method", "mean", "--shard", value])
+    assert r.exit_code == 2 and hint in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_shard_help_states_the_base():
+    r = runner.invoke(app, ["hallucinate", "--help"])
+    assert "counted from 0" in " ".join(r.output.split()) and "9/10" in r.output

@@ -45,8 +45,8 @@ def hallucinate(
     batch_size: int = opt.batch_size(16, "Images per forward pass."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16."),
     overwrite: bool = opt.overwrite(),
-    shard: str = typer.Option(None, "--shard", help="Process only shard i of n (e.g. 3/10) for array jobs; shards "
-                              "cover every file exactly once."),
+    shard: str = typer.Option(None, "--shard", help="Process only shard i of n, counted from 0 (0/10 .. 9/10, e.g. "
+                              "$SLURM_ARRAY_TASK_ID/10) for array jobs; shards cover every file exactly once."),
     quiet: bool = opt.quiet(),
 ) -> None:
     """Hallucinate hair, ears, neck, clothes and background around masked faces with a trained
@@ -78,6 +78,8 @@ def hallucinate(
     from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model, parse_shard
     from facefill.runtime import resolve_device
 
+    shards = parse_shard(shard)  # a bad value is exit 2, before the model loads
+
     dev = resolve_device(device)
     G, cfg = load_model(checkpoint, dev) if method == "model" else (None, None)
     donor = None
@@ -88,7 +90,7 @@ def hallucinate(
         donor = run_with_progress("donor index", lambda progress: load_donors(
             donors, DonorSettings(variants=variants, seed=seed), progress=progress), quiet)
     opts = HallucinateOptions(method=method, donor=donor, keep_face=keep_face, feather=feather, batch_size=batch_size,
-                              precision=precision, overwrite=overwrite, shard=parse_shard(shard),
+                              precision=precision, overwrite=overwrite, shard=shards,
                               mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
                               grid=grid, grid_max=grid_max)
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(

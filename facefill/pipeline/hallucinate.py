@@ -32,7 +32,7 @@ from facefill.data.batch import BatchReport, Progress, run_batched
 from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_image
 from facefill.data.sheet import write_contact_sheet
 from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy, to_uint8
-from facefill.errors import FacefillError, ImageError
+from facefill.errors import FacefillError, ImageError, UsageError
 from facefill.mask.compose import compose
 from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, file_digest, input_key, open_run,
                                        plan_outputs, write_failures)
@@ -55,15 +55,17 @@ def load_model(checkpoint: str | os.PathLike | None = None, device: str | torch.
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n; None -> ``(0, 1)``."""
+    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n (shards count from 0); None -> ``(0, 1)``.
+    A bad value is a usage error (exit 2)."""
     if not text:
         return 0, 1
     try:
         i, n = (int(v) for v in text.split("/"))
     except ValueError:
-        raise FacefillError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+        raise UsageError(f"--shard {text!r}: expected i/n with shards counted from 0, e.g. 0/4 .. 3/4") from None
     if not 0 <= i < n:
-        raise FacefillError(f"--shard {text!r}: need 0 <= i < n")
+        example = f"0/{n} .. {n - 1}/{n}" if n >= 1 else "0/4 .. 3/4"
+        raise UsageError(f"--shard {text!r}: need 0 <= i < n (shards count from 0: {example})")
     return i, n
 
 
