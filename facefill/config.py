@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -48,8 +49,21 @@ def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _positive(where: str, value: float, zero_ok: bool = False) -> None:
-    if value < 0 or (value == 0 and not zero_ok):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
         raise ConfigError(f"{where} must be {'>= 0' if zero_ok else '> 0'}, not {value!r}")
+
+
+def _within(where: str, value: float, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> None:
+    """``lo <= value <= hi`` (``<`` on an open end); NaN is never within."""
+    if not (lo < value if lo_open else lo <= value) or not (value < hi if hi_open else value <= hi):
+        interval = f"{'(' if lo_open else '['}{lo!r}, {hi!r}{')' if hi_open else ']'}"
+        raise ConfigError(f"{where} must be in {interval}, not {value!r}")
+
+
+#: The generator's scales: they double from 8 up to at most 128 (facefill.models.generator).
+SCALES = (8, 16, 32, 64, 128)
+#: train.seed seeds numpy too, which takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,10 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         _positive("generator.width", self.width)
+        _positive("generator.slope", self.slope, zero_ok=True)
+        if not self.scales or tuple(self.scales) != SCALES[:len(self.scales)]:
+            raise ConfigError(f"generator.scales must double from 8 up to at most 128, e.g. [8, 16, 32, 64, 128]; "
+                              f"got {list(self.scales)!r}")
 
 
 @dataclass(frozen=True)
@@ -162,12 +180,15 @@ class TrainConfig:
         _positive("train.images_per_stage", self.images_per_stage)
         _positive("train.keep_checkpoints", self.keep_checkpoints)
         _positive("train.log_every", self.log_every)
+        _positive("train.lr_g", self.lr_g)
+        _positive("train.lr_d", self.lr_d)
+        for beta in self.betas:
+            _within("train.betas", beta, 0, 1, hi_open=True)
+        _within("train.seed", self.seed, 0, MAX_SEED)
         for key in ("epochs", "max_steps", "num_workers", "sample_every", "checkpoint_every", "val_every"):
             _positive(f"train.{key}", getattr(self, key), zero_ok=True)
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"train.val_fraction must be in [0, 1), not {self.val_fraction!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"train.ema_decay must be in [0, 1), not {self.ema_decay!r}")
+        _within("train.val_fraction", self.val_fraction, 0, 1, hi_open=True)
+        _within("train.ema_decay", self.ema_decay, 0, 1, hi_open=True)
 
 
 @dataclass(frozen=True)
@@ -179,6 +200,15 @@ class AlignConfig:
     left_eye: tuple[float, float] = (0.40, 0.45)
     right_eye: tuple[float, float] = (0.60, 0.45)
 
+    def __post_init__(self) -> None:
+        _within("align.size", self.size, 16, 4096)
+        for key in ("left_eye", "right_eye"):
+            for v in getattr(self, key):
+                _within(f"align.{key}", v, 0, 1, lo_open=True, hi_open=True)
+        if not self.left_eye[0] < self.right_eye[0]:
+            raise ConfigError(f"align.left_eye must lie left of align.right_eye (a smaller x), not "
+                              f"{list(self.left_eye)!r} and {list(self.right_eye)!r}")
+
 
 @dataclass(frozen=True)
 class MaskConfig:
@@ -188,6 +218,12 @@ class MaskConfig:
     grow: int = 0
     feather: int = 0
     fill: tuple[int, int, int] = (0, 0, 0)
+
+    def __post_init__(self) -> None:
+        _within("mask.grow", self.grow, -64, 64)  # the bounds of mask --grow / --feather
+        _within("mask.feather", self.feather, 0, 64)
+        for v in self.fill:
+            _within("mask.fill", v, 0, 255)
 
 
 @dataclass(frozen=True)
@@ -300,6 +336,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if annotation is str:
@@ -407,8 +445,13 @@ def load_toml(path: Path) -> dict[str, Any]:
             return migrate(tomllib.load(fh))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found; check the --config path") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8: "
+                          f"save it as UTF-8 (e.g. iconv -t UTF-8)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc}); check the --config path") from None
 
 
 def resolve(

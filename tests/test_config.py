@@ -166,3 +166,48 @@ def test_a_bare_value_for_a_list_setting_gets_the_toml_list_to_write():
         resolve("tiny", overrides=["discriminator.diffaug=color,cutout"])
     cfg = resolve("tiny", overrides=['discriminator.diffaug=["color", "cutout"]'])
     assert cfg.discriminator.diffaug == ("color", "cutout")
+
+
+@pytest.mark.parametrize("item, message", [
+    # issue 24: values that passed the checks and crashed later, or gave silent nonsense
+    ("generator.width=nan", "generator.width: expected a finite number, got nan"),
+    ("generator.scales=[]", "generator.scales must double from 8"),
+    ("generator.scales=[8, 16, 32, 64, 128, 256]", "up to at most 128"),
+    ("generator.scales=[16, 32]", "generator.scales must double from 8"),
+    ("train.lr_g=-1", "train.lr_g must be > 0"),
+    ("train.lr_d=0", "train.lr_d must be > 0"),
+    ("train.lr_g=nan", "train.lr_g: expected a finite number"),
+    ("train.betas=[2.0, 0.999]", r"train.betas must be in \[0, 1\), not 2.0"),
+    ("train.seed=9223372036854775807", r"train.seed must be in \[0, 4294967295\]"),
+    ("train.seed=-1", "train.seed must be in"),
+    ("train.ema_decay=nan", "train.ema_decay: expected a finite number"),
+    ("align.left_eye=[nan, 0.45]", "align.left_eye: expected a finite number"),
+    ("align.left_eye=[0.6, 0.45]", "align.left_eye must lie left of align.right_eye"),
+    ("align.right_eye=[1.5, 0.45]", r"align.right_eye must be in \(0, 1\)"),
+    ("align.size=4", "align.size must be in"),
+    ("loss.pixel=nan", "loss.pixel: expected a finite number"),
+    ("loss.adv=inf", "loss.adv: expected a finite number"),
+    ("mask.fill=[300, 0, 0]", r"mask.fill must be in \[0, 255\], not 300"),
+    ("mask.feather=-1", "mask.feather must be in"),
+])
+def test_non_finite_and_out_of_range_values_name_the_key(item, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve("tiny", overrides=[item])
+
+
+def test_non_finite_values_are_refused_in_toml_files_and_stored_configs(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[loss]\npixel = nan\n")
+    with pytest.raises(ConfigError, match="loss.pixel: expected a finite number"):
+        resolve("tiny", config_file=path)
+    stored = to_dict(get_preset("tiny"))
+    stored["generator"]["scales"] = [8, 16, 32, 64, 128, 256]
+    with pytest.raises(ConfigError, match="generator.scales"):
+        from_dict(stored)
+
+
+def test_every_preset_and_its_written_toml_pass_the_checks():
+    for name, cfg in PRESETS.items():
+        assert "nan" not in dump_toml(cfg) and from_dict(to_dict(cfg)) == cfg, name
+    cfg = resolve("tiny", overrides=["generator.scales=[8, 16, 32]", "train.betas=[0.0, 0.99]", "mask.fill=[255, 0, 0]"])
+    assert cfg.generator.scales == (8, 16, 32) and cfg.mask.fill == (255, 0, 0)

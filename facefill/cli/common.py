@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from facefill.config import Config, resolve
-from facefill.errors import FacefillError
+from facefill.errors import ConfigError, FacefillError, UsageError
 
 if TYPE_CHECKING:
     from facefill.data.batch import BatchReport
@@ -56,7 +56,12 @@ def handle_errors(func: F) -> F:
 
 
 def resolve_config(preset: str, config_file: Path | None, overrides: list[str] | None) -> Config:
-    return resolve(preset, config_file, overrides or [])
+    """``--preset``, ``--config`` and ``--set`` -> the Config. A value that does not fit the schema
+    (its message names the key) is a usage error: exit 2, like any bad option value."""
+    try:
+        return resolve(preset, config_file, overrides or [])
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def pick_device(device: str):

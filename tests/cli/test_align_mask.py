@@ -90,6 +90,6 @@ def test_bad_inputs(tmp_path):
     r = runner.invoke(app, ["align", str(tmp_path / "empty"), str(tmp_path / "o"), "--faces", "some"])
     assert r.exit_code == 2
     r = runner.invoke(app, ["align", str(tmp_path / "empty"), str(tmp_path / "o"), "--set", "align.nosuch=1"])
-    assert r.exit_code == 1 and "align.nosuch" in r.output
+    assert r.exit_code == 2 and "align.nosuch" in r.output
     r = runner.invoke(app, ["mask", str(tmp_path / "missing"), str(tmp_path / "o")])
     assert r.exit_code == 1 and "facefill align" in r.output

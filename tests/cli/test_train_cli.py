@@ -1,3 +1,4 @@
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -35,9 +36,28 @@ def test_train_errors(tmp_path):
     r = runner.invoke(app, ["train", str(tmp_path), "--regime", "sideways", *FAST])
     assert r.exit_code == 2
     r = runner.invoke(app, ["train", str(tmp_path), "--set", "train.nosuch=1"])
-    assert r.exit_code == 1 and "nosuch" in r.output
+    assert r.exit_code == 2 and "nosuch" in r.output
     r = runner.invoke(app, ["train", str(tmp_path), "--set", "loss.gan=wgan"])
-    assert r.exit_code == 1 and "hinge, nonsaturating, lsgan" in r.output
+    assert r.exit_code == 2 and "hinge, nonsaturating, lsgan" in r.output
+
+
+@pytest.mark.parametrize("bad", ["generator.width=nan", "generator.scales=[]", "train.lr_g=-1", "train.lr_g=nan",
+                                 "train.betas=[2.0,0.999]", "train.seed=9223372036854775807", "loss.pixel=nan"])
+def test_set_values_that_crashed_later_are_usage_errors_naming_the_key(tmp_path, bad):
+    """Issue 24 item 13: refused when the config is read (exit 2), before any folder is made."""
+    r = runner.invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "runs"), "--set", bad])
+    assert r.exit_code == 2 and bad.split("=")[0] in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unreadable_config_file_is_one_line(tmp_path):
+    """Issue 24 item 10: a non-UTF-8 (or folder) --config is one line, not a UnicodeDecodeError."""
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes("[train]\nlr_g = 1e-4  # r\u00e9glage\n".encode("latin-1"))
+    r = runner.invoke(app, ["train", str(tmp_path), "--config", str(latin)])
+    assert r.exit_code == 2 and "not UTF-8" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["train", str(tmp_path), "--config", str(tmp_path)])
+    assert r.exit_code == 2 and "cannot be read" in r.output
 
 
 def test_device_errors(faces_copy, tmp_path):
