@@ -99,7 +99,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             f"{path} is a safetensors file but not a facefill generator (format={meta.get('format')!r}); "
             "use the .safetensors written by 'facefill train'"
         )
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+    version = meta.get("format_version", "0")
+    if not version.isdigit():
+        raise CheckpointError(f"{path}: its format_version {version[:40]!r} is not a number; the file was not "
+                              "written by 'facefill train' (re-export it)")
+    if int(version) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has format version {meta['format_version']}, newer than this facefill "
             f"({FORMAT_VERSION}); upgrade facefill"
@@ -133,14 +137,24 @@ def load_generator(
     path = Path(path)
     meta = read_metadata(path)
     try:
-        cfg = from_dict(json.loads(meta["config"]))
+        stored = json.loads(meta["config"])
+        if not isinstance(stored, dict):
+            raise ConfigError(f"a JSON {type(stored).__name__}, not a table of sections")
+        cfg = from_dict(stored)
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
     state, legacy_stage = split_legacy_buffers(load_file(str(path)))
     try:
         stage = int(meta["stage"]) if "stage" in meta else legacy_stage
     except ValueError:
-        raise CheckpointError(f"{path}: its stage metadata {meta['stage']!r} is not a number") from None
+        raise CheckpointError(f"{path}: its stage metadata {meta['stage'][:40]!r} is not a number") from None
+    if stage is not None and not 0 <= stage < len(cfg.generator.scales):
+        raise CheckpointError(f"{path}: its stage metadata {stage} is not a block of its config "
+                              f"(0 to {len(cfg.generator.scales) - 1}); re-export it with 'facefill train'")
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: its weights hold NaN or infinite values ({bad}); the training diverged or "
+                              "the file is damaged: use an earlier checkpoint")
     if stage is not None:
         _check_stage(path, stage, cfg)
     with torch.device("meta"):

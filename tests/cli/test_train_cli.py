@@ -84,3 +84,21 @@ def test_a_training_state_given_to_hallucinate(faces_copy, tmp_path):
     r = runner.invoke(app, ["hallucinate", str(faces_copy), str(tmp_path / "h"), "--checkpoint", str(state)])
     assert r.exit_code == 1 and "is a training state" in r.output
     assert "generator.safetensors" in r.output
+
+
+def test_init_and_checkpoint_with_crafted_metadata_are_one_line(faces_copy, masked, tmp_path):
+    """Issue 24 item 11: format_version 'abc' in a release file, for --init and --checkpoint."""
+    from safetensors.torch import load_file, save_file
+
+    from facefill.config import get_preset
+    from facefill.models import build_generator
+    from facefill.models.release import read_metadata, save_release
+
+    cfg = get_preset("tiny")
+    good = save_release(tmp_path / "g.safetensors", build_generator(cfg), cfg)
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(str(good)), str(bad), metadata={**read_metadata(good), "format_version": "abc"})
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path / "runs"), *FAST, "--init", str(bad)])
+    assert r.exit_code == 1 and "format_version 'abc'" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "o"), "--checkpoint", str(bad)])
+    assert r.exit_code == 1 and "format_version 'abc'" in r.output and "Traceback" not in r.output

@@ -141,3 +141,42 @@ def test_a_release_whose_header_length_starts_with_a_pickle_byte(tmp_path):
     else:
         pytest.fail("no padding gave a header length starting with 0x80")
     load_generator(path)
+
+
+def _crafted(tmp_path, name, weights=None, **meta_changes):
+    """A tiny release file with some of its metadata (or weights) replaced."""
+    cfg = get_preset("tiny")
+    path = save_release(tmp_path / "ok.safetensors", build_generator(cfg), cfg)
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    meta = {**read_metadata(path), **meta_changes}
+    save_file({**state, **(weights or {})}, str(tmp_path / name), metadata=meta)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"format_version": "abc"}, "format_version 'abc' is not a number"),
+    ({"config": "[]"}, "stored config cannot be read"),
+    ({"config": json.dumps({**to_dict(get_preset("tiny")),
+                            "generator": {**to_dict(get_preset("tiny"))["generator"],
+                                          "scales": [8, 16, 32, 64, 128, 256]}})}, "generator.scales"),
+    ({"config": json.dumps({**to_dict(get_preset("tiny")),
+                            "train": {**to_dict(get_preset("tiny"))["train"], "lr_g": float("nan")}})},
+     "stored config cannot be read"),
+    ({"stage": "9"}, "stage metadata 9 is not a block"),
+])
+def test_crafted_metadata_is_a_one_line_checkpoint_error(tmp_path, changes, message):
+    """Issue 24 item 11: each was a traceback (ValueError, AttributeError) or a model of 256 px."""
+    bad = _crafted(tmp_path, "bad.safetensors", **changes)
+    with pytest.raises(CheckpointError, match=message):
+        load_generator(bad)
+
+
+def test_weights_with_nan_are_refused(tmp_path):
+    """Issue 24 item 14: a generator full of NaN hallucinated black faces with exit 0."""
+    G = build_generator(get_preset("tiny"))
+    key = next(k for k, v in G.state_dict().items() if v.is_floating_point())
+    nan = torch.full_like(G.state_dict()[key], float("nan"))
+    with pytest.raises(CheckpointError, match=f"NaN or infinite values \\({key}\\)"):
+        load_generator(_crafted(tmp_path, "nan.safetensors", weights={key: nan}))
