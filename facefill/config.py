@@ -180,8 +180,8 @@ class TrainConfig:
         _positive("train.images_per_stage", self.images_per_stage)
         _positive("train.keep_checkpoints", self.keep_checkpoints)
         _positive("train.log_every", self.log_every)
-        _positive("train.lr_g", self.lr_g)
-        _positive("train.lr_d", self.lr_d)
+        _positive("train.lr_g", self.lr_g, zero_ok=True)  # 0 freezes the network
+        _positive("train.lr_d", self.lr_d, zero_ok=True)
         for beta in self.betas:
             _within("train.betas", beta, 0, 1, hi_open=True)
         _within("train.seed", self.seed, 0, MAX_SEED)
