@@ -70,9 +70,12 @@ def train_folder(
     if resume:
         path, state = newest_good_state(run_dir / "checkpoints", callbacks.on_message)
         try:
+            if not isinstance(state["config"], dict):
+                raise ConfigError(f"a {type(state['config']).__name__}, not a table of sections")
             cfg = from_dict(state["config"])
         except ConfigError as exc:
             raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
+        check_resume_state(path, state, cfg)
         callbacks.on_message(f"resuming from {path} (step {state['step']})")
     start = initial_weights(Path(init)) if init is not None else None
     if max_steps is not None:
@@ -134,22 +137,88 @@ def initial_weights(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-def check_fits(weights: dict[str, dict[str, torch.Tensor]], cfg: Config) -> None:
-    """A one-line CheckpointError unless every state dict in ``weights`` (see
-    :func:`initial_weights`) has exactly the names and shapes of ``cfg``'s G or D."""
+def _nets(cfg: Config) -> dict[str, torch.nn.Module]:
     from facefill.models import build_discriminator, build_generator
 
     with torch.device("meta"):
-        nets = {"G": build_generator(cfg), "D": build_discriminator(cfg)}
+        return {"G": build_generator(cfg), "D": build_discriminator(cfg)}
+
+
+def _misfit(state, net: torch.nn.Module) -> str | None:
+    """Why ``state`` is not a state dict of ``net``'s names and shapes (None when it is)."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return "not a table of tensors"
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    wrong = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
+    if not wrong:
+        return None
+    k = wrong[0]
+    return f"{k}: {got.get(k, 'missing')} in the file, {expected.get(k, 'none')} here"
+
+
+def check_fits(weights: dict[str, dict[str, torch.Tensor]], cfg: Config) -> None:
+    """A one-line CheckpointError unless every state dict in ``weights`` (see
+    :func:`initial_weights`) has exactly the names and shapes of ``cfg``'s G or D."""
+    nets = _nets(cfg)
     for name, state in weights.items():
-        expected = {k: tuple(v.shape) for k, v in nets["D" if name == "D" else "G"].state_dict().items()}
-        got = {k: tuple(v.shape) for k, v in state.items()}
-        wrong = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
-        if wrong:
-            k = wrong[0]
-            raise CheckpointError(f"--init weights ({name}) do not fit this config's architecture ({k}: "
-                                  f"{got.get(k, 'missing')} in the file, {expected.get(k, 'none')} here); use the "
+        why = _misfit(state, nets["D" if name == "D" else "G"])
+        if why:
+            raise CheckpointError(f"--init weights ({name}) do not fit this config's architecture ({why}); use the "
                                   "preset and the generator/discriminator settings they were trained with")
 
 
-__all__ = ["train_folder", "initial_weights", "check_fits"]
+def _optimizer_misfit(state, net: torch.nn.Module) -> str | None:
+    """Why ``state`` is not an Adam state dict over ``net``'s parameters (None when it is)."""
+    shapes = [tuple(p.shape) for p in net.parameters()]
+    try:
+        ids = [i for group in state["param_groups"] for i in group["params"]]
+        if sorted(ids) != list(range(len(shapes))):
+            return f"{len(ids)} parameters, the model has {len(shapes)}"
+        for i, slots in state["state"].items():
+            for slot, value in slots.items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and tuple(value.shape) != shapes[ids.index(i)]:
+                    return f"parameter {i} {slot}: {tuple(value.shape)} in the file, {shapes[ids.index(i)]} here"
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        return f"malformed ({exc.__class__.__name__}: {str(exc)[:80]})"
+    return None
+
+
+def check_resume_state(path: Path, state: dict, cfg: Config) -> None:
+    """A one-line CheckpointError unless the training state ``state`` (read from ``path``) fits its
+    own config ``cfg``: G, G_ema and D of its shapes, Adam states over their parameters, whole
+    numbers for step/epoch/pos, and RNG states that can be set. Checked before any work, so a
+    state that loads but does not fit never ends in a traceback mid-run."""
+    from facefill.train.state import rng_state, set_rng_state
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"{path} does not fit its own config ({what}); it was not written by this "
+                               "run: move it out of checkpoints/ to resume from an older state")
+
+    for key in ("step", "epoch", "pos"):
+        if not isinstance(state[key], int) or isinstance(state[key], bool) or state[key] < 0:
+            raise bad(f"{key} is {state[key]!r}, not a whole number >= 0")
+    from facefill.models.generator import LEGACY_BUFFERS
+
+    nets = _nets(cfg)
+    for name in ("G", "G_ema", "D"):
+        weights = state[name]
+        if name != "D" and isinstance(weights, dict):  # facefill 0.1 kept stage/alpha buffers in G
+            weights = {k: v for k, v in weights.items() if k not in LEGACY_BUFFERS}
+        why = _misfit(weights, nets["D" if name == "D" else "G"])
+        if why:
+            raise bad(f"{name}: {why}")
+    for name, net in (("opt_g", nets["G"]), ("opt_d", nets["D"])):
+        why = _optimizer_misfit(state[name], net)
+        if why:
+            raise bad(f"{name}: {why}")
+    current = rng_state()
+    try:
+        set_rng_state(state["rng"])
+    except Exception as exc:  # any malformed piece: a wrong length, type or dtype
+        raise bad(f"rng: {exc.__class__.__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}") from None
+    finally:
+        set_rng_state(current)
+
+
+__all__ = ["train_folder", "initial_weights", "check_fits", "check_resume_state"]

@@ -102,3 +102,43 @@ def test_init_and_checkpoint_with_crafted_metadata_are_one_line(faces_copy, mask
     assert r.exit_code == 1 and "format_version 'abc'" in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "o"), "--checkpoint", str(bad)])
     assert r.exit_code == 1 and "format_version 'abc'" in r.output and "Traceback" not in r.output
+
+
+@pytest.fixture(scope="module")
+def trained_run(aligned_faces, tmp_path_factory):
+    """A tiny 2-step run (its checkpoints/state_0000002.pt is altered by the tests below)."""
+    out = tmp_path_factory.mktemp("runs")
+    r = runner.invoke(app, ["train", str(aligned_faces), "--out", str(out), "--name", "r", "--steps", "2", *FAST])
+    assert r.exit_code == 0, r.output
+    return out / "r"
+
+
+def _other_shapes(state):
+    from facefill.config import get_preset, merge
+    from facefill.models import build_generator
+
+    state["G"] = build_generator(merge(get_preset("tiny"), {"generator": {"width": 0.0625}})).state_dict()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_other_shapes, "G: "),
+    (lambda s: s.update(config=[1, 2]), "stored config cannot be read (a list"),
+    (lambda s: s.update(step="2"), "step is '2', not a whole number"),
+    (lambda s: s.update(rng={"python": 1}), "rng: "),
+    (lambda s: s["opt_g"]["param_groups"][0].update(params=[0, 1]), "opt_g: 2 parameters"),
+    (lambda s: next(iter(s["opt_d"]["state"].values())).update(exp_avg=torch.zeros(3, 3)), "opt_d: parameter"),
+])
+def test_resume_from_a_state_that_loads_but_does_not_fit_is_one_line(trained_run, aligned_faces, tmp_path, damage,
+                                                                       message):
+    """Issue 24 item 12: each was a traceback (224 lines for other shapes) before any message."""
+    import shutil
+
+    run = tmp_path / "r"
+    shutil.copytree(trained_run, run)
+    path = run / "checkpoints" / "state_0000002.pt"
+    state = torch.load(path, weights_only=True)
+    damage(state)
+    torch.save(state, path)
+    r = runner.invoke(app, ["train", str(aligned_faces), "--resume", str(run), "--steps", "3", "--device", "cpu"])
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "state_0000002.pt" in r.output
