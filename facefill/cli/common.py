@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from facefill.config import Config, resolve
 from facefill.errors import ConfigError, FacefillError, UsageError
@@ -44,7 +45,7 @@ def handle_errors(func: F) -> F:
         except FacefillError as exc:
             if os.environ.get("FACEFILL_DEBUG") == "1":
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if os.environ.get("FACEFILL_DEBUG") == "1":
@@ -106,8 +107,10 @@ def run_with_progress(description: str, job: Callable, quiet: bool = False):
 def report_batch(report: "BatchReport", what: str, out_dir: Path, quiet: bool = False) -> None:
     """Print a batch command's failures and summary on stderr, then exit with the batch's code:
     0 all inputs done, 3 some failed (good outputs kept), 1 nothing could be done."""
+    from facefill.pipeline.outputs import tsv_field  # one line per input, whatever its name holds
+
     for path, reason in report.failed[:50]:
-        err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]skipped[/] {escape(tsv_field(reason))}", highlight=False, soft_wrap=True)
     if len(report.failed) > 50:
         err_console.print(f"[yellow]... and {len(report.failed) - 50} more failed inputs[/]")
     for note in report.notes:

@@ -41,6 +41,38 @@ FAILURES = "failures.tsv"
 RESERVED = tuple(s[: -len(".png")] for s in COMPANION_SUFFIXES)
 
 
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    """One line for a run-record or report file that cannot be written (disk full, a folder in
+    its place, permissions): what and why, and what to do."""
+    if Path(path).is_dir():
+        return OutputError(f"cannot write {path}: a folder is in its place; move it away and run again")
+    return OutputError(f"cannot write {path} ({exc.strerror or exc}); free space or fix the permissions "
+                       "and run again (the outputs written so far are kept)")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """``text`` into ``path`` through a temporary file in the same folder, which is removed
+    again when the write fails; an OSError becomes a one-line :class:`OutputError`."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise _cannot_write(path, exc) from None
+
+
+def tsv_field(text: str) -> str:
+    r"""``text`` as one TSV field on one line: backslash, tab, newline and carriage return are
+    written ``\\``, ``\t``, ``\n``, ``\r`` (the usual TSV escapes), so a file name holding them
+    cannot split a row or a line."""
+    return (str(text).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
 def _inside(child: Path, parent: Path) -> bool:
     try:
         child.relative_to(parent)
@@ -212,22 +244,23 @@ class RunManifest:
         return gone
 
     def write(self) -> None:
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"command": self.command, "settings": self.settings}, indent=1))
-        tmp.replace(self.path)
+        _write_atomic(self.path, json.dumps({"command": self.command, "settings": self.settings}, indent=1))
 
     def record(self, key: str, files: Iterable[Path]) -> None:
         """Append ``files`` (written for the input ``key``) to the record of written files."""
-        if self._log is None:
-            self._log = open(self.files_path, "a", encoding="utf-8")
         lines = []
         for f in files:
             try:
                 lines.append(f"{Path(f).relative_to(self.dir).as_posix()}\t{key}\n")
             except ValueError:  # written into another folder (--all-scales): not this folder's record
                 pass
-        self._log.write("".join(lines))
-        self._log.flush()
+        try:
+            if self._log is None:
+                self._log = open(self.files_path, "a", encoding="utf-8")
+            self._log.write("".join(lines))
+            self._log.flush()
+        except OSError as exc:
+            raise _cannot_write(self.files_path, exc) from None
 
     def close(self) -> None:
         if self._log is not None:
@@ -388,8 +421,12 @@ def write_failures(out_dir: Path, failed: list[tuple[Path, str]]) -> Path | None
     """Write ``OUT/failures.tsv`` (input path, reason) or remove a stale one when nothing failed."""
     path = Path(out_dir) / FAILURES
     if not failed:
-        path.unlink(missing_ok=True)
+        if not path.is_dir():  # a folder of that name is the user's, not a stale list
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
         return None
-    lines = ["input\treason"] + [f"{p}\t{' '.join(str(r).split())}" for p, r in failed]
-    path.write_text("\n".join(lines) + "\n")
+    lines = ["input\treason"] + [f"{tsv_field(p)}\t{tsv_field(r)}" for p, r in failed]
+    _write_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -263,3 +263,60 @@ def test_evaluate_real_stats_record_the_real_set_they_were_computed_from(faces_c
     r = runner.invoke(app, ["evaluate", str(faces_copy), str(same), *args, "--json", "-"])
     assert r.exit_code == 0 and "read from" in r.stderr, r.output
     assert abs(json.loads(r.stdout)["summary"]["fid"]["value"]) < 1e-6
+
+
+# ------------------------------------------------- run record and failure list (issue 24 items 8, 9, 18)
+
+def test_a_full_disk_when_the_run_record_is_written_is_one_line_and_leaves_no_tmp(faces_copy, tmp_path, monkeypatch):
+    import errno
+    import os
+    from pathlib import Path
+
+    write_text = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if ".facefill-run.json" in self.name:
+            write_text(self, text[:10], *args, **kwargs)  # a partial file, then ENOSPC
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    out = tmp_path / "m"
+    r = runner.invoke(app, ["mask", str(faces_copy), str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "cannot write" in r.output and ".facefill-run.json" in r.output and "No space left" in r.output
+    assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("name", [".facefill-run.json", ".facefill-run.files", "failures.tsv"])
+def test_a_folder_where_the_run_record_or_failure_list_goes_is_one_line(faces_copy, tmp_path, name):
+    (faces_copy / "broken.png").write_bytes(b"not an image")  # one input fails: failures.tsv is written
+    out = tmp_path / "m"
+    (out / name).mkdir(parents=True)
+    r = runner.invoke(app, ["mask", str(faces_copy), str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert f"{out / name}: a folder is in its place" in r.output
+
+
+def test_a_folder_named_failures_tsv_is_left_alone_when_nothing_failed(faces_copy, tmp_path):
+    out = tmp_path / "m"
+    (out / "failures.tsv").mkdir(parents=True)
+    r = runner.invoke(app, ["mask", str(faces_copy), str(out)])
+    assert r.exit_code == 0 and (out / "failures.tsv").is_dir(), r.output
+
+
+def test_names_with_tab_or_newline_keep_one_row_and_one_line_each(faces_copy, tmp_path):
+    for name in ("tab\there.png", "new\nline.png", "back\\slash.png"):
+        (faces_copy / name).write_bytes(b"not an image")
+    out = tmp_path / "m"
+    r = runner.invoke(app, ["mask", str(faces_copy), str(out)])
+    assert r.exit_code == 3, r.output
+    rows = (out / "failures.tsv").read_text().splitlines()
+    assert len(rows) == 4 and all(row.count("\t") == 1 for row in rows)
+    unescape = {"\\\\": "\\", "\\t": "\t", "\\n": "\n"}
+    import re
+
+    names = sorted(re.sub(r"\\[\\tn]", lambda m: unescape[m.group()], row.split("\t")[0]) for row in rows[1:])
+    assert names == sorted(str(faces_copy / n) for n in ("tab\there.png", "new\nline.png", "back\\slash.png"))
+    skipped = [line for line in r.stderr.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 3 and any("tab\\there.png" in line for line in skipped)
