@@ -60,7 +60,8 @@ def test_manifest_allows_resume_only_with_the_same_settings(tmp_path):
 
 def test_failures_tsv_written_and_cleared(tmp_path):
     path = write_failures(tmp_path, [(tmp_path / "x.png", "x.png: broken\nreally")])
-    assert path.read_text().splitlines() == ["input\treason", f"{tmp_path / 'x.png'}\tx.png: broken really"]
+    # a reason over several lines stays on its row, escaped like a name (tsv_field)
+    assert path.read_text().splitlines() == ["input\treason", f"{tmp_path / 'x.png'}\tx.png: broken\\nreally"]
     assert write_failures(tmp_path, []) is None and not path.exists()
 
 
