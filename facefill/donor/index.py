@@ -12,7 +12,10 @@ sidecar ``<name>.json`` (68 landmarks) and, where the eye-centred frame left the
 * ``pose`` ``(N, 2) float32``: yaw and pitch proxies from the landmarks (:func:`pose_from_landmarks`);
 * ``padding`` ``(N,) float32``: fraction of the context that lies outside the donor's photo;
 * ``signature`` ``(N, 192) float32``: the photo at 8x8 in Lab (hair colour, background), used
-  to make ``--variants`` differ.
+  to make ``--variants`` differ;
+* ``silhouette`` ``(N, 256) float32``: the person's outline (hair volume, shoulders) at 16x16, the
+  probability of MediaPipe's selfie segmentation network (the port facefill ships for
+  ``replace-bg``). Donor choice compares it with the outline most of the best donors share.
 
 The index is built once and cached **outside** the bank (:func:`cache_dir`), under a key made of
 the bank's file contents, the image size and :data:`INDEX_VERSION`; a changed, added or removed
@@ -34,7 +37,7 @@ import numpy as np
 
 from facefill.errors import FacefillError
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: A bank with fewer usable donors than this is refused: donor choice needs room to avoid
 #: gender, age and pose mismatches.
 MIN_DONORS = 10
@@ -77,6 +80,7 @@ class DonorIndex:
     pose: np.ndarray
     padding: np.ndarray
     signature: np.ndarray
+    silhouette: np.ndarray
     key: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why) not usable
     cached: bool = False  # read from the cache rather than built
@@ -89,7 +93,8 @@ class DonorIndex:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"landmarks": self.landmarks, "descriptors": self.descriptors, "skin": self.skin,
-                "pose": self.pose, "padding": self.padding, "signature": self.signature}
+                "pose": self.pose, "padding": self.padding, "signature": self.signature,
+                "silhouette": self.silhouette}
 
 
 def _bank_files(root: Path) -> list[Path]:
@@ -157,8 +162,16 @@ def describe(images: np.ndarray, landmarks: np.ndarray, masks: np.ndarray, embed
         return embedder(x, torch.as_tensor(np.asarray(landmarks), dtype=torch.float32)).numpy().astype(np.float32)
 
 
+def silhouettes(images: np.ndarray, segmenter) -> np.ndarray:
+    """``(B, S, S, 3) uint8`` photos -> ``(B, 256) float32``: person probability at 16x16."""
+    import torch
+
+    probs = segmenter.predict(torch.from_numpy(np.ascontiguousarray(images))).cpu().numpy()
+    return np.stack([cv2.resize(p, (16, 16), interpolation=cv2.INTER_AREA).reshape(-1) for p in probs]).astype(np.float32)
+
+
 def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,
-                files: list[Path] | None = None) -> DonorIndex:
+                files: list[Path] | None = None, segmenter=None) -> DonorIndex:
     """Read every donor under ``root`` and compute its index entries (no caching here; see
     :func:`load_index`). Files that cannot be donors are listed in ``skipped``."""
     from facefill.mask.region import face_mask
@@ -169,7 +182,11 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
         from facefill.models.embedders import FaceEmbedder
 
         embedder = FaceEmbedder()
-    names, lms, descs, skins, pads, sigs, skipped = [], [], [], [], [], [], []
+    if segmenter is None:
+        from facefill.segment.selfie import SelfieSegmenter
+
+        segmenter = SelfieSegmenter()
+    names, lms, descs, skins, pads, sigs, sils, skipped = [], [], [], [], [], [], [], []
     batch: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def flush() -> None:
@@ -180,6 +197,7 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
         masks = np.stack([face_mask(l, size) for l in lm])
         descs.append(describe(ims, lm, masks, embedder))
         skins.append(_face_stats(ims, masks))
+        sils.append(silhouettes(ims, segmenter))
         for (name, im, l, valid), m in zip(batch, masks):
             context = m < 0.5
             pads.append(0.0 if valid is None else float(((valid < 0.5) & context).sum() / max(context.sum(), 1)))
@@ -208,7 +226,7 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
                       np.concatenate(skins) if skins else np.zeros((0, 6), np.float32),
                       pose_from_landmarks(lm_arr).reshape(n, 2),
                       np.asarray(pads, np.float32), np.asarray(sigs, np.float32).reshape(n, 192),
-                      skipped=skipped)
+                      np.concatenate(sils) if sils else np.zeros((0, 256), np.float32), skipped=skipped)
 
 
 def _save(index: DonorIndex, path: Path) -> None:
@@ -226,7 +244,8 @@ def _read(path: Path, root: Path, key: str) -> DonorIndex | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
-            arrays = {k: z[k] for k in ("landmarks", "descriptors", "skin", "pose", "padding", "signature")}
+            arrays = {k: z[k] for k in ("landmarks", "descriptors", "skin", "pose", "padding", "signature",
+                                        "silhouette")}
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
         return None  # a damaged cache file is rebuilt, never trusted
     if meta.get("version") != INDEX_VERSION or len(meta["names"]) != len(arrays["descriptors"]):

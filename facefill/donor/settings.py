@@ -14,7 +14,8 @@ class DonorSettings:
 
     ``variants``: outputs per face, each from a different donor. ``seed``: makes the choice of
     variants after the first reproducible. ``identity``, ``shape``, ``pose``, ``skin``,
-    ``padding``: weights of the donor cost terms. ``duplicate``: descriptor distance under which a
+    ``padding``, ``silhouette``: weights of the donor cost terms; ``consensus``: how many of the
+    cheapest donors define the outline the silhouette term compares with. ``duplicate``: descriptor distance under which a
     donor counts as the query itself. ``pool``: how many of the cheapest donors variants are drawn
     from; ``diversity``: how strongly variants avoid looking like each other; ``anchor``: how
     strongly variants stay close (descriptor distance) to the best donor. ``band``: width in
@@ -28,6 +29,8 @@ class DonorSettings:
     pose: float = 1.0
     skin: float = 0.5
     padding: float = 0.5
+    silhouette: float = 2.0
+    consensus: int = 5
     duplicate: float = 0.25
     pool: int = 24
     diversity: float = 1.0
@@ -42,5 +45,5 @@ class DonorSettings:
                 raise ConfigError(f"donor setting {f.name}={v}: must be a finite number >= 0")
         if not 1 <= self.variants <= 64:
             raise ConfigError(f"--variants {self.variants}: must be between 1 and 64")
-        if self.pool < 1 or self.band < 1 or self.band > 32:
-            raise ConfigError("donor settings: pool must be >= 1 and band between 1 and 32 pixels")
+        if self.pool < 1 or self.consensus < 1 or self.band < 1 or self.band > 32:
+            raise ConfigError("donor settings: pool and consensus must be >= 1, band between 1 and 32 pixels")

@@ -132,3 +132,28 @@ def test_colour_is_carried_to_the_donor_skin_near_the_face(index, queries, embed
     assert torch.equal(out * m, q * m)
     corner = out[0, :, :8, :8].mean((1, 2))
     assert torch.allclose(corner, torch.full((3,), 0.5), atol=0.03)  # far grey background kept its colour
+
+
+def test_an_outline_unlike_the_best_donors_costs_more():
+    """Donor 1 is the second-nearest face but its outline (short hair, say) is unlike that of
+    the other near donors: with the silhouette term it drops behind them."""
+    from pathlib import Path
+
+    from facefill.donor.index import DonorIndex
+
+    n = 8
+    desc = np.zeros((n, 128), np.float32)
+    desc[:, 0] = np.arange(n) * 0.05 + 0.3  # donor i is 0.3 + 0.05 i from the query
+    outline = np.zeros((n, 256), np.float32)
+    outline[:, :128] = 1.0
+    outline[1] = 0.0
+    outline[1, 200:] = 1.0
+    lm = np.zeros((n, 68, 2), np.float32)
+    index = DonorIndex(Path("."), 128, [f"d{i}.png" for i in range(n)], lm, desc, np.zeros((n, 6), np.float32),
+                       np.zeros((n, 2), np.float32), np.zeros(n, np.float32), np.zeros((n, 192), np.float32), outline)
+    q = (np.zeros((1, 128), np.float32), np.zeros((1, 68, 2), np.float32), np.zeros((1, 6), np.float32))
+    plain = costs(index, *q, DonorSettings(silhouette=0.0))[0]
+    with_outline = costs(index, *q, DonorSettings())[0]
+    assert np.argsort(plain)[:3].tolist() == [0, 1, 2]
+    assert np.argsort(with_outline)[:3].tolist() == [0, 2, 3]
+    np.testing.assert_allclose(with_outline[[0, 2, 3]], plain[[0, 2, 3]])  # the shared outline costs nothing
