@@ -118,7 +118,7 @@ def evaluate(
             table.add_column(col)
         for m, s in result.summary.items():
             digits = 6 if m == "kid" else 4  # KID is of order 1e-3
-            table.add_row(m, f"{s['mean']:.{digits}f}", f"{s['std']:.{digits}f}" if "std" in s else "", str(s["n"]),
+            table.add_row(m, f"{s['mean']:.{digits}f}", f"{s['std']:.{digits}f}" if s["std"] is not None else "", str(s["n"]),
                           "higher" if HIGHER_IS_BETTER[m] else "lower")
         console.print(table)
     for note in result.notes:

@@ -89,8 +89,8 @@ class EvalResult:
     generated: str = ""
     real: str = ""
     rows: list[dict] = field(default_factory=list)  # one per pair: {"file", metric: value}
-    #: metric -> {"mean", "std", "n"}; fid: {"mean", "value" (= mean), "n"};
-    #: kid: {"mean", "std", "n", "subsets", "subset_size"}
+    #: metric -> {"mean", "std", "n"}, one shape for every metric: fid is one number over the set
+    #: (its std is None, null in JSON); kid adds "subsets" and "subset_size"
     summary: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -362,7 +362,7 @@ def _set_metrics(result: EvalResult, metrics: tuple[str, ...], feats_gen: torch.
     if "fid" in metrics:
         mu_g, s_g = feature_stats(feats_gen)
         value = frechet_distance(mu_g, s_g, mu_r, s_r)
-        result.summary["fid"] = {"mean": value, "value": value, "n": n}
+        result.summary["fid"] = {"mean": value, "std": None, "n": n}
         if n < 2048:
             result.notes.append(f"FID on {n} images is biased upwards (the standard uses >= 10k; "
                                 "compare FIDs only at equal N)")

@@ -52,3 +52,23 @@ def test_spread_metrics_stops_at_the_first_non_metric():
     assert spread_metrics(["-m", "fid", "ssim", "fid", "./fid", "R"]) == [
         "-m", "fid", "--metrics", "ssim", "--metrics", "fid", "./fid", "R"]
     assert spread_metrics(["G", "--", "-m", "ssim"]) == ["G", "--", "-m", "ssim"]
+
+
+def test_every_metric_has_one_summary_shape(pair, monkeypatch):
+    """Issue 24 item 20: fid had `value` where the others have `mean`/`std`; the table shows no std for fid."""
+    import torch
+
+    class FakeInception(torch.nn.Module):  # (B, 3, H, W) -> (B, 6) features: no weights needed
+        source = "fake"
+
+        def forward(self, images):
+            return torch.cat([images.mean((2, 3)), images.std((2, 3))], 1)
+
+    monkeypatch.setattr("facefill.metrics.inception.load_inception", lambda path=None: FakeInception())
+    g, r = pair
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "fid", "--json", "-", "-q"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)["summary"]
+    assert all(set(s) == {"mean", "std", "n"} for s in summary.values()) and summary["fid"]["std"] is None
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "fid", "-q"])
+    assert res.exit_code == 0 and "fid" in res.stdout, res.output

@@ -262,7 +262,7 @@ def test_evaluate_real_stats_record_the_real_set_they_were_computed_from(faces_c
     assert runner.invoke(app, ["evaluate", str(faces_copy), str(faces_copy), *args]).exit_code == 0
     r = runner.invoke(app, ["evaluate", str(faces_copy), str(same), *args, "--json", "-"])
     assert r.exit_code == 0 and "read from" in r.stderr, r.output
-    assert abs(json.loads(r.stdout)["summary"]["fid"]["value"]) < 1e-6
+    assert abs(json.loads(r.stdout)["summary"]["fid"]["mean"]) < 1e-6
 
 
 # ------------------------------------------------- run record and failure list (issue 24 items 8, 9, 18)

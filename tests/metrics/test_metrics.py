@@ -122,7 +122,7 @@ def test_fid_zero_for_same_set_and_stats_cache(tmp_path, aligned_faces):
     gen, ref = _pair(tmp_path, imgs, imgs)
     stats = tmp_path / "real.npz"
     r1 = evaluate(gen, ref, ("fid", "kid"), real_stats=stats)  # one Inception pass serves both
-    assert abs(r1.summary["fid"]["value"]) < 1e-3 and r1.summary["fid"]["mean"] == r1.summary["fid"]["value"]
+    assert abs(r1.summary["fid"]["mean"]) < 1e-3 and r1.summary["fid"]["std"] is None
     assert stats.is_file() and load_stats(stats)[0].shape == (2048,) and load_features(stats).shape == (5, 2048)
     # the unbiased KID of a set against itself is 2 (sum K - m tr K) / (m^2 (m-1)) <= 0
     assert r1.summary["kid"]["mean"] <= 0 and r1.summary["kid"]["std"] == 0
@@ -132,7 +132,7 @@ def test_fid_zero_for_same_set_and_stats_cache(tmp_path, aligned_faces):
         cv2.imwrite(str(gen / f"{i:03d}.png"), im[..., ::-1])
     r2 = evaluate(gen, ref, ("fid", "kid"), real_stats=stats)
     assert any("read from" in n for n in r2.notes)
-    assert r2.summary["fid"]["value"] > 1
+    assert r2.summary["fid"]["mean"] > 1
     assert r2.summary["kid"]["mean"] > r1.summary["kid"]["mean"] + 1e-3
 
 
@@ -278,7 +278,7 @@ def test_fid_and_kid_share_one_inception_pass_and_the_features_cache(tmp_path, f
     assert len(fake_inception.inputs) == 2  # one batch: generated once, real once, for both metrics
     assert stats.is_file() and load_features(stats).shape == (4, 8)
     fid, kid = r1.summary["fid"], r1.summary["kid"]
-    assert fid["mean"] == fid["value"] > 0 and fid["n"] == 4
+    assert fid["mean"] > 0 and fid["n"] == 4 and set(fid) == {"mean", "std", "n"}
     assert set(kid) == {"mean", "std", "n", "subsets", "subset_size"} and kid["subset_size"] == 4
     assert kid["mean"] != 0 and any("kid on 4 images" in n for n in r1.notes)
     from facefill.metrics.kid import kid as kid_of
@@ -294,7 +294,7 @@ def test_fid_and_kid_share_one_inception_pass_and_the_features_cache(tmp_path, f
     old = tmp_path / "old.npz"
     mu, sigma, _ = load_stats(stats)
     np.savez(old, mu=mu, sigma=sigma, source=np.array("fake"), n=np.array(4))
-    assert evaluate(gen, real, ("fid",), real_stats=old).summary["fid"]["value"] == pytest.approx(fid["value"], rel=1e-6)
+    assert evaluate(gen, real, ("fid",), real_stats=old).summary["fid"]["mean"] == pytest.approx(fid["mean"], rel=1e-6)
     # ... and asking kid with it says what to do, before any image is embedded
     fake_inception.inputs.clear()
     with pytest.raises(FacefillError, match="FID statistics only.*delete the file"):
@@ -362,7 +362,7 @@ def test_padding_is_left_out_of_ssim_and_context_and_matched_for_fid(tmp_path, f
     fake_inception.inputs.clear()
     r_off = evaluate(gen, real, ("fid",), match_padding=False)
     assert torch.equal(fake_inception.inputs[0][0], xa)
-    assert r_off.summary["fid"]["value"] != r.summary["fid"]["value"]
+    assert r_off.summary["fid"]["mean"] != r.summary["fid"]["mean"]
     assert any("padding not matched" in n for n in r_off.notes)
     # and without the .valid.png the padding counts again: SSIM and context L1 see the noise there
     (real / "a.valid.png").unlink()
