@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from facefill.cli import _options as opt
 from facefill.cli.common import (CONFIG_HELP, PRESET_HELP, SET_HELP, err_console, handle_errors,
                                  progress_bar, resolve_config)
 from facefill.errors import FacefillError
@@ -23,11 +24,12 @@ def train(
     init: Path = typer.Option(None, "--init", help="Start a new run from these weights (fine-tuning): a run's generator.safetensors, the shipped default model's file, or a checkpoints/state_*.pt (which also brings its discriminator). Steps and optimisers start from zero; the preset/config must describe the same architecture."),
     regime: str = typer.Option(None, "--regime", help="'cascaded' (all blocks every step) or 'progressive' (grow 8 -> 128 with fade-in). Default: train.regime."),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps (default: train.epochs epochs)."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Images per step per process (default: train.batch_size)."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, max=65536, help="Images per step per process (default: train.batch_size)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     preset: str = typer.Option("small", "--preset", help=PRESET_HELP),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP + " E.g. --set loss.id=0 (a weight of 0 switches a loss term off) --set loss.pixel_kind=l2."),
+    quiet: bool = opt.quiet(),
 ) -> None:
     """Train the multi-scale generator (all four losses per scale) on aligned faces. Masks are made
     on the fly from the alignment landmarks. Writes config.toml, metrics.csv, sample grids,
@@ -59,7 +61,7 @@ def train(
             raise FacefillError(f"{run_dir} already holds a run; use --resume {run_dir} or another --name")
 
     resolve_device(device)  # a device this machine lacks: one line, before anything is shown
-    with progress_bar() as bar:
+    with progress_bar(disable=quiet) as bar:
         tasks: list = []  # the bar appears with the first step, after the checks before any work
 
         def on_step(step: int, total: int, m: dict[str, float]) -> None:
@@ -79,5 +81,6 @@ def train(
         err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
     if len(result.skipped) > 20:
         err_console.print(f"[yellow]... and {len(result.skipped) - 20} more skipped files[/]")
-    err_console.print(f"train: {result.steps} steps, {len(result.skipped)} files skipped -> {run_dir}"
-                      + (f"\nrelease weights: {result.release}" if result.release else ""), highlight=False)
+    if not quiet:
+        err_console.print(f"train: {result.steps} steps, {len(result.skipped)} files skipped -> {run_dir}"
+                          + (f"\nrelease weights: {result.release}" if result.release else ""), highlight=False)

@@ -142,3 +142,14 @@ def test_resume_from_a_state_that_loads_but_does_not_fit_is_one_line(trained_run
     r = runner.invoke(app, ["train", str(aligned_faces), "--resume", str(run), "--steps", "3", "--device", "cpu"])
     assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output, r.output
     assert len(r.stderr.strip().splitlines()) == 1 and "state_0000002.pt" in r.output
+
+
+def test_batch_size_0_is_a_usage_error_and_quiet_prints_nothing_on_success(faces_copy, tmp_path):
+    """Issue 24 item 16: --batch-size 0 was exit 1 (docs: 2); train had no --quiet."""
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path / "runs"), "--batch-size", "0"])
+    assert r.exit_code == 2 and "--batch-size" in r.output and not (tmp_path / "runs").exists()
+    args = [a for a in FAST if a not in ("--batch-size", "2")]
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path / "runs"), "--name", "q", "--steps", "1",
+                            "--batch-size", "2", *args, "--quiet"])
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert (tmp_path / "runs" / "q" / "generator.safetensors").is_file()
