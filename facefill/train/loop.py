@@ -40,7 +40,7 @@ from facefill.models import build_discriminator, build_generator
 from facefill.models.generator import split_legacy_buffers
 from facefill.models.release import RELEASE_NAME, save_release
 from facefill.train.report import MetricsLog, sample_grid, validate
-from facefill.train.state import rng_state, save_state, set_rng_state
+from facefill.train.state import rng_state, save_state, set_rng_state, state_files
 from facefill.train.step import Nets, train_step, unwrap
 
 
@@ -234,6 +234,9 @@ def fit(run_dir: Path, cfg: Config, train_set: Dataset, val_set: Dataset, dev: t
     log.close()
     if world > 1 and not busy:
         dist.barrier()
+    if busy and not state_files(ckpt_dir):  # a second Ctrl-C before the first checkpoint
+        raise TrainingInterrupted(f"stopped in the middle of step {step + 1}, before any checkpoint was saved; "
+                                  f"nothing to resume: run the same command again to start over")
     if busy:
         raise TrainingInterrupted(f"stopped in the middle of step {step + 1}, which was not saved; "
                                   f"continue from the newest checkpoint in {ckpt_dir} with --resume {run_dir}")

@@ -377,3 +377,17 @@ def test_dataloader_workers_leave_ctrl_c_and_sigterm_to_the_main_process(signum)
     finally:
         proc.kill()
         proc.join()
+
+
+def test_a_double_ctrl_c_before_the_first_checkpoint_does_not_point_to_resume(faces_copy, tmp_path, monkeypatch):
+    """Issue 24 item 22: a second Ctrl-C in step 1 said "continue with --resume", with nothing saved."""
+    import facefill.train.loop as loop_mod
+
+    def interrupted_step(*args, **kwargs):
+        raise KeyboardInterrupt  # what deferred_signals raises on the second SIGINT
+
+    monkeypatch.setattr(loop_mod, "train_step", interrupted_step)
+    run = tmp_path / "r"
+    with pytest.raises(TrainingInterrupted, match="before any checkpoint was saved; nothing to resume") as exc:
+        train(faces_copy, run, _cfg(), max_steps=5)
+    assert "--resume" not in str(exc.value) and not (run / "checkpoints").exists()
