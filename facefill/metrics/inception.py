@@ -153,13 +153,32 @@ class FIDInceptionV3(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FIDInceptionV3":
+        import pickle
+
         model = cls()
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            # torch's message advises weights_only=False, i.e. running the file's code: never do that
+            why = ("it holds pickled Python objects, which facefill never loads; give the TorchScript file or "
+                   "pytorch-fid's pt_inception-2015-12-05 .pth (plain tensors)" if "Weights only load failed" in
+                   str(exc) else _first_line(exc))
+            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({why})") from None
+        except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
+            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({_first_line(exc)})") from None
+        try:
             model.net.load_state_dict(state)
         except Exception as exc:
-            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({exc})") from None
+            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({_first_line(exc)})") from None
         return model
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of ``exc``'s message, at most 160 characters (torch's run over many)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "Error(s) in loading state_dict for X:" then the first one
+        return f"{lines[0]} {lines[1]}"[:160]
+    return (lines[0] if lines else exc.__class__.__name__)[:160]
 
 
 def fold_batch_norms(net: nn.Module) -> nn.Module:

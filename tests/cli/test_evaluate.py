@@ -72,3 +72,17 @@ def test_every_metric_has_one_summary_shape(pair, monkeypatch):
     assert all(set(s) == {"mean", "std", "n"} for s in summary.values()) and summary["fid"]["std"] is None
     res = runner.invoke(app, ["evaluate", g, r, "-m", "fid", "-q"])
     assert res.exit_code == 0 and "fid" in res.stdout, res.output
+
+
+def test_a_pickled_inception_file_never_advises_weights_only_false(pair, tmp_path):
+    """Issue 24 item 21: torch's own message suggested loading the untrusted pickle."""
+    import fractions
+
+    import torch
+
+    pickled = tmp_path / "inception.pth"
+    torch.save({"net": fractions.Fraction(1, 3)}, pickled)  # a Python object: needs unpickling code
+    g, r = pair
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "fid", "--inception-weights", str(pickled)])
+    assert res.exit_code == 1 and "pickled Python objects" in res.output, res.output
+    assert "weights_only" not in res.output and len(res.stderr.strip().splitlines()) == 1
