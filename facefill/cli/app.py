@@ -54,4 +54,12 @@ app.command("evaluate", cls=evaluate_cmd.EvaluateCommand)(evaluate_cmd.evaluate)
 
 
 def main() -> None:
+    # A reader that stops early (`facefill info | head -1`, `evaluate ... --json - | true`): end
+    # quietly by SIGPIPE like other Unix tools, not Click's silent exit 1. Not for train, whose
+    # torchrun processes talk over sockets that must see EPIPE as an error instead.
+    import signal
+    import sys
+
+    if hasattr(signal, "SIGPIPE") and "train" not in sys.argv[1:2]:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app()

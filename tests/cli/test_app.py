@@ -29,3 +29,17 @@ def test_info_lists_versions_and_components():
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0, result.output
     assert "torch" in result.output and "cpu" in result.output
+
+
+def test_a_reader_that_stops_early_ends_facefill_quietly_by_sigpipe():
+    """Issue 24 item 15: `facefill info | head -1` exited 1 (Click's EPIPE handling): end by
+    SIGPIPE like other Unix tools (141 in a shell), with nothing on stderr."""
+    import subprocess
+    import sys
+
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "facefill", "info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before facefill (still importing) writes a line
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGPIPE and err == b"", (proc.returncode, err)
