@@ -49,8 +49,6 @@ def align_folder(
         raise FacefillError(f"no images (jpg, png, webp, bmp, tif) found in {src}")
     check_write_plan([Write("output folder", dst)], {"input folder": src})
     plan = plan_outputs(inputs, src, dst)
-    if faces == "all":
-        plan = _spread_face_names(plan, src, dst)
     engine = get_backend(backend) if isinstance(backend, str) else backend
     settings = {"backend": engine.name, **getattr(engine, "settings", {}), "faces": faces, **asdict(cfg)}
 
@@ -87,14 +85,3 @@ def align_folder(
         write_failures(dst, report.failed)
     return report
 
-
-def _spread_face_names(plan: dict[Path, Path], src: Path, dst: Path) -> dict[Path, Path]:
-    """With ``--faces all``, ``x.jpg`` writes ``x_0.png``, ``x_1.png``...: an input ``x_1.jpg``
-    beside it keeps its extension in its name (``x_1.jpg_0.png``) instead of colliding."""
-    bases = {out.with_suffix("") for out in plan.values()}
-    out = {}
-    for p, base in plan.items():
-        head, _, tail = base.stem.rpartition("_")
-        clash = head and tail.isdigit() and base.with_name(head) in bases
-        out[p] = base.with_name(p.name + ".png") if clash else base
-    return out

@@ -1,4 +1,4 @@
-"""align_folder: resume with --faces all."""
+"""align_folder with --faces all: a photo is done only when all its faces are."""
 
 import cv2
 import numpy as np
@@ -40,3 +40,4 @@ def test_faces_all_photo_counts_as_done_only_when_every_face_is_written(two_face
     assert len(report.done) == 1 and not report.skipped, report
     assert sorted(p.name for p in out.glob("pair_*.json")) == ["pair_0.json", "pair_1.json"]
     assert not (out / ".facefill-lock").exists()  # the interrupted run released its lock
+
