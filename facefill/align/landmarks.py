@@ -226,10 +226,27 @@ def get_backend(name: str, **kwargs) -> LandmarkBackend:
     return cls(**kwargs)
 
 
+class _Serialized:
+    """A backend whose ``detect`` runs in one thread at a time: dlib's detector, called from two
+    threads at once, returned garbage faces (a score of 2e37, a box off the photo)."""
+
+    def __init__(self, backend: LandmarkBackend) -> None:
+        import threading
+
+        self.backend = backend
+        self.name = backend.name
+        self.settings = getattr(backend, "settings", {})
+        self._lock = threading.Lock()
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        with self._lock:
+            return self.backend.detect(image)
+
+
 def lazy_backend(name: str, **kwargs) -> Callable[[], LandmarkBackend]:
     """A function returning the backend ``name``, built on its first call only (loading a
     backend's models is slow, and folders with sidecars never need one). Thread-safe: loader
-    threads share one backend."""
+    threads share one backend, built once, whose ``detect`` calls take turns."""
     import threading
 
     built: list[LandmarkBackend] = []
@@ -238,7 +255,7 @@ def lazy_backend(name: str, **kwargs) -> Callable[[], LandmarkBackend]:
     def get() -> LandmarkBackend:
         with lock:
             if not built:
-                built.append(get_backend(name, **kwargs))
+                built.append(_Serialized(get_backend(name, **kwargs)))
             return built[0]
 
     return get
