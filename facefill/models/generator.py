@@ -9,7 +9,8 @@ Every block ``bN`` maps an ``(B, C_in, N, N)`` image in [-1, 1] to an ``(B, 3, N
 - ``fc1`` 512, ``fc2`` 16,384 reshaped to (1024, 4, 4).
 - decoder: 3x3 conv with 4*C filters + pixel shuffle x2 (C channels at twice the size), one
   stage per doubling from 4 to N.
-- last conv 5x5 to 3 channels, tanh. Leaky ReLU (slope 0.1) after every other layer.
+- last conv 5x5 to 3 channels (replicate padding: zero padding drew a 2 px frame), tanh. Leaky
+  ReLU (slope 0.1) after every other layer.
 
 A width multiplier ``w`` scales every channel count, fc1 and fc2 included (fc2 stays
 4 x 4 x C_bottleneck), so the small presets are the same code. Widths come from the one table
@@ -118,7 +119,9 @@ class GeneratorBlock(nn.Module):
             stages += [nn.Conv2d(prev, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.LeakyReLU(slope)]
             prev = c
         self.decoder = nn.Sequential(*stages)
-        self.last = nn.Conv2d(prev, 3, 5, padding=2)
+        # replicate, not zero, padding: zeros around the 5x5 window drew a 2 px frame round every
+        # output (edge step 13 grey levels against 3.4 inside; docs/model-card.md, "The border")
+        self.last = nn.Conv2d(prev, 3, 5, padding=2, padding_mode="replicate")
 
         init_weights(self, slope)
 
