@@ -1,4 +1,4 @@
-"""``facefill hallucinate MASKED_DIR OUT_DIR [--checkpoint FILE | --method donor --donors BANK]``."""
+"""``facefill hallucinate INPUT_DIR OUT_DIR [--checkpoint FILE | --method donor --donors BANK]``."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from facefill.config import HALLUCINATE_METHODS as METHODS
 
 @handle_errors
 def hallucinate(
-    masked_dir: Path = typer.Argument(..., help="Output of 'facefill mask' (<name>.png + <name>.mask.png), or aligned "
-                                      "photos with --mask-from-landmarks."),
+    input_dir: Path = typer.Argument(..., help="Photos of faces (aligned and masked on the fly), "
+                                      "the output of 'facefill align' (masked on the fly) or of 'facefill mask' (<name>.png "
+                                      "+ <name>.mask.png), or a mix: each file takes its own path."),
     out_dir: Path = typer.Argument(..., help="Output folder: <name>.png hallucinations, sub-folders mirrored."),
     checkpoint: Path = opt.checkpoint(),
     method: str = typer.Option("model", "--method", help="model (the generator); donor (real context from the donor "
@@ -33,9 +34,20 @@ def hallucinate(
     mask_from_landmarks: bool = typer.Option(False, "--mask-from-landmarks", help="Inputs are aligned photos: mask them "
                                              "on the fly from their sidecar landmarks (re-detected if missing)."),
     keep_face: bool = typer.Option(True, "--keep-face/--no-keep-face", help="Paste the original face pixels back: every "
-                                   "pixel inside the mask is bit-exact."),
+                                   "pixel inside the mask is bit-exact. --no-keep-face writes the generator's own face: the "
+                                   "default model never learned faces (its main loss, SSIM, scores the output with the real "
+                                   "face pasted back), so expect a smeared, striped face."),
     feather: int = typer.Option(2, "--feather", min=0, max=32, help="Seam width in pixels outside the mask edge for "
                                 "--keep-face: the face-edge colour fades into the hallucination (0 = hard seam)."),
+    faces: str = typer.Option("largest", "--faces", help="Photos: 'largest' face only, or 'all': <name>_0.png, "
+                              "<name>_1.png, ... (as 'facefill align')."),
+    landmarks: str = typer.Option("dlib", "--landmarks", help=f"Landmark backend for photos (and aligned crops without "
+                                  f"a sidecar): {', '.join(opt.LANDMARK_BACKENDS)}."),
+    detector: str = typer.Option("hog", "--detector", help="dlib only: 'hog' (fast) or 'cnn' (mmod: more robust, slower)."),
+    upsample: int = typer.Option(1, "--upsample", min=0, max=4, help="dlib only: upsample photos N times before "
+                                 "detection; finds smaller faces, about 4x slower per step."),
+    grow: int = typer.Option(None, "--grow", min=-64, max=64, help="Grow (>0) or erode (<0) the face region of photos "
+                             "and aligned crops masked on the fly by N pixels (default: the model's mask.grow, 0)."),
     all_scales: Path = typer.Option(None, "--all-scales", help="Also write every block's output to DIR/<scale>/<name>.png (8 ... 128)."),
     grid: Path = typer.Option(None, "--grid", help="Write a contact sheet PNG: masked | output | real (real from "
                               "--real-dir or --mask-from-landmarks inputs)."),
@@ -49,7 +61,9 @@ def hallucinate(
                               "$SLURM_ARRAY_TASK_ID/10) for array jobs; shards cover every file exactly once."),
     quiet: bool = opt.quiet(),
 ) -> None:
-    """Hallucinate hair, ears, neck, clothes and background around masked faces with a trained
+    """Hallucinate hair, ears, neck, clothes and background around the faces in INPUT_DIR (photos
+    are aligned and masked on the fly as 'facefill align' and 'facefill mask' would, with their
+    sidecars written beside each output; the summary says which path each file took) with a trained
     generator (the shipped default model unless --checkpoint is given), with real context from
     donor faces (--method donor --donors BANK: photographic, the face kept bit for bit), or with a
     classical baseline (--method) for comparison."""
@@ -69,13 +83,19 @@ def hallucinate(
     if method == "donor" and not keep_face:
         raise typer.BadParameter("--method donor always keeps the face (it only supplies context)",
                                  param_hint="--no-keep-face")
+    if faces not in ("largest", "all"):
+        raise typer.BadParameter("must be 'largest' or 'all'", param_hint="--faces")
+    if landmarks not in opt.LANDMARK_BACKENDS:
+        raise typer.BadParameter(f"must be one of {', '.join(opt.LANDMARK_BACKENDS)}", param_hint="--landmarks")
+    if detector not in ("hog", "cnn"):
+        raise typer.BadParameter("must be 'hog' or 'cnn'", param_hint="--detector")
     check_device_name(device)
-    if not masked_dir.exists():
-        raise FacefillError(f"{masked_dir} does not exist; run 'facefill mask ALIGNED_DIR {masked_dir}' first")
+    if not input_dir.exists():
+        raise FacefillError(f"{input_dir} does not exist; give a folder of face photos (or of 'facefill mask' outputs)")
     if real_dir is not None and not real_dir.is_dir():
         raise FacefillError(f"--real-dir {real_dir} is not a folder")
 
-    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model, parse_shard
+    from facefill.pipeline.hallucinate import HallucinateOptions, RawOptions, hallucinate_folder, load_model, parse_shard
     from facefill.runtime import resolve_device
 
     shards = parse_shard(shard)  # a bad value is exit 2, before the model loads
@@ -89,10 +109,17 @@ def hallucinate(
 
         donor = run_with_progress("donor index", lambda progress: load_donors(
             donors, DonorSettings(variants=variants, seed=seed), progress=progress), quiet)
+    mask = None
+    if grow is not None:
+        from facefill.config import MaskConfig
+
+        mask = MaskConfig(grow=grow)
+    raw = RawOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces, mask=mask)
     opts = HallucinateOptions(method=method, donor=donor, keep_face=keep_face, feather=feather, batch_size=batch_size,
                               precision=precision, overwrite=overwrite, shard=shards,
                               mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
+                              raw=raw,
                               grid=grid, grid_max=grid_max)
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
-        masked_dir, out_dir, G, cfg, opts, dev, progress=progress, checkpoint=checkpoint), quiet)
+        input_dir, out_dir, G, cfg, opts, dev, progress=progress, checkpoint=checkpoint), quiet)
     report_batch(report, "hallucinate", out_dir, quiet)

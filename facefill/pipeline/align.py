@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from facefill.align.core import align_image
+from facefill.align.core import AlignedFace, align_image
 from facefill.align.landmarks import LandmarkBackend, get_backend
 from facefill.align.sidecar import sidecar_path, valid_path, write_sidecar
 from facefill.config import AlignConfig
@@ -17,6 +17,30 @@ from facefill.data.io import list_images, read_image, write_image
 from facefill.errors import FacefillError, NoFaceError
 from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_key, open_run, plan_outputs,
                                        write_failures)
+
+
+#: what to try when a photo has no face (align and the on-the-fly alignment of hallucinate)
+NO_FACE_FIX = "it needs a visible frontal face (try --landmarks fan, or --upsample 2 for small faces)"
+
+
+def face_path(base: Path, i: int, faces: str) -> Path:
+    """Where face ``i`` of a photo goes: ``base`` with ``faces="largest"``, else
+    ``<stem>_<i>.png`` beside it."""
+    return base if faces == "largest" else base.with_name(f"{base.stem}_{i}.png")
+
+
+def write_companions(out: Path, face: AlignedFace, sidecar: dict) -> list[Path]:
+    """The files ``align`` writes beside the image ``out`` of one aligned face: ``<name>.valid.png``
+    when part of the frame lies outside the photo (a stale one is removed otherwise), then the
+    sidecar ``<name>.json`` (``sidecar``, e.g. :meth:`AlignedFace.sidecar`). Returns the files written."""
+    written = []
+    valid = valid_path(out)
+    if face.valid is not None and not face.valid.all():
+        written.append(write_image(valid, face.valid.astype(np.uint8) * 255))
+    else:
+        valid.unlink(missing_ok=True)
+    written.append(write_sidecar(out, sidecar))
+    return written
 
 
 def align_folder(
@@ -52,34 +76,25 @@ def align_folder(
     engine = get_backend(backend) if isinstance(backend, str) else backend
     settings = {"backend": engine.name, **getattr(engine, "settings", {}), "faces": faces, **asdict(cfg)}
 
-    def face_path(base: Path, i: int) -> Path:
-        return base if faces == "largest" else base.with_name(f"{base.stem}_{i}.png")
-
     def work(path: Path) -> list[Path] | None:
         check_input_name(path)
-        first = face_path(plan[path], 0)
+        first = face_path(plan[path], 0, faces)
         if not overwrite and first.is_file() and sidecar_path(first).is_file():
             return None  # face 0's sidecar is written last: the photo is complete
         try:
             aligned = align_image(read_image(path), engine, cfg, faces, device)
         except NoFaceError:
-            raise NoFaceError(f"{path}: no face found; it needs a visible frontal face "
-                              "(try --landmarks fan, or --upsample 2 for small faces)") from None
+            raise NoFaceError(f"{path}: no face found; {NO_FACE_FIX}") from None
         written = []
         rel = input_key(path, src)
         for i in reversed(range(len(aligned))):  # face 0 last: its sidecar marks the photo done
-            face, out = aligned[i], face_path(plan[path], i)
+            face, out = aligned[i], face_path(plan[path], i, faces)
             written.append(write_image(out, face.image))
-            valid = valid_path(out)
-            if face.valid is not None and not face.valid.all():
-                written.append(write_image(valid, face.valid.astype(np.uint8) * 255))
-            else:
-                valid.unlink(missing_ok=True)
-            written.append(write_sidecar(out, face.sidecar(rel, engine.name, cfg)))
+            written += write_companions(out, face, face.sidecar(rel, engine.name, cfg))  # sidecar last
         return written
 
     with open_run(dst, "align", settings, overwrite=overwrite,
-                  has_outputs=any(face_path(p, 0).is_file() for p in plan.values())) as run:
+                  has_outputs=any(face_path(p, 0, faces).is_file() for p in plan.values())) as run:
         report = run_batch(inputs, work, progress, should_stop,
                            on_done=lambda p, files: run.record(input_key(p, src), files))
         write_failures(dst, report.failed)

@@ -20,6 +20,19 @@ from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan
                                        write_failures)
 
 
+def mask_face(image: np.ndarray, landmarks: np.ndarray, cfg: MaskConfig = MaskConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """One aligned photo ``(S, S, 3) uint8`` masked as ``mask`` writes it: the masked photo
+    (context filled with ``cfg.fill``, the edge feathered over ``cfg.feather`` px) and the binary
+    mask ``(S, S) uint8`` (255 = face: the grown hull, where the feathered mask is >= 0.5)."""
+    soft = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
+    return apply_mask_uint8(image, soft, cfg.fill), ((soft >= 0.5) * 255).astype(np.uint8)
+
+
+def mask_settings(cfg: MaskConfig) -> dict:
+    """The ``"mask"`` entry ``mask`` adds to a sidecar."""
+    return {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
+
+
 def mask_folder(
     src: str | Path,
     dst: str | Path,
@@ -53,11 +66,10 @@ def mask_folder(
         side = read_sidecar(path)
         landmarks = landmarks_for(path, image, engine)
         check_aligned(path, image, landmarks, side, (align.left_eye, align.right_eye))
-        mask = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
-        written = [write_image(out, apply_mask_uint8(image, mask, cfg.fill)),
-                   write_image(mask_out, ((mask >= 0.5) * 255).astype(np.uint8))]
+        masked, mask = mask_face(image, landmarks, cfg)
+        written = [write_image(out, masked), write_image(mask_out, mask)]
         side = side or {"source": path.name, "landmarks": np.round(landmarks, 3).tolist()}
-        side["mask"] = {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
+        side["mask"] = mask_settings(cfg)
         written.append(write_sidecar(out, side))
         return written
 
