@@ -9,6 +9,7 @@ white, 16-bit and float images are scaled to 8 bits. Unreadable files raise
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -27,9 +28,16 @@ VALID_SUFFIX = ".valid.png"
 COMPANION_SUFFIXES = (MASK_SUFFIX, FG_SUFFIX, VALID_SUFFIX)
 
 
+def _open_header(path: str | os.PathLike):
+    """PIL's lazy open (reads the header only, so a huge photo is no decompression bomb here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def _exif_orientation(path: Path) -> int:
     try:
-        with Image.open(path) as im:
+        with _open_header(path) as im:
             return int(im.getexif().get(0x0112, 1))
     except Exception:  # no EXIF, or a format PIL does not know: cv2 decides below
         return 1
@@ -71,14 +79,34 @@ def to_uint8_rgb(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:
     return np.ascontiguousarray(img[:, :, ::-1]) if channel_order == "BGR" else img
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read ``path`` as ``(H, W, 3) uint8 RGB``, upright. ImageError if unreadable."""
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` as stored (before EXIF rotation) from the file's header, without
+    decoding the pixels; None when the header cannot be read."""
+    try:
+        with _open_header(path) as im:
+            return im.size[1], im.size[0]
+    except Exception:  # unreadable or unknown to PIL: read_image reports it properly
+        return None
+
+
+def read_image(path: str | os.PathLike, reduce: int = 1) -> np.ndarray:
+    """Read ``path`` as ``(H, W, 3) uint8 RGB``, upright. ImageError if unreadable.
+
+    ``reduce`` 2, 4 or 8 decodes at that fraction of the size (``ceil(H / reduce)``; JPEG
+    decodes straight to it, which is fast and small for huge photos; other formats are decoded
+    whole and shrunk). An alpha channel is then dropped rather than composited on white."""
     path = Path(path)
+    if reduce != 1 and reduce not in _REDUCED:
+        raise ValueError(f"reduce must be 1, 2, 4 or 8, not {reduce}")
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise ImageError(f"{path}: cannot open ({exc.strerror})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    flag = cv2.IMREAD_UNCHANGED if reduce == 1 else _REDUCED[reduce]
+    img = cv2.imdecode(data, flag) if data.size else None
     if img is None:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format); remove or re-export it")
     try:

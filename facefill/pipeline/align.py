@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from facefill.align.core import AlignedFace, align_image
+from facefill.align.core import AlignedFace, align_file
 from facefill.align.landmarks import LandmarkBackend, get_backend
 from facefill.align.sidecar import sidecar_path, valid_path, write_sidecar
 from facefill.config import AlignConfig
@@ -82,7 +82,7 @@ def align_folder(
         if not overwrite and first.is_file() and sidecar_path(first).is_file():
             return None  # face 0's sidecar is written last: the photo is complete
         try:
-            aligned = align_image(read_image(path), engine, cfg, faces, device)
+            aligned = align_file(path, engine, cfg, faces, device)  # large JPEGs: decoded small
         except NoFaceError:
             raise NoFaceError(f"{path}: no face found; {NO_FACE_FIX}") from None
         written = []
