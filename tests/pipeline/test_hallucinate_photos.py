@@ -152,7 +152,7 @@ def border_steps(image: np.ndarray) -> tuple[float, float, float]:
 
 
 def test_default_model_draws_no_border_frame(tmp_path):
-    """Issue 27: zero padding in the blocks' last 5x5 conv drew a 2 px frame (edge steps 11-18
+    """Issue 27: zero padding in the output block's last 5x5 conv drew a 2 px frame (edge steps 11-19
     grey levels against 3.3-3.7 inside on these photos); with replicate padding the edge steps
     are those of the inside."""
     report = hallucinate_folder(EXAMPLES, tmp_path / "out", *load_model(), HallucinateOptions())
