@@ -34,9 +34,10 @@ def hallucinate(
     mask_from_landmarks: bool = typer.Option(False, "--mask-from-landmarks", help="Inputs are aligned photos: mask them "
                                              "on the fly from their sidecar landmarks (re-detected if missing)."),
     keep_face: bool = typer.Option(True, "--keep-face/--no-keep-face", help="Paste the original face pixels back: every "
-                                   "pixel inside the mask is bit-exact. --no-keep-face writes the generator's own face: the "
-                                   "default model never learned faces (its main loss, SSIM, scores the output with the real "
-                                   "face pasted back), so expect a smeared, striped face."),
+                                   "pixel inside the mask is bit-exact. --no-keep-face writes the generator's own face, and the "
+                                   "default model never learned faces: its main loss (SSIM) scores the output with the real "
+                                   "face pasted back, so its faces are striped and further from the real one than a flat "
+                                   "fill in the face's mean colour (docs/model-card.md)."),
     feather: int = typer.Option(2, "--feather", min=0, max=32, help="Seam width in pixels outside the mask edge for "
                                 "--keep-face: the face-edge colour fades into the hallucination (0 = hard seam)."),
     faces: str = typer.Option("largest", "--faces", help="Photos: 'largest' face only, or 'all': <name>_0.png, "

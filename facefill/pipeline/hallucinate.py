@@ -369,6 +369,10 @@ def hallucinate_folder(
     report = BatchReport(total=len(files))
     if opts.method == "donor":
         report.notes.append(opts.donor.summary())
+    if opts.method == "model" and not opts.keep_face and checkpoint is None:
+        report.notes.append("note: --no-keep-face with the default model: it never learned faces (its main loss "
+                            "scores the output with the real face pasted back), so the faces are striped noise; "
+                            "see docs/model-card.md")
     todo = []
     for path in files:
         done = plan[path].is_file() or first_face(path) is not None
