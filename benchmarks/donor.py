@@ -20,8 +20,9 @@ Rows: ``real others`` (99 bank photos against the validation photos: the floor a
 ``donor``, ``donor, other people`` (donors closer than 0.5 in descriptor distance, very likely
 the same person, excluded), ``model`` (shipped default), ``ns`` (OpenCV Navier-Stokes).
 ``--bank-scale K`` also times building the index of a bank of K links to every donor (a bank of
-10,000+ entries from the ~865 faces we have) in a fresh cache, and reports peak memory.
-Writes benchmarks/results/donor.{json,md}; contact sheets go to ``--sheets DIR``.
+10,000+ entries from the ~865 faces we have) in a fresh cache, and reports peak memory, in
+results/donor_bank.{json,md}. Writes benchmarks/results/donor.{json,md} (``--methods`` with no
+names skips them). Contact sheets: tools/donor_sheet.py.
 """
 
 from __future__ import annotations
@@ -105,9 +106,8 @@ def main() -> None:
     ap.add_argument("--val-list", type=Path, default=Path("facefill/data/splits/celeba_val.txt"))
     ap.add_argument("--first-val", default="000900")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--methods", nargs="+", default=["real others", "donor", "donor, other people", "model", "ns"])
+    ap.add_argument("--methods", nargs="*", default=["real others", "donor", "donor, other people", "model", "ns"])
     ap.add_argument("--bank-scale", type=int, default=0)
-    ap.add_argument("--sheets", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=None, help="keep the outputs here (default: a temporary folder)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -171,15 +171,18 @@ def main() -> None:
         t0 = time.perf_counter()
         load_index(big, cache=cache)
         cached = time.perf_counter() - t0
-        rows.append({"method": f"index of {len(index)} donors", "build_s": round(build, 1), "cached_s": round(cached, 2),
-                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                     "cache_mb": round(sum(p.stat().st_size for p in cache.iterdir()) / 2**20, 1)})
-        print(json.dumps(rows[-1]), flush=True)
+        bank_row = {"donors": len(index), "build_s": round(build, 1), "cached_s": round(cached, 2),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                    "cache_mb": round(sum(p.stat().st_size for p in cache.iterdir()) / 2**20, 1),
+                    "device": device_name("cpu")}
+        print(json.dumps(bank_row), flush=True)
         shutil.rmtree(cache)
+        print(write("donor_bank", [bank_row], ["device", "donors", "build_s", "cached_s", "peak_rss_mb", "cache_mb"]))
     for r in rows:
         r["device"] = device_name("cpu")
-    print(write("donor", rows, ["method", "n", "fid", "kid_x1e3", "seam_median", "seam_p90", "forehead_p90",
-                                "ssim_context", "l1_context", "faces_per_s", "cpu_ms_per_face", "build_s", "cached_s", "peak_rss_mb"]))
+    if rows:
+        print(write("donor", rows, ["method", "n", "fid", "kid_x1e3", "seam_median", "seam_p90", "forehead_p90",
+                                    "ssim_context", "l1_context", "faces_per_s", "cpu_ms_per_face"]))
     if args.work is None:
         shutil.rmtree(work)
 
