@@ -9,8 +9,8 @@ Every block ``bN`` maps an ``(B, C_in, N, N)`` image in [-1, 1] to an ``(B, 3, N
 - ``fc1`` 512, ``fc2`` 16,384 reshaped to (1024, 4, 4).
 - decoder: 3x3 conv with 4*C filters + pixel shuffle x2 (C channels at twice the size), one
   stage per doubling from 4 to N.
-- last conv 5x5 to 3 channels, tanh (in the cascade's output block with replicate padding: zero
-  padding drew a 2 px frame). Leaky ReLU (slope 0.1) after every other layer.
+- last conv 5x5 to 3 channels, tanh (released generators pad the output block's by
+  replication: zero padding drew a 2 px frame). Leaky ReLU (slope 0.1) after every other layer.
 
 A width multiplier ``w`` scales every channel count, fc1 and fc2 included (fc2 stays
 4 x 4 x C_bottleneck), so the small presets are the same code. Widths come from the one table
@@ -80,8 +80,7 @@ class GeneratorBlock(nn.Module):
         width: channel multiplier (1.0 = paper).
         in_channels: 3 for an RGB input, 6 when the face mask is concatenated (``mask_skip``).
         slope: leaky-ReLU negative slope.
-        out_padding: padding mode of the last conv: ``"replicate"`` for the cascade's output block
-            (zeros drew a 2 px frame round every output), ``"zeros"`` for the blocks inside it.
+        out_padding: padding mode of the last conv (see :meth:`CascadedGenerator.pad_output`).
     """
 
     def __init__(
@@ -217,17 +216,26 @@ class CascadedGenerator(nn.Module):
         self.upscalers = nn.ModuleDict()
         for i, n in enumerate(scales):
             in_ch = 6 if (mask_skip and i > 0) else 3
-            # the output block's last conv pads by replication: zeros drew a 2 px frame round every
-            # output (docs/model-card.md, "The border"). The inner blocks keep zeros: their edges
-            # feed the next block, which learned on them (replicating there too cost 0.0005 SSIM)
-            pad = "replicate" if n == scales[-1] else "zeros"
-            self.blocks[f"b{n}"] = GeneratorBlock(n, width, in_ch, slope, out_padding=pad)
+            self.blocks[f"b{n}"] = GeneratorBlock(n, width, in_ch, slope)
             if i > 0:
                 self.upscalers[f"up{n}"] = Upscaler(width, slope)
 
     @property
     def resolution(self) -> int:
         return self.scales[-1]
+
+    def pad_output(self, mode: str = "replicate") -> "CascadedGenerator":
+        """Set the padding mode of the output block's last 5x5 conv (the weights stay).
+
+        Trained with zeros, whose 2 px reach drew a frame round every output (edge step 13 grey
+        levels against 3.4 inside); replicating the edge there removes it without retraining and
+        moves no metric beyond noise (docs/model-card.md, "The border"), so released generators
+        are run with ``"replicate"`` (:func:`facefill.pipeline.hallucinate.load_model`). Training
+        keeps zeros: a 30-step overfit test learned slower with replication. The inner blocks keep
+        zeros too: their edges feed the next block, which learned on them (replicating there as
+        well cost 0.0005 unseen SSIM)."""
+        self.blocks[f"b{self.resolution}"].last.padding_mode = mode
+        return self
 
     def forward(
         self, masked: torch.Tensor, stage: int | None = None, alpha: float = 1.0

@@ -61,10 +61,13 @@ def default_model_path() -> Path:
 
 def load_model(checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu"
                ) -> tuple[torch.nn.Module, Config]:
-    """G (eval, fp32) and its config from a release file, or the shipped default model."""
+    """G (eval, fp32) and its config from a release file, or the shipped default model, with the
+    output block's last conv padded by replication: zero padding, as trained, drew a 2 px frame
+    round every output (:meth:`facefill.models.generator.CascadedGenerator.pad_output`)."""
     from facefill.models.release import load_generator
 
-    return load_generator(Path(checkpoint) if checkpoint is not None else default_model_path(), device=device)
+    G, cfg = load_generator(Path(checkpoint) if checkpoint is not None else default_model_path(), device=device)
+    return G.pad_output("replicate"), cfg
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
