@@ -129,18 +129,28 @@ def match_sharpness(donor: torch.Tensor, query: torch.Tensor, region: torch.Tens
 
 
 def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
-                    band: int, sigma: float = 1.0) -> torch.Tensor:
+                    band: int, sigma: float = 1.0, wide: float = 3.0) -> torch.Tensor:
     """The additive correction for the donor's context, ``(B, 3, H, W)``: the query - donor
     difference on the face's 2-px inner rim, spread by normalised Gaussian convolution and faded
-    to 0 at ``band`` px outside the face (smoothstep). Zero inside the face and beyond the band."""
+    to 0 at ``band`` px outside the face (smoothstep). Zero inside the face and beyond the band.
+
+    Near the rim the spread uses ``sigma`` (local: it follows the rim closely); where that
+    kernel no longer reaches (a few px out), it blends into the spread at ``wide``, whose kernel
+    covers the whole band, so the correction fades smoothly instead of stopping short."""
     rim = masks - erode(masks, 2)
-    k = 2 * (band + 3) + 1  # the kernel reaches past the band, so the spread is defined across it
-    num = gaussian_blur2d((query - donor) * rim, (k, k), (sigma, sigma), border_type="constant")
-    den = gaussian_blur2d(rim, (k, k), (sigma, sigma), border_type="constant")
-    spread = num / den.clamp_min(1e-12)
+    diff = (query - donor) * rim
+
+    def spread(s: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        num = gaussian_blur2d(diff, (k, k), (s, s), border_type="constant")
+        den = gaussian_blur2d(rim, (k, k), (s, s), border_type="constant")
+        return num / den.clamp_min(1e-12), den
+
+    near, den_near = spread(sigma, 2 * math.ceil(4 * sigma) + 1)
+    far, den_far = spread(wide, 2 * (band + 3) + 1)  # reaches past the band
+    w = (den_near / 1e-2).clamp(0, 1)
     t = (1 - dist / band).clamp(0, 1)
-    fade = t * t * (3 - 2 * t) * (1 - masks) * (den > 1e-12)
-    return spread * fade
+    fade = t * t * (3 - 2 * t) * (1 - masks) * (den_far > 1e-12)
+    return (w * near + (1 - w) * far) * fade
 
 
 def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.Tensor,

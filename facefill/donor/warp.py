@@ -56,10 +56,14 @@ def tps_fit(src: torch.Tensor, dst: torch.Tensor, regularization: float = 0.0
 def tps_apply(points: torch.Tensor, centres: torch.Tensor, weights: torch.Tensor, affine: torch.Tensor
               ) -> torch.Tensor:
     """Evaluate a spline from :func:`tps_fit` (fitted with ``src = centres``) at ``points``
-    ``(B, M, 2)``; returns ``(B, M, 2)`` float64."""
-    points, centres = points.double(), centres.double()
-    u = _kernel(torch.cdist(points, centres).square())
-    return affine[:, :1] + points @ affine[:, 1:] + u @ weights
+    ``(B, M, 2)``, in float32 (pass normalised coordinates); returns ``(B, M, 2)`` float64."""
+    dtype = torch.float32  # normalised coordinates: float32 is exact to ~1e-6 of the half-width
+    points, centres = points.to(dtype), centres.to(dtype)
+    weights, affine = weights.to(dtype), affine.to(dtype)
+    d2 = ((points ** 2).sum(-1, keepdim=True) + (centres ** 2).sum(-1)[:, None] - 2 * points @ centres.transpose(1, 2))
+    d2 = d2.clamp_min(0)
+    u = d2 * torch.log(d2.clamp_min(1e-20))  # r^2 log r^2, 0 at r = 0
+    return (affine[:, :1] + points @ affine[:, 1:] + u @ weights).double()
 
 
 def warp_to_landmarks(images: torch.Tensor, donor_landmarks: torch.Tensor, query_landmarks: torch.Tensor,
