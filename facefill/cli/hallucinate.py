@@ -49,7 +49,7 @@ def hallucinate(
                                  "detection; finds smaller faces, about 4x slower per step."),
     grow: int = typer.Option(None, "--grow", min=-64, max=64, help="Grow (>0) or erode (<0) the face region of photos "
                              "and aligned crops masked on the fly by N pixels (default: the model's mask.grow, 0)."),
-    all_scales: Path = typer.Option(None, "--all-scales", help="Also write every block's output to DIR/<scale>/<name>.png (8 ... 128)."),
+    all_scales: Path = typer.Option(None, "--all-scales", help="Also write every block's output to DIR/<scale>/<name>.png (8 ... 128); --method model only."),
     grid: Path = typer.Option(None, "--grid", help="Write a contact sheet PNG: masked | output | real (real from "
                               "--real-dir or --mask-from-landmarks inputs)."),
     grid_max: int = typer.Option(16, "--grid-max", min=1, max=1024, help="Rows in the contact sheet."),
@@ -81,6 +81,9 @@ def hallucinate(
                                  param_hint="--donors")
     if method != "donor" and (donors is not None or variants != 1):
         raise typer.BadParameter("--donors and --variants are for --method donor", param_hint="--donors")
+    if all_scales is not None and method != "model":
+        raise typer.BadParameter(f"--method {method} has one scale only; --all-scales is for the generator",
+                                 param_hint="--all-scales")
     if method == "donor" and not keep_face:
         raise typer.BadParameter("--method donor always keeps the face (it only supplies context)",
                                  param_hint="--no-keep-face")

@@ -53,8 +53,7 @@ def test_all_scales_folder_is_checked_against_the_input(masked, tmp_path):
     scales = tmp_path / "as"
     shutil.copytree(masked, scales / "128")
     before = digest(scales)
-    r = runner.invoke(app, ["hallucinate", str(scales / "128"), str(tmp_path / "o"), "--all-scales", str(scales),
-                            "--method", "mean"])
+    r = runner.invoke(app, ["hallucinate", str(scales / "128"), str(tmp_path / "o"), "--all-scales", str(scales)])
     assert r.exit_code == 1 and "is inside the --all-scales folder" in r.output, r.output
     assert digest(scales) == before and not (tmp_path / "o").exists()
 
@@ -171,8 +170,8 @@ def test_align_settings_that_change_crops_are_in_the_run_record(raw, tmp_path):
 def test_hallucinate_all_scales_is_in_the_run_record(masked, tmp_path):
     """#9: `hallucinate m h --all-scales s` after a plain run: exit 0 and s/ empty."""
     h = tmp_path / "h"
-    assert runner.invoke(app, ["hallucinate", str(masked), str(h), "--method", "mean"]).exit_code == 0
-    r = runner.invoke(app, ["hallucinate", str(masked), str(h), "--method", "mean", "--all-scales", str(tmp_path / "s")])
+    assert runner.invoke(app, ["hallucinate", str(masked), str(h)]).exit_code == 0
+    r = runner.invoke(app, ["hallucinate", str(masked), str(h), "--all-scales", str(tmp_path / "s")])
     assert r.exit_code == 1 and "all_scales: None ->" in r.output and "--overwrite" in r.output, r.output
 
 

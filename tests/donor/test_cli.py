@@ -63,11 +63,14 @@ def test_one_output_per_face_by_default(masked, donor_bank, cache, tmp_path):
     (["--donors", "BANK"], "--donors"),
     (["--method", "donor", "--donors", "BANK", "--no-keep-face"], "--no-keep-face"),
     (["--method", "donor", "--donors", "BANK", "--variants", "0"], "--variants"),
+    (["--method", "donor", "--donors", "BANK", "--all-scales", "SCALES"], "--all-scales"),
+    (["--method", "mean", "--all-scales", "SCALES"], "--all-scales"),
 ])
 def test_usage_errors_exit_2(masked, donor_bank, tmp_path, args, hint):
-    args = [a.replace("BANK", str(donor_bank)) for a in args]
+    args = [a.replace("BANK", str(donor_bank)).replace("SCALES", str(tmp_path / "s")) for a in args]
     r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "o"), *args])
     assert r.exit_code == 2 and hint in r.output, r.output
+    assert not (tmp_path / "s").exists() and not (tmp_path / "o").exists()
 
 
 def test_a_bank_that_cannot_serve_is_one_line_exit_1(masked, tmp_path, cache):
