@@ -39,6 +39,16 @@ def aligned_faces(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def masked(aligned_faces, tmp_path) -> Path:
+    """``mask_folder`` over the aligned test faces (tests/cli has its own, made with the CLI)."""
+    from facefill.pipeline.mask import mask_folder
+
+    out = tmp_path / "masked"
+    mask_folder(aligned_faces, out)
+    return out
+
+
+@pytest.fixture
 def faces_copy(aligned_faces, tmp_path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(aligned_faces, dst)

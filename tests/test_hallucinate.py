@@ -15,16 +15,9 @@ from facefill.models import build_generator
 from facefill.models.release import save_release
 from facefill.pipeline.hallucinate import (HallucinateOptions, default_model_path, hallucinate_folder, load_model,
                                            parse_shard)
-from facefill.pipeline.mask import mask_folder
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def masked(aligned_faces, tmp_path):
-    out = tmp_path / "masked"
-    mask_folder(aligned_faces, out)
-    return out
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -128,8 +129,6 @@ def align_file(path, backend: LandmarkBackend, cfg: AlignConfig = AlignConfig(),
     decode when none of them magnifies it (the warp would shrink the full photo at least as much);
     otherwise the photo is decoded whole. Sidecar matrices and landmarks are always in the full
     photo's pixels."""
-    from pathlib import Path
-
     k = 1
     dims = image_size(path) if detect_max and Path(path).suffix.lower() in (".jpg", ".jpeg") else None
     if dims is not None:

@@ -35,12 +35,7 @@ def align(
     ALIGNED_DIR/failures.tsv."""
     from facefill.runtime import check_device_name
 
-    if faces not in ("largest", "all"):
-        raise typer.BadParameter("must be 'largest' or 'all'", param_hint="--faces")
-    if landmarks not in opt.LANDMARK_BACKENDS:
-        raise typer.BadParameter(f"must be one of {', '.join(opt.LANDMARK_BACKENDS)}", param_hint="--landmarks")
-    if detector not in ("hog", "cnn"):
-        raise typer.BadParameter("must be 'hog' or 'cnn'", param_hint="--detector")
+    opt.check_align_choices(faces, landmarks, detector)
     check_device_name(device)
     if not raw_dir.exists():
         raise FacefillError(f"{raw_dir} does not exist; give a folder of photos or an image file")

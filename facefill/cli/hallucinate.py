@@ -87,12 +87,7 @@ def hallucinate(
     if method == "donor" and not keep_face:
         raise typer.BadParameter("--method donor always keeps the face (it only supplies context)",
                                  param_hint="--no-keep-face")
-    if faces not in ("largest", "all"):
-        raise typer.BadParameter("must be 'largest' or 'all'", param_hint="--faces")
-    if landmarks not in opt.LANDMARK_BACKENDS:
-        raise typer.BadParameter(f"must be one of {', '.join(opt.LANDMARK_BACKENDS)}", param_hint="--landmarks")
-    if detector not in ("hog", "cnn"):
-        raise typer.BadParameter("must be 'hog' or 'cnn'", param_hint="--detector")
+    opt.check_align_choices(faces, landmarks, detector)
     check_device_name(device)
     if not input_dir.exists():
         raise FacefillError(f"{input_dir} does not exist; give a folder of face photos (or of 'facefill mask' outputs)")

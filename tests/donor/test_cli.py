@@ -6,16 +6,9 @@ from typer.testing import CliRunner
 
 from facefill.cli.app import app
 from facefill.data.io import read_image
-from facefill.pipeline.mask import mask_folder
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def masked(aligned_faces, tmp_path):
-    out = tmp_path / "masked"
-    mask_folder(aligned_faces, out)
-    return out
 
 
 def _snapshot(folder):

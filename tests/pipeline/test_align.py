@@ -1,23 +1,9 @@
 """align_folder with --faces all: a photo is done only when all its faces are."""
 
-import cv2
-import numpy as np
 import pytest
 
 import facefill.pipeline.align as align_pipeline
 from facefill.pipeline.align import align_folder
-
-
-@pytest.fixture
-def two_faces(tmp_path, data_dir):
-    """One photo with two faces side by side (obama | biden)."""
-    a, b = (cv2.imread(str(data_dir / "faces" / n)) for n in ("obama.jpg", "biden.jpg"))
-    h = min(a.shape[0], b.shape[0])
-    a, b = (cv2.resize(x, (x.shape[1] * h // x.shape[0], h)) for x in (a, b))
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    cv2.imwrite(str(raw / "pair.jpg"), np.concatenate([a, b], 1))
-    return raw
 
 
 def test_faces_all_photo_counts_as_done_only_when_every_face_is_written(two_faces, tmp_path, monkeypatch):

@@ -101,14 +101,9 @@ def test_a_mixed_folder_is_handled_per_file(raw, tmp_path, tiny, faces_copy):
     assert np.array_equal(read_image(out / "aligned.png"), read_image(tmp_path / "alone" / "obama2.png"))
 
 
-def test_faces_all_writes_each_face_and_donor_gets_landmarks(tmp_path, data_dir, tiny):
+def test_faces_all_writes_each_face_and_donor_gets_landmarks(tmp_path, two_faces, tiny):
     G, cfg = tiny
-    a, b = (cv2.imread(str(data_dir / "faces" / n)) for n in ("obama.jpg", "biden.jpg"))
-    h = min(a.shape[0], b.shape[0])
-    a, b = (cv2.resize(x, (x.shape[1] * h // x.shape[0], h)) for x in (a, b))
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    cv2.imwrite(str(raw / "pair.jpg"), np.concatenate([a, b], 1))
+    raw = two_faces
     opts = HallucinateOptions(raw=RawOptions(faces="all"))
     report = hallucinate_folder(raw, tmp_path / "out", G, cfg, opts)
     assert not report.failed and "1 photos aligned and masked on the fly, 2 faces" in report.notes[-1]
