@@ -11,7 +11,7 @@ from typer.core import TyperCommand
 from facefill.cli import _options as opt
 from facefill.cli.common import console, err_console, handle_errors, run_with_progress
 
-METRICS = ("match", "ssim", "fid", "kid", "pieapp", "lpips")  # facefill.pipeline.evaluate.METRICS (not imported: start-up)
+from facefill.metrics import DEFAULT_METRICS, METRICS, METRICS_HELP  # the one list (no torch: start-up)
 
 
 def _is_metric_list(token: str) -> bool:
@@ -58,11 +58,7 @@ class EvaluateCommand(TyperCommand):
 def evaluate(
     generated_dir: Path = typer.Argument(..., help="Generated images (e.g. the output of 'facefill hallucinate')."),
     real_dir: Path = typer.Argument(..., help="Real images with the same relative paths (e.g. the output of 'facefill align')."),
-    metrics: list[str] = typer.Option(["match", "ssim", "fid"], "--metrics", "-m",
-                                      help="Any of: match ssim fid kid pieapp lpips, before or after the folders: "
-                                           "--metrics fid kid ssim, -m fid -m kid or --metrics fid,kid (default: match "
-                                           "ssim fid). fid and kid share one Inception pass. A folder named like a "
-                                           "metric right after the list is written ./fid."),
+    metrics: list[str] = typer.Option(list(DEFAULT_METRICS), "--metrics", "-m", help=METRICS_HELP),
     masks: Path = typer.Option(None, "--masks", help="Output folder of 'facefill mask' for these faces: also report "
                                "ssim_context and l1_context, over the hallucinated region only (outside the face mask)."),
     json_out: Path = typer.Option(None, "--json", help="Write per-image rows and the summary as JSON ('-' = stdout)."),
@@ -83,7 +79,26 @@ def evaluate(
     """Compare generated images with real ones (paired by relative path): face match score,
     SSIM, FID, KID, PieAPP, LPIPS, and with --masks SSIM and L1 over the hallucinated region only.
     Prints a table; --json/--csv write per-image values too."""
-    from facefill.pipeline.outputs import Write, check_write_plan
+    flat = _check_options(metrics, json_out, csv_out, device)
+    targets = _check_writes(generated_dir, real_dir, masks, inception_weights, json_out, csv_out, real_stats)
+
+    from facefill.pipeline.evaluate import evaluate as evaluate_folders
+    from facefill.runtime import resolve_device
+
+    dev = resolve_device(device)
+    result = run_with_progress("evaluate", lambda progress: evaluate_folders(
+        generated_dir, real_dir, flat, dev, batch_size, real_stats, inception_weights,
+        progress=progress, masks_dir=masks, match_padding=match_padding), quiet)
+    if not any(state == "-" for _, state in targets.values()):
+        console.print(_summary_table(result, f"{generated_dir} vs {real_dir}"))
+    for note in result.notes:
+        err_console.print(f"[yellow]{note}[/]" if note.startswith("warning") else f"[dim]{note}[/]", highlight=False)
+    _write_reports(result, targets, quiet)
+
+
+def _check_options(metrics: list[str], json_out: Path | None, csv_out: Path | None, device: str) -> tuple[str, ...]:
+    """The metric names, each once, in the order given (usage error for an unknown one), after
+    checking that at most one report goes to stdout and that the device name is known."""
     from facefill.runtime import check_device_name
 
     # "--metrics fid ssim match" arrives as one --metrics per name (EvaluateCommand); "fid,ssim" is split here
@@ -94,35 +109,41 @@ def evaluate(
     if str(json_out) == "-" and str(csv_out) == "-":
         raise typer.BadParameter("only one of --json and --csv can be '-' (stdout)")
     check_device_name(device)
-    # every path evaluate writes, against every path it reads, before any work
+    return tuple(dict.fromkeys(flat))
+
+
+def _check_writes(generated_dir: Path, real_dir: Path, masks: Path | None, inception_weights: Path | None,
+                  json_out: Path | None, csv_out: Path | None, real_stats: Path | None) -> dict[str, tuple]:
+    """Every path evaluate writes (--json, --csv, --real-stats), checked against every path it
+    reads and probed for writing, before any metric work. Returns ``{option: (path, state)}`` for
+    the reports, state ``"new"``, ``"replace"``, ``"-"`` (stdout) or None (not asked)."""
+    from facefill.pipeline.outputs import Write, check_write_plan
+
     states = check_write_plan(
         [Write("--json", json_out, folder=False), Write("--csv", csv_out, folder=False),
          Write("--real-stats", real_stats, folder=False)],
         {"generated folder": generated_dir, "real folder": real_dir, "--masks": masks, "--inception-weights": inception_weights})
-    targets = {"--json": (json_out, states.get("--json")), "--csv": (csv_out, states.get("--csv"))}
+    return {"--json": (json_out, states.get("--json")), "--csv": (csv_out, states.get("--csv"))}
+
+
+def _summary_table(result, title: str):
+    """The summary as a Rich table: metric, value, std, n, whether higher is better."""
+    from rich.table import Table
 
     from facefill.pipeline.evaluate import HIGHER_IS_BETTER
-    from facefill.pipeline.evaluate import evaluate as evaluate_folders
-    from facefill.runtime import resolve_device
 
-    dev = resolve_device(device)
-    result = run_with_progress("evaluate", lambda progress: evaluate_folders(
-        generated_dir, real_dir, tuple(dict.fromkeys(flat)), dev, batch_size, real_stats, inception_weights,
-        progress=progress, masks_dir=masks, match_padding=match_padding), quiet)
-    to_stdout = any(state == "-" for _, state in targets.values())
-    if not to_stdout:
-        from rich.table import Table
+    table = Table(title=title)
+    for col in ("metric", "value", "std", "n", "better"):
+        table.add_column(col)
+    for m, s in result.summary.items():
+        digits = 6 if m == "kid" else 4  # KID is of order 1e-3
+        table.add_row(m, f"{s['mean']:.{digits}f}", f"{s['std']:.{digits}f}" if s["std"] is not None else "", str(s["n"]),
+                      "higher" if HIGHER_IS_BETTER[m] else "lower")
+    return table
 
-        table = Table(title=f"{generated_dir} vs {real_dir}")
-        for col in ("metric", "value", "std", "n", "better"):
-            table.add_column(col)
-        for m, s in result.summary.items():
-            digits = 6 if m == "kid" else 4  # KID is of order 1e-3
-            table.add_row(m, f"{s['mean']:.{digits}f}", f"{s['std']:.{digits}f}" if s["std"] is not None else "", str(s["n"]),
-                          "higher" if HIGHER_IS_BETTER[m] else "lower")
-        console.print(table)
-    for note in result.notes:
-        err_console.print(f"[yellow]{note}[/]" if note.startswith("warning") else f"[dim]{note}[/]", highlight=False)
+
+def _write_reports(result, targets: dict[str, tuple], quiet: bool) -> None:
+    """Write the --json/--csv reports asked for: to stdout for '-', else to their files."""
     for option, (path, state) in targets.items():
         fmt = option.lstrip("-")
         if state == "-":

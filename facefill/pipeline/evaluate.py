@@ -35,12 +35,9 @@ from facefill.data.batch import Progress
 from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_bytes
 from facefill.data.tensors import from_uint8
 from facefill.errors import FacefillError
+from facefill.metrics import CONTEXT_METRICS, DEFAULT_METRICS, METRICS, SET_METRICS  # the one list of each
 from facefill.pipeline.outputs import Write, check_write_plan
 
-METRICS = ("match", "ssim", "fid", "kid", "pieapp", "lpips")
-CONTEXT_METRICS = ("ssim_context", "l1_context")
-#: one value per set, from the Inception features (the rest are per image)
-SET_METRICS = ("fid", "kid")
 HIGHER_IS_BETTER = {"match": True, "ssim": True, "fid": False, "kid": False, "pieapp": False, "lpips": False,
                     "ssim_context": True, "l1_context": False}
 #: weight files (keys of facefill.weights.WEIGHTS) each metric loads from torch hub's cache
@@ -151,10 +148,203 @@ def valid_ssim(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.T
     return context_ssim(x, y, 1.0 - valid)
 
 
+@dataclass
+class _Plan:
+    """What :func:`evaluate` checked before computing anything: the pairs, what to compute, and
+    where the real set's Inception statistics come from."""
+
+    pairs: list[tuple[Path, Path, str]]
+    metrics: tuple[str, ...]
+    masks_dir: Path | None
+    #: a ``real_stats`` file to read (None: compute the real side, and save it to ``real_stats`` if given)
+    cache: Path | None
+    #: what a ``real_stats`` cache is computed from (:func:`_real_set`); None without fid/kid or ``real_stats``
+    real_set: dict | None
+
+    @property
+    def use_inception(self) -> bool:
+        return any(m in self.metrics for m in SET_METRICS)
+
+    @property
+    def per_image(self) -> list[str]:
+        return [m for m in self.metrics if m not in SET_METRICS] + (list(CONTEXT_METRICS) if self.masks_dir else [])
+
+    @property
+    def need_valid(self) -> bool:
+        """Padding matters to ssim, the context metrics and the Inception input: read ``.valid.png`` only then."""
+        return "ssim" in self.metrics or self.masks_dir is not None or self.use_inception
+
+
+def check_request(gen_dir: Path, real_dir: Path, metrics: tuple[str, ...], real_stats: str | os.PathLike | None,
+                  inception_weights: str | os.PathLike | None, masks_dir: str | os.PathLike | None,
+                  result: EvalResult) -> _Plan:
+    """Pair the folders and check every precondition of :func:`evaluate` (known metrics, enough
+    images for fid/kid, paths that do not overlap, weights present, masks present, a usable
+    ``real_stats`` cache) before any metric is computed; warnings go to ``result.notes``."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise FacefillError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    pairs = pair_folders(gen_dir, real_dir)
+    if gen_dir.resolve() == real_dir.resolve():
+        result.notes.append(f"warning: the generated and real folders are the same folder ({gen_dir}): "
+                            "every score compares an image with itself")
+    elif all(g.read_bytes() == r.read_bytes() for g, r, _ in pairs[:8]):
+        result.notes.append("warning: the first generated files are byte-identical to the real ones: "
+                            "is the generated folder a copy of the real one?")
+    for m in SET_METRICS:
+        if m in metrics and len(pairs) < 2:
+            raise FacefillError(f"{m} needs at least 2 images per side, {gen_dir} has {len(pairs)}; "
+                                f"leave {m} out (--metrics match ssim) or evaluate more images")
+    check_write_plan([Write("--real-stats", real_stats, folder=False)], {
+        "generated folder": gen_dir, "real folder": real_dir, "--masks": masks_dir, "--inception-weights": inception_weights})
+    plan = _Plan(pairs, metrics, Path(masks_dir) if masks_dir is not None else None, None, None)
+    if plan.use_inception and real_stats is not None:
+        plan.cache = Path(real_stats) if Path(real_stats).is_file() else None
+        plan.real_set = _real_set(real_dir, pairs)
+    if plan.cache is not None and "kid" in metrics:
+        from facefill.metrics.fid import has_features
+
+        if not has_features(plan.cache):
+            raise FacefillError(f"--real-stats {plan.cache} holds FID statistics only (written before kid existed); kid "
+                                "needs the real features: delete the file (the next run rewrites it with them) or leave kid out")
+    for m in metrics:
+        check_weights(m)
+    if plan.masks_dir is not None:
+        if not plan.masks_dir.is_dir():
+            raise FacefillError(f"--masks {plan.masks_dir} does not exist; give the output folder of 'facefill mask'")
+        missing = [k for _, _, k in pairs if not (plan.masks_dir / (k + MASK_SUFFIX)).is_file()]
+        if missing:
+            raise FacefillError(f"{len(missing)} pairs have no {MASK_SUFFIX} in {plan.masks_dir}: {', '.join(missing[:10])}")
+    return plan
+
+
+def _load_nets(metrics: tuple[str, ...], device: torch.device) -> dict[str, torch.nn.Module]:
+    """The per-image metric networks asked for: ``match`` (dlib ResNet), ``pieapp``, ``lpips`` (piq)."""
+    nets: dict[str, torch.nn.Module] = {}
+    if "match" in metrics:
+        from facefill.models.embedders import FaceEmbedder
+
+        nets["match"] = FaceEmbedder().to(device)
+    if "pieapp" in metrics or "lpips" in metrics:
+        import piq
+
+        if "pieapp" in metrics:
+            nets["pieapp"] = piq.PieAPP(reduction="none", stride=27).to(device)
+        if "lpips" in metrics:
+            nets["lpips"] = piq.LPIPS(reduction="none").to(device)
+    return nets
+
+
+@dataclass
+class _Batch:
+    """One batch of pairs, read: ``x`` generated and ``y`` real ``(B, 3, H, W)`` in [0, 1], ``valid``
+    ``(B, 1, H, W)`` in {0, 1} (1 = from the photo), ``padded`` the indices with padding."""
+
+    names: list[str]
+    x: torch.Tensor
+    y: torch.Tensor
+    landmarks: list[np.ndarray | None]
+    valid: torch.Tensor
+    padded: list[int]
+    face_masks: list[np.ndarray]
+
+
+def _read_batch(chunk: list[tuple[Path, Path, str]], plan: _Plan, device: torch.device,
+                mismatched: list[str]) -> _Batch | None:
+    """Read one batch of pairs; pairs of different sizes go to ``mismatched`` (None is returned
+    once there is one: no result is used then)."""
+    from facefill.align.sidecar import read_sidecar
+
+    gens, reals, lms, names, masks, valids = [], [], [], [], [], []
+    for g, r, key in chunk:
+        gi, ri = read_image(g), read_image(r)
+        if gi.shape != ri.shape:
+            mismatched.append(f"{key} ({gi.shape[1]}x{gi.shape[0]} vs {ri.shape[1]}x{ri.shape[0]})")
+            continue
+        side = read_sidecar(r)
+        lms.append(np.asarray(side["landmarks"], np.float32) if side and "landmarks" in side else None)
+        gens.append(gi), reals.append(ri), names.append(key)
+        valids.append(_valid_for(r, ri.shape[:2]) if plan.need_valid else None)
+        if plan.masks_dir is not None:
+            masks.append(_mask_for(plan.masks_dir, key, gi.shape[:2]))
+    if mismatched or not gens:
+        return None
+    x, y = from_uint8(gens, device, signed=False), from_uint8(reals, device, signed=False)
+    padded = [i for i, v in enumerate(valids) if v is not None]
+    valid = torch.ones(len(names), 1, *x.shape[-2:], device=device)  # 1 = from the photo
+    for i in padded:
+        valid[i, 0] = torch.from_numpy(valids[i]).to(device)
+    return _Batch(names, x, y, lms, valid, padded, masks)
+
+
+@torch.no_grad()
+def _score_batch(b: _Batch, metrics: tuple[str, ...], nets: dict[str, torch.nn.Module]) -> list[dict]:
+    """The per-image metrics of one batch: one row ``{"file", metric: value}`` per pair."""
+    from facefill.metrics.match import match_scores
+    from facefill.metrics.ssim import ssim
+
+    rows = [{"file": n} for n in b.names]
+
+    def put(metric: str, values) -> None:
+        for row, v in zip(rows, values):
+            row[metric] = float(v)
+
+    x, y = b.x, b.y
+    if "ssim" in metrics:
+        values = ssim(x, y)
+        if b.padded:  # only the padded images change: the rest keep piq's plain mean
+            sel = torch.tensor(b.padded, device=x.device)
+            values[sel] = valid_ssim(x[sel], y[sel], b.valid[sel]).to(values.dtype)
+        put("ssim", values.tolist())
+    if "match" in metrics:
+        put("match", match_scores(nets["match"], x, y, b.landmarks))
+    for m in ("pieapp", "lpips"):
+        if m in metrics:
+            put(m, nets[m](x, y).reshape(len(b.names)).tolist())
+    if b.face_masks:
+        from facefill.metrics.context import context_l1, context_ssim
+
+        fm = torch.from_numpy(np.stack(b.face_masks))[:, None].to(x.device)
+        fm = torch.maximum(fm, 1.0 - b.valid)  # padding is no context: left out like the face
+        put("ssim_context", context_ssim(x, y, fm).reshape(-1).tolist())
+        put("l1_context", context_l1(x, y, fm).reshape(-1).tolist())
+    return rows
+
+
+@torch.no_grad()
+def _inception_features(b: _Batch, inception: torch.nn.Module, match_padding: bool,
+                        real_side: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(B, 2048)`` Inception features of the generated side (and of the real side when
+    ``real_side``), on the CPU. With ``match_padding`` the real image's padding is pasted into the
+    generated one, so both sides differ only where the photo has content (``torch.where``: images
+    without padding stay bit-identical)."""
+    xg = torch.where(b.valid > 0.5, b.x, b.y) if match_padding and b.padded else b.x
+    return inception(xg).cpu(), inception(b.y).cpu() if real_side else None
+
+
+def _summarise(result: EvalResult, plan: _Plan, n_padded: int, match_padding: bool) -> None:
+    """Mean, std and n of each per-image metric into ``result.summary``, and a note on padding."""
+    for m in plan.per_image:
+        vals = np.array([row[m] for row in result.rows], np.float64)
+        result.summary[m] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": len(vals)}
+    if not n_padded:
+        return
+    what = []
+    if "ssim" in plan.metrics or plan.masks_dir is not None:
+        what.append("valid pixels only in " + ("ssim and the context metrics" if "ssim" in plan.metrics and plan.masks_dir
+                                               is not None else "ssim" if "ssim" in plan.metrics else "the context metrics"))
+    if plan.use_inception:
+        what.append("fid/kid saw each generated image with its real image's padding pasted in "
+                    "(--no-match-padding turns this off)" if match_padding else
+                    "fid/kid saw the generated images as they are, padding not matched (--no-match-padding)")
+    result.notes.append(f"{n_padded} of {len(result.rows)} real images have padding (a .valid.png from "
+                        f"'facefill align'): {'; '.join(what)}")
+
+
 def evaluate(
     gen_dir: str | os.PathLike,
     real_dir: str | os.PathLike,
-    metrics: tuple[str, ...] = ("match", "ssim", "fid"),
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
     device: str | torch.device = "cpu",
     batch_size: int = 32,
     real_stats: str | os.PathLike | None = None,
@@ -170,149 +360,39 @@ def evaluate(
     before KID hold no features: they still serve ``fid``, and asking ``kid`` with one is an error.
     ``match_padding``: for ``fid``/``kid``, replace each generated image's pixels where its real
     image is padding (``.valid.png`` 0) by the real pixels there; False feeds them as they are."""
-    from facefill.align.sidecar import read_sidecar
-    from facefill.metrics.match import match_scores
-    from facefill.metrics.ssim import ssim
-
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise FacefillError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
     device = torch.device(device)
     gen_dir, real_dir = Path(gen_dir), Path(real_dir)
-    pairs = pair_folders(gen_dir, real_dir)
     result = EvalResult(str(gen_dir), str(real_dir))
-    if gen_dir.resolve() == real_dir.resolve():
-        result.notes.append(f"warning: the generated and real folders are the same folder ({gen_dir}): "
-                            "every score compares an image with itself")
-    elif all(g.read_bytes() == r.read_bytes() for g, r, _ in pairs[:8]):
-        result.notes.append("warning: the first generated files are byte-identical to the real ones: "
-                            "is the generated folder a copy of the real one?")
-    for m in SET_METRICS:
-        if m in metrics and len(pairs) < 2:
-            raise FacefillError(f"{m} needs at least 2 images per side, {gen_dir} has {len(pairs)}; "
-                                f"leave {m} out (--metrics match ssim) or evaluate more images")
-    use_inception = any(m in metrics for m in SET_METRICS)
-    check_write_plan([Write("--real-stats", real_stats, folder=False)], {
-        "generated folder": gen_dir, "real folder": real_dir, "--masks": masks_dir, "--inception-weights": inception_weights})
-    cache = Path(real_stats) if use_inception and real_stats is not None and Path(real_stats).is_file() else None
-    real_set = _real_set(real_dir, pairs) if use_inception and real_stats is not None else None
-    if cache is not None and "kid" in metrics:
-        from facefill.metrics.fid import has_features
-
-        if not has_features(cache):
-            raise FacefillError(f"--real-stats {cache} holds FID statistics only (written before kid existed); kid "
-                                "needs the real features: delete the file (the next run rewrites it with them) or leave kid out")
-    for m in metrics:
-        check_weights(m)
-    masks_dir = Path(masks_dir) if masks_dir is not None else None
-    if masks_dir is not None and not masks_dir.is_dir():
-        raise FacefillError(f"--masks {masks_dir} does not exist; give the output folder of 'facefill mask'")
-    if masks_dir is not None:
-        missing = [k for _, _, k in pairs if not (masks_dir / (k + MASK_SUFFIX)).is_file()]
-        if missing:
-            raise FacefillError(f"{len(missing)} pairs have no {MASK_SUFFIX} in {masks_dir}: {', '.join(missing[:10])}")
-    nets: dict[str, torch.nn.Module] = {}
-    if "match" in metrics:
-        from facefill.models.embedders import FaceEmbedder
-
-        nets["match"] = FaceEmbedder().to(device)
-    if "pieapp" in metrics or "lpips" in metrics:
-        import piq
-
-        if "pieapp" in metrics:
-            nets["pieapp"] = piq.PieAPP(reduction="none", stride=27).to(device)
-        if "lpips" in metrics:
-            nets["lpips"] = piq.LPIPS(reduction="none").to(device)
+    plan = check_request(gen_dir, real_dir, tuple(metrics), real_stats, inception_weights, masks_dir, result)
+    nets = _load_nets(plan.metrics, device)
     inception = None
-    if use_inception:
+    if plan.use_inception:
         from facefill.metrics.inception import load_inception
 
         inception = load_inception(inception_weights).to(device)
-        if cache is not None:
-            _check_cache(cache, real_set, inception.source, result)
-    feats_gen, feats_real, mismatched = [], [], []
-    per_image = [m for m in metrics if m not in SET_METRICS] + (list(CONTEXT_METRICS) if masks_dir is not None else [])
-    # padding matters to ssim, the context metrics and the Inception input; read .valid.png only then
-    need_valid = "ssim" in metrics or masks_dir is not None or use_inception
-    n_padded = 0
-
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        gens, reals, lms, names, masks, valids = [], [], [], [], [], []
-        for g, r, key in chunk:
-            gi, ri = read_image(g), read_image(r)
-            if gi.shape != ri.shape:
-                mismatched.append(f"{key} ({gi.shape[1]}x{gi.shape[0]} vs {ri.shape[1]}x{ri.shape[0]})")
-                continue
-            side = read_sidecar(r)
-            lms.append(np.asarray(side["landmarks"], np.float32) if side and "landmarks" in side else None)
-            gens.append(gi), reals.append(ri), names.append(key)
-            valids.append(_valid_for(r, ri.shape[:2]) if need_valid else None)
-            if masks_dir is not None:
-                masks.append(_mask_for(masks_dir, key, gi.shape[:2]))
-        if mismatched or not gens:
-            continue  # reported below, before any result is used
-        x, y = from_uint8(gens, device, signed=False), from_uint8(reals, device, signed=False)
-        rows = [{"file": n} for n in names]
-        padded = [i for i, v in enumerate(valids) if v is not None]
-        n_padded += len(padded)
-        valid = torch.ones(len(names), 1, *x.shape[-2:], device=device)  # 1 = from the photo
-        for i in padded:
-            valid[i, 0] = torch.from_numpy(valids[i]).to(device)
-
-        def put(metric: str, values) -> None:
-            for row, v in zip(rows, values):
-                row[metric] = float(v)
-
-        with torch.no_grad():
-            if "ssim" in metrics:
-                values = ssim(x, y)
-                if padded:  # only the padded images change: the rest keep piq's plain mean
-                    sel = torch.tensor(padded, device=device)
-                    values[sel] = valid_ssim(x[sel], y[sel], valid[sel]).to(values.dtype)
-                put("ssim", values.tolist())
-            if "match" in metrics:
-                put("match", match_scores(nets["match"], x, y, lms))
-            for m in ("pieapp", "lpips"):
-                if m in metrics:
-                    put(m, nets[m](x, y).reshape(len(names)).tolist())
-            if masks_dir is not None:
-                from facefill.metrics.context import context_l1, context_ssim
-
-                fm = torch.from_numpy(np.stack(masks))[:, None].to(device)
-                fm = torch.maximum(fm, 1.0 - valid)  # padding is no context: left out like the face
-                put("ssim_context", context_ssim(x, y, fm).reshape(-1).tolist())
-                put("l1_context", context_l1(x, y, fm).reshape(-1).tolist())
-            if inception is not None:
-                # the real image's padding pasted into the generated one: both sides then differ only
-                # where the photo has content (torch.where: images without padding stay bit-identical)
-                xg = torch.where(valid > 0.5, x, y) if match_padding and padded else x
-                feats_gen.append(inception(xg).cpu())
-                if cache is None:
-                    feats_real.append(inception(y).cpu())
-        result.rows.extend(rows)
+        if plan.cache is not None:
+            _check_cache(plan.cache, plan.real_set, inception.source, result)
+    feats_gen, feats_real, mismatched, n_padded = [], [], [], 0
+    for start in range(0, len(plan.pairs), batch_size):
+        chunk = plan.pairs[start:start + batch_size]
+        batch = _read_batch(chunk, plan, device, mismatched)
+        if batch is None:
+            continue  # sizes differ somewhere: reported below, before any result is used
+        result.rows.extend(_score_batch(batch, plan.metrics, nets))
+        n_padded += len(batch.padded)
+        if inception is not None:
+            gen, real = _inception_features(batch, inception, match_padding, real_side=plan.cache is None)
+            feats_gen.append(gen)
+            feats_real += [real] if real is not None else []
         if progress is not None:
-            progress(min(start + batch_size, len(pairs)), len(pairs), chunk[-1][2])
+            progress(min(start + batch_size, len(plan.pairs)), len(plan.pairs), chunk[-1][2])
     if mismatched:
         raise FacefillError(f"{len(mismatched)} pairs differ in size: {', '.join(mismatched[:10])}"
                             f"{' ...' if len(mismatched) > 10 else ''}; both sides must be the same size (e.g. 128x128 aligned)")
-    for m in per_image:
-        vals = np.array([row[m] for row in result.rows], np.float64)
-        result.summary[m] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": len(vals)}
-    if n_padded:
-        what = []
-        if "ssim" in metrics or masks_dir is not None:
-            what.append("valid pixels only in " + ("ssim and the context metrics" if "ssim" in metrics and masks_dir
-                                                   is not None else "ssim" if "ssim" in metrics else "the context metrics"))
-        if inception is not None:
-            what.append("fid/kid saw each generated image with its real image's padding pasted in "
-                        "(--no-match-padding turns this off)" if match_padding else
-                        "fid/kid saw the generated images as they are, padding not matched (--no-match-padding)")
-        result.notes.append(f"{n_padded} of {len(result.rows)} real images have padding (a .valid.png from "
-                            f"'facefill align'): {'; '.join(what)}")
+    _summarise(result, plan, n_padded, match_padding)
     if inception is not None:
-        _set_metrics(result, metrics, torch.cat(feats_gen), torch.cat(feats_real) if feats_real else None,
-                     cache, real_stats, inception.source, real_set)
+        _set_metrics(result, plan.metrics, torch.cat(feats_gen), torch.cat(feats_real) if feats_real else None,
+                     plan.cache, real_stats, inception.source, plan.real_set)
     return result
 
 

@@ -130,14 +130,24 @@ def test_evaluate_json_to_stdout_and_replaced_report(faces_copy, tmp_path):
     assert r.exit_code == 0 and "replaced" in r.stderr and target.read_text().startswith("file,ssim")
 
 
-def test_evaluate_checks_fid_before_work(faces_copy, tmp_path):
+def test_evaluate_checks_fid_before_work(faces_copy, tmp_path, monkeypatch):
     one_g, one_r = tmp_path / "g", tmp_path / "r"
     one_g.mkdir(), one_r.mkdir()
     shutil.copy(faces_copy / "obama.png", one_g / "obama.png")
     shutil.copy(faces_copy / "obama.png", one_r / "obama.png")
+
+    def computed(*_a, **_k):
+        raise AssertionError("a metric was computed before the checks")
+
+    monkeypatch.setattr("facefill.metrics.ssim.ssim", computed)
+    monkeypatch.setattr("facefill.metrics.inception.load_inception", computed)
     r = runner.invoke(app, ["evaluate", str(one_g), str(one_r), "-m", "ssim", "fid"])
-    assert r.exit_code == 1 and "at least 2 images" in r.output
-    assert "evaluate" not in r.stderr.split("error")[0]  # no progress bar: nothing was computed
+    assert r.exit_code == 1, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr  # one line: no progress bar, no traceback
+    # it names what is wrong (fid, the folder, its count) and the fix
+    assert "fid needs at least 2 images" in lines[0] and f"{one_g} has 1" in lines[0], lines[0]
+    assert "leave fid out" in lines[0] and "evaluate more images" in lines[0], lines[0]
 
 
 def test_evaluate_same_folder_warns(faces_copy):
