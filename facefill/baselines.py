@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
+from facefill.config import HALLUCINATE_METHODS
 from facefill.errors import ConfigError, ImageError
 
-METHODS = ("telea", "ns", "mean")
+#: the classical methods of ``hallucinate --method`` (:data:`facefill.config.HALLUCINATE_METHODS`,
+#: the one list): all of it but the generator and donor context
+METHODS = tuple(m for m in HALLUCINATE_METHODS if m not in ("model", "donor"))
 DEFAULT_RADIUS = 3
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -79,19 +81,3 @@ def fill(method: str, image: np.ndarray, face_mask: np.ndarray, radius: int = DE
     out[face] = image[face]
     return out
 
-
-def fill_batch(method: str, x: torch.Tensor, mask: torch.Tensor, radius: int = DEFAULT_RADIUS) -> torch.Tensor:
-    """Batched :func:`fill` in generator space: ``x (B, 3, H, W)`` in [-1, 1], ``mask (B, 1, H, W)``
-    in [0, 1] (1 = face) -> ``(B, 3, H, W)`` in [-1, 1] on ``x``'s device and dtype. Face pixels are
-    ``x``'s own values (not re-quantised); the context is filled on the 8-bit image
-    ``round((x + 1) * 127.5)``, as ``hallucinate`` would write it. Runs on the CPU."""
-    _check_method(method)
-    if x.dim() != 4 or x.shape[1] != 3 or mask.shape != (x.shape[0], 1, *x.shape[2:]):
-        raise ImageError(f"fill_batch needs x (B, 3, H, W) and mask (B, 1, H, W); got {tuple(x.shape)}, "
-                         f"{tuple(mask.shape)}")
-    imgs = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    masks = mask.detach().float().cpu()[:, 0].numpy()
-    filled = np.stack([fill(method, im, m, radius) for im, m in zip(imgs, masks)])
-    out = torch.from_numpy(filled).permute(0, 3, 1, 2).to(device=x.device, dtype=x.dtype) / 127.5 - 1
-    face = (mask > 0.5).to(x.device).expand_as(x)
-    return torch.where(face, x, out)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from facefill.baselines import METHODS, fill, fill_batch
+from facefill.baselines import METHODS, fill
+from facefill.config import HALLUCINATE_METHODS
 from facefill.errors import ConfigError, FacefillError, ImageError
 
 H = W = 64
@@ -65,8 +65,6 @@ def test_bad_method_raises_config_error_listing_methods():
     assert isinstance(info.value, FacefillError)
     for m in METHODS:
         assert m in str(info.value)
-    with pytest.raises(ConfigError):
-        fill_batch("poisson", torch.zeros(1, 3, 8, 8), torch.ones(1, 1, 8, 8))
 
 
 def test_bad_inputs():
@@ -80,17 +78,9 @@ def test_bad_inputs():
     np.testing.assert_array_equal(fill("ns", img + 7, np.ones((8, 8))), img + 7)  # all face: unchanged
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_fill_batch_matches_fill(method):
-    img = _gradient()
-    x = torch.from_numpy(np.stack([img, img[::-1].copy()])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    x = x + 0.001  # off the 8-bit grid: face values must come back as given, not re-quantised
-    m = torch.from_numpy(np.stack([DISK, DISK]))[:, None]
-    out = fill_batch(method, x, m)
-    assert out.shape == x.shape and out.dtype == x.dtype
-    face = (m > 0.5).expand_as(x)
-    assert torch.equal(out[face], x[face])
-    want = fill(method, img[::-1].copy(), DISK)
-    got = ((out[1].permute(1, 2, 0) + 1) * 127.5).round().numpy().astype(np.uint8)
-    ctx = DISK <= 0.5
-    np.testing.assert_array_equal(got[ctx], want[ctx])
+
+def test_methods_are_the_classical_part_of_the_one_method_list():
+    """baselines.METHODS is derived from config.HALLUCINATE_METHODS (the one list): every classical
+    --method of hallucinate is a baseline that fill() knows, in the same order, and nothing else."""
+    assert METHODS == tuple(m for m in HALLUCINATE_METHODS if m not in ("model", "donor"))
+    assert set(METHODS) | {"model", "donor"} == set(HALLUCINATE_METHODS)
