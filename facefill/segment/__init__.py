@@ -18,24 +18,19 @@ the inside of the outer contour of the gradient-magnitude saliency map that encl
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import importlib
+from typing import TYPE_CHECKING, Protocol, Sequence
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
-from facefill.errors import FacefillError
-from facefill.segment.grabcut import GrabCutSegmenter, default_face_region
-from facefill.segment.refine import enclosed, refine, salient_region, saliency
-from facefill.segment.selfie import (MediapipeSegmenter, SelfieSegmenter, mediapipe_available, mediapipe_resize,
-                                     selfie_available)
+from facefill.options import SEGMENTERS as _SEGMENTER_CHOICES  # the one list, with what each means
 
-SEGMENTERS = ("auto", "selfie", "grabcut", "mediapipe")
-
+#: the backends :func:`get_segmenter` knows (``replace-bg --segmenter``)
+SEGMENTERS: tuple[str, ...] = _SEGMENTER_CHOICES.names
 #: the help text for ``--segmenter``
-SEGMENTER_HELP = ("Person segmentation: auto (= selfie; grabcut if its weights file is missing), selfie "
-                  "(MediaPipe's selfie network ported to PyTorch, shipped with facefill, offline), grabcut "
-                  "(OpenCV GrabCut seeded from the face mask, no weights), mediapipe (MediaPipe itself; needs "
-                  "mediapipe 0.10.21 installed).")
+SEGMENTER_HELP = _SEGMENTER_CHOICES.help("Person segmentation:")
 
 
 class Segmenter(Protocol):
@@ -49,6 +44,10 @@ class Segmenter(Protocol):
 
 def get_segmenter(name: str = "auto", device: str | torch.device = "cpu") -> Segmenter:
     """A segmenter by name (one of :data:`SEGMENTERS`); ``device`` is used by ``selfie``."""
+    from facefill.errors import FacefillError
+    from facefill.segment.grabcut import GrabCutSegmenter
+    from facefill.segment.selfie import MediapipeSegmenter, SelfieSegmenter, selfie_available
+
     if name == "auto":
         name = "selfie" if selfie_available() else "grabcut"
     if name == "selfie":
@@ -58,6 +57,26 @@ def get_segmenter(name: str = "auto", device: str | torch.device = "cpu") -> Seg
     if name == "grabcut":
         return GrabCutSegmenter()
     raise FacefillError(f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)}")
+
+
+#: the backends and the refinement, imported on first use (``facefill.segment.X``), so that the
+#: names above cost no torch, OpenCV or kornia import (the CLI reads them at start-up)
+_LAZY = {"GrabCutSegmenter": "grabcut", "default_face_region": "grabcut", "enclosed": "refinement",
+         "refine": "refinement", "salient_region": "refinement", "saliency": "refinement",
+         "MediapipeSegmenter": "selfie", "SelfieSegmenter": "selfie", "mediapipe_available": "selfie",
+         "mediapipe_resize": "selfie", "selfie_available": "selfie"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = ["SEGMENTERS", "SEGMENTER_HELP", "GrabCutSegmenter", "MediapipeSegmenter", "Segmenter", "SelfieSegmenter",

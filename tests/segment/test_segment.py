@@ -108,3 +108,40 @@ def test_replace_bg_cli(aligned_faces, tmp_path, data_dir, segmenter):
         assert core.sum() > 1000 and np.array_equal(out[core], img[core])  # the person's pixels are kept
     r = runner.invoke(app, ["replace-bg", str(src), str(tmp_path / "out"), "--background", str(tmp_path / "none.jpg")])
     assert r.exit_code == 1 and "does not exist" in r.output
+
+
+def test_segmenter_choices_import_without_torch_or_opencv():
+    """SEGMENTERS and SEGMENTER_HELP (what replace-bg's --segmenter offers, defined once) come
+    from facefill.segment without loading a backend: the CLI reads them at start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from facefill.segment import SEGMENTERS, SEGMENTER_HELP; "
+            "assert all(s in SEGMENTER_HELP for s in SEGMENTERS); "
+            "print(sorted(m for m in ('torch', 'cv2', 'kornia', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_segmenter_names_are_the_one_list_and_each_is_a_backend():
+    """facefill.segment's names are those of replace-bg's --segmenter choices (facefill.options,
+    the one list), and get_segmenter builds each (mediapipe only where it is installed)."""
+    from facefill.options import SEGMENTERS as CHOICES
+    from facefill.segment import SEGMENTER_HELP, SEGMENTERS
+
+    assert SEGMENTERS == CHOICES.names and SEGMENTER_HELP == CHOICES.help("Person segmentation:")
+    for name in SEGMENTERS:
+        if name != "mediapipe" or mediapipe_available():
+            assert get_segmenter(name).name in SEGMENTERS
+
+
+def test_lazy_names_are_the_backends_functions():
+    """The names loaded on first use are the submodules' own objects (refine is the function)."""
+    import facefill.segment as seg
+    from facefill.segment import refinement, selfie
+
+    assert seg.refine is refinement.refine and callable(seg.refine)
+    assert seg.SelfieSegmenter is selfie.SelfieSegmenter
+    assert set(seg.__all__) <= set(dir(seg))
+    with pytest.raises(AttributeError):
+        seg.no_such_backend

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 from kornia.filters import gaussian_blur2d, sobel
 
+from facefill.data.tensors import from_uint8
 from facefill.segment.grabcut import default_face_region
 
 
 def saliency(image: np.ndarray, sigma: float = 1.5) -> np.ndarray:
-    """Gradient-magnitude saliency in [0, 1]: Sobel magnitude of the blurred grey image, / max."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().mean(1, keepdim=True) / 255
+    """Gradient-magnitude saliency ``(H, W)`` in [0, 1] of an ``(H, W, 3) uint8`` image: Sobel
+    magnitude of the blurred grey image (mean of the channels), / max."""
+    x = from_uint8(image, signed=False).mean(1, keepdim=True)
     k = 2 * int(3 * sigma) + 1
     g = sobel(gaussian_blur2d(x, (k, k), (sigma, sigma)))[0, 0].numpy()
     return g / max(float(g.max()), 1e-8)
