@@ -21,10 +21,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_name, write  # noqa: E402
+from common import device_name, opencv_laplacian_blend, write  # noqa: E402
 
 from facefill.blend import laplacian_blend  # noqa: E402
-from facefill.blend.laplacian import opencv_laplacian_blend  # noqa: E402
 
 
 def interleaved(jobs: dict, device: str, rounds: int, block: float) -> dict[str, list[float]]:

@@ -1,4 +1,6 @@
-"""Shared helpers for the benchmark scripts: timing, peak memory, JSON + Markdown output."""
+"""Shared helpers for the benchmark scripts: timing, peak memory, JSON + Markdown output; and the
+references that both a benchmark and the tests use (the tests load this file, facefill does not):
+:func:`opencv_laplacian_blend`, :func:`hair_band`, :func:`gather_resize`."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 RESULTS = Path(__file__).parent / "results"
@@ -57,3 +60,59 @@ def write(name: str, rows: list[dict], columns: list[str]) -> str:
     table = "\n".join(lines)
     (RESULTS / f"{name}.md").write_text(table + "\n")
     return table
+
+
+def opencv_laplacian_blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray, levels: int = 5) -> np.ndarray:
+    """The same blend with OpenCV's ``pyrDown``/``pyrUp`` on one ``(H, W, C)`` float32 image pair and
+    an ``(H, W)`` mask, written plainly (three pyramids, blend per level, collapse): the reference
+    tests/blend and ``benchmarks/blend.py`` compare ``facefill.blend.laplacian_blend`` against."""
+    import cv2
+
+    def gauss(x):
+        out = [x]
+        for _ in range(levels - 1):
+            out.append(cv2.pyrDown(out[-1]))
+        return out
+
+    def lap(x):
+        g = gauss(x)
+        return [g[i] - cv2.pyrUp(g[i + 1], dstsize=(g[i].shape[1], g[i].shape[0])) for i in range(levels - 1)] + [g[-1]]
+
+    bands = [mk[..., None] * a + (1 - mk[..., None]) * b for a, b, mk in zip(lap(foreground), lap(background), gauss(mask))]
+    x = bands[-1]
+    for band in reversed(bands[:-1]):
+        x = cv2.pyrUp(x, dstsize=(band.shape[1], band.shape[0])) + band
+    return x
+
+
+def hair_band(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` bool: the band above the brows where hair is, from the 68 ``(x, y)`` landmarks
+    ``lm``: the middle 80% of the brows' width, from 2 px above the highest brow point up by 0.35
+    face widths (jaw end to jaw end). A label-free check of a person mask (tests/segment and
+    ``benchmarks/segment.py``): hair belongs to the person."""
+    brows = lm[17:27]
+    x0, x1 = brows[:, 0].min(), brows[:, 0].max()
+    top = brows[:, 1].min()
+    fw = lm[16, 0] - lm[0, 0]
+    m = np.zeros(shape, bool)
+    m[max(0, round(top - 0.35 * fw)):round(top - 2), round(x0 + 0.1 * (x1 - x0)):round(x1 - 0.1 * (x1 - x0))] = True
+    return m
+
+
+def gather_resize(x: torch.Tensor, size: int = 299) -> torch.Tensor:
+    """``(B, C, H, W)`` float -> ``(B, C, size, size)``: TF1 ``ResizeBilinear`` (no half-pixel
+    offset) by gathering the two neighbours per output pixel, facefill's FID resize before the
+    matrix-product ``facefill.metrics.inception.tf_resize_bilinear``: the "before" row of
+    ``benchmarks/fid_features.py`` and the reference the current resize is tested against."""
+    b, c, h, w = x.shape
+
+    def coords(n_in):
+        src = torch.arange(size, device=x.device, dtype=torch.float64) * (n_in / size)
+        lo = src.floor().long().clamp(max=n_in - 1)
+        hi = (lo + 1).clamp(max=n_in - 1)
+        return lo, hi, (src - lo).to(x.dtype)
+
+    y0, y1, fy = coords(h)
+    x0, x1, fx = coords(w)
+    rows = x[:, :, y0] * (1 - fy)[:, None] + x[:, :, y1] * fy[:, None]
+    return rows[..., x0] * (1 - fx) + rows[..., x1] * fx

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_name, write  # noqa: E402
+from common import device_name, gather_resize, write  # noqa: E402
 
 
 def pytorch_fid_inception() -> torch.nn.Module:
@@ -51,21 +51,6 @@ def pytorch_fid_inception() -> torch.nn.Module:
     pfi.fid_inception_v3 = fid_inception_v3_random
     torch.manual_seed(0)
     return pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
-
-
-def _gather_resize():
-    """facefill's TF1 resize before (gathers the two neighbours per output pixel): the reference
-    copy that tests/metrics/test_inception_speed_paths.py checks the current resize against."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "tests" / "metrics" / "test_inception_speed_paths.py"
-    spec = importlib.util.spec_from_file_location("test_inception_speed_paths", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.gather_resize
-
-
-gather_resize = _gather_resize()
 
 
 def interleaved(jobs: dict, device: str, rounds: int, min_time: float,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_name, peak_memory_mb, timeit, write  # noqa: E402
+from common import device_name, hair_band, peak_memory_mb, timeit, write  # noqa: E402
 
 from facefill.mask.region import face_mask  # noqa: E402
 from facefill.segment import GrabCutSegmenter, MediapipeSegmenter, SelfieSegmenter, mediapipe_available  # noqa: E402
@@ -57,8 +57,6 @@ def quality() -> None:
 
     names, photos, faces, lms = _load()
     polys = json.loads((DATA / "person_polygons.json").read_text())["polygons"]
-    sys.path.insert(0, str(ROOT / "tests" / "segment"))
-    from test_quality import hair_band  # the same label-free checks as the tests
 
     segs = {"grabcut": GrabCutSegmenter(), "selfie": SelfieSegmenter()}
     opts = ReplaceOptions()

@@ -308,25 +308,3 @@ class LaplacianBlend(nn.Module):
     def extra_repr(self) -> str:
         return f"levels={self.levels}, feather={self.feather}, backend={self.backend!r}"
 
-
-def opencv_laplacian_blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray, levels: int = 5) -> np.ndarray:
-    """The same blend with OpenCV's ``pyrDown``/``pyrUp`` on one ``(H, W, C)`` float32 image pair and
-    an ``(H, W)`` mask, written plainly (three pyramids, blend per level, collapse): the reference the
-    tests and ``benchmarks/blend.py`` compare against."""
-    import cv2
-
-    def gauss(x):
-        out = [x]
-        for _ in range(levels - 1):
-            out.append(cv2.pyrDown(out[-1]))
-        return out
-
-    def lap(x):
-        g = gauss(x)
-        return [g[i] - cv2.pyrUp(g[i + 1], dstsize=(g[i].shape[1], g[i].shape[0])) for i in range(levels - 1)] + [g[-1]]
-
-    bands = [mk[..., None] * a + (1 - mk[..., None]) * b for a, b, mk in zip(lap(foreground), lap(background), gauss(mask))]
-    x = bands[-1]
-    for band in reversed(bands[:-1]):
-        x = cv2.pyrUp(x, dstsize=(band.shape[1], band.shape[0])) + band
-    return x

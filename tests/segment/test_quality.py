@@ -23,6 +23,24 @@ POLYGONS = json.loads((SEG / "person_polygons.json").read_text())["polygons"]
 NAMES = sorted(LANDMARKS)
 
 
+def _benchmarks_common():
+    """benchmarks/common.py, home of hair_band (shared with benchmarks/segment.py);
+    facefill does not ship it."""
+    import importlib.util
+    import sys
+
+    name = "facefill_benchmarks_common"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "benchmarks" / "common.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+hair_band = _benchmarks_common().hair_band
+
+
 @pytest.fixture(scope="module")
 def masks():
     """name -> (image, face mask, {segmenter: person mask >= 0.5})."""
@@ -33,18 +51,6 @@ def masks():
         face = face_mask(LANDMARKS[name], 128)
         out[name] = img, face, {k: s(img, face) >= 0.5 for k, s in segmenters.items()}
     return out
-
-
-def hair_band(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Above the brows: the middle 80% of the brows' width, from 2 px above the highest brow
-    point up by 0.35 face widths (jaw end to jaw end)."""
-    brows = lm[17:27]
-    x0, x1 = brows[:, 0].min(), brows[:, 0].max()
-    top = brows[:, 1].min()
-    fw = lm[16, 0] - lm[0, 0]
-    m = np.zeros(shape, bool)
-    m[max(0, round(top - 0.35 * fw)):round(top - 2), round(x0 + 0.1 * (x1 - x0)):round(x1 - 0.1 * (x1 - x0))] = True
-    return m
 
 
 def polygon_mask(name: str) -> np.ndarray:
