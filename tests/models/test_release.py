@@ -140,7 +140,11 @@ def test_a_release_whose_header_length_starts_with_a_pickle_byte(tmp_path):
             break
     else:
         pytest.fail("no padding gave a header length starting with 0x80")
-    load_generator(path)
+    G, loaded_cfg = load_generator(path)  # read as a release (a pickle would raise CheckpointError)
+    assert to_dict(loaded_cfg) == to_dict(cfg) and read_metadata(path)["note"] == "x" * pad
+    want = g.state_dict()
+    assert G.state_dict().keys() == want.keys()
+    assert all(torch.equal(v, want[k]) for k, v in G.state_dict().items())
 
 
 def _crafted(tmp_path, name, weights=None, **meta_changes):
