@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facefill.data.io import VALID_SUFFIX, companion_path, read_mask, write_bytes
+
 SIDECAR_VERSION = 2
-VALID_SUFFIX = ".valid.png"
 
 
 def sidecar_path(image_path: str | Path) -> Path:
@@ -27,8 +28,7 @@ def sidecar_path(image_path: str | Path) -> Path:
 
 
 def valid_path(image_path: str | Path) -> Path:
-    p = Path(image_path)
-    return p.with_name(p.stem + VALID_SUFFIX)
+    return companion_path(image_path, VALID_SUFFIX)
 
 
 def read_sidecar(image_path: str | Path) -> dict | None:
@@ -45,20 +45,10 @@ def read_sidecar(image_path: str | Path) -> dict | None:
 
 def write_sidecar(image_path: str | Path, data: dict) -> Path:
     """Write ``data`` as the sidecar of ``image_path``, atomically (OutputError if it cannot)."""
-    from facefill.data.io import write_bytes
-
     return write_bytes(sidecar_path(image_path), json.dumps(data).encode())
 
 
 def read_valid(image_path: str | Path, size: int | None = None) -> np.ndarray | None:
     """The ``(S, S) float32`` validity mask (1 = from the photo) of an aligned image, or None
     when every pixel is valid (no ``.valid.png``). ``size`` checks the side length."""
-    import cv2
-
-    path = valid_path(image_path)
-    if not path.is_file():
-        return None
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if m is None or (size is not None and m.shape != (size, size)):
-        return None
-    return (m > 127).astype(np.float32)
+    return read_mask(valid_path(image_path), None if size is None else (size, size))

@@ -8,20 +8,6 @@ import typer
 
 from facefill.runtime import DEVICE_HELP
 
-LANDMARK_BACKENDS = ("dlib", "fan", "mediapipe")
-
-
-def check_align_choices(faces: str, landmarks: str, detector: str) -> None:
-    """Usage errors (exit 2) for align's --faces, --landmarks and --detector, which align and
-    hallucinate (on photos) both take."""
-    if faces not in ("largest", "all"):
-        raise typer.BadParameter("must be 'largest' or 'all'", param_hint="--faces")
-    if landmarks not in LANDMARK_BACKENDS:
-        raise typer.BadParameter(f"must be one of {', '.join(LANDMARK_BACKENDS)}", param_hint="--landmarks")
-    if detector not in ("hog", "cnn"):
-        raise typer.BadParameter("must be 'hog' or 'cnn'", param_hint="--detector")
-
-
 def device(default: str = "auto", what: str = "") -> str:
     return typer.Option(default, "--device", help=(what + " " if what else "") + DEVICE_HELP)
 

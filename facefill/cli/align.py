@@ -10,6 +10,7 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, report_batch, resolve_config, run_with_progress
 from facefill.errors import FacefillError
+from facefill.options import DETECTORS, FACES, LANDMARKS
 
 
 @handle_errors
@@ -17,10 +18,10 @@ def align(
     raw_dir: Path = typer.Argument(..., help="Folder of photos (searched recursively) or one image file."),
     aligned_dir: Path = typer.Argument(..., help="Output folder: <name>.png crops, <name>.json sidecars and, where "
                                        "the frame reaches past the photo, <name>.valid.png; sub-folders mirrored."),
-    landmarks: str = typer.Option("dlib", "--landmarks", help=f"Landmark backend: {', '.join(opt.LANDMARK_BACKENDS)}."),
-    faces: str = typer.Option("largest", "--faces", help="'largest': one crop per photo; 'all': <name>_0.png, <name>_1.png, ..."),
+    landmarks: str = typer.Option("dlib", "--landmarks", help=LANDMARKS.help("Landmark backend:")),
+    faces: str = typer.Option("largest", "--faces", help=FACES.help()),
     size: int = typer.Option(None, "--size", min=16, max=4096, help="Output side in pixels (default: align.size, 128)."),
-    detector: str = typer.Option("hog", "--detector", help="dlib only: 'hog' (fast) or 'cnn' (mmod: more robust, slower)."),
+    detector: str = typer.Option("hog", "--detector", help=DETECTORS.help("dlib only:")),
     upsample: int = typer.Option(1, "--upsample", min=0, max=4, help="dlib only: upsample the photo N times before detection; "
                                  "finds smaller faces, about 4x slower per step."),
     overwrite: bool = opt.overwrite(),
@@ -33,9 +34,10 @@ def align(
     and write square crops (default 128x128) with JSON sidecars holding the aligned landmarks,
     the transform and the detector score. Photos with no face are skipped and listed in
     ALIGNED_DIR/failures.tsv."""
+    from facefill.options import AlignOptions
     from facefill.runtime import check_device_name
 
-    opt.check_align_choices(faces, landmarks, detector)
+    opts = AlignOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces)
     check_device_name(device)
     if not raw_dir.exists():
         raise FacefillError(f"{raw_dir} does not exist; give a folder of photos or an image file")
@@ -43,15 +45,12 @@ def align(
     if size is not None:
         cfg = replace(cfg, size=size)
 
-    from facefill.align.landmarks import DlibBackend, get_backend
+    from facefill.align.landmarks import get_backend
     from facefill.pipeline.align import align_folder
     from facefill.runtime import resolve_device
 
     dev = str(resolve_device(device))
-    if landmarks == "dlib":
-        engine = DlibBackend(detector=detector, upsample=upsample)
-    else:
-        engine = get_backend(landmarks, **({"device": dev} if landmarks == "fan" else {}))
+    engine = get_backend(landmarks, **opts.backend_args(dev))
     report = run_with_progress("align", lambda progress: align_folder(
         raw_dir, aligned_dir, engine, cfg, faces, overwrite, dev, progress=progress), quiet)
     report_batch(report, "align", aligned_dir, quiet)

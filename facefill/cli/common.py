@@ -27,7 +27,6 @@ err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 F = TypeVar("F", bound=Callable)
 
-PRESET_HELP = "Named configuration preset: tiny, small, base128, paper."
 CONFIG_HELP = "TOML file whose [section] keys override the preset (unknown keys are an error)."
 SET_HELP = "Override one setting, e.g. --set train.lr_g=1e-4 (repeatable; applied last)."
 
@@ -63,13 +62,6 @@ def resolve_config(preset: str, config_file: Path | None, overrides: list[str] |
         return resolve(preset, config_file, overrides or [])
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-
-
-def pick_device(device: str):
-    """``--device`` -> a torch.device on this machine (facefill.runtime.resolve_device)."""
-    from facefill.runtime import resolve_device
-
-    return resolve_device(device)
 
 
 def progress_bar(transient: bool = False, disable: bool = False):

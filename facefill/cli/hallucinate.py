@@ -9,9 +9,7 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, report_batch, run_with_progress
 from facefill.errors import FacefillError
-from facefill.config import HALLUCINATE_METHODS as METHODS
-
-
+from facefill.options import DETECTORS, FACES, LANDMARKS, METHODS, PRECISION
 
 @handle_errors
 def hallucinate(
@@ -20,9 +18,8 @@ def hallucinate(
                                       "+ <name>.mask.png), or a mix: each file takes its own path."),
     out_dir: Path = typer.Argument(..., help="Output folder: <name>.png hallucinations, sub-folders mirrored."),
     checkpoint: Path = opt.checkpoint(),
-    method: str = typer.Option("model", "--method", help="model (the generator); donor (real context from the donor "
-                               "faces in --donors: photographic hair, clothes and background); or a classical baseline with "
-                               "the same inputs and outputs: telea, ns (OpenCV inpainting), mean (the face's mean colour)."),
+    method: str = typer.Option("model", "--method", help=METHODS.help("How the context is made (the baselines take the "
+                               "same inputs and write the same outputs, so 'facefill evaluate' scores them alike):")),
     donors: Path = typer.Option(None, "--donors", help="--method donor: a folder of 'facefill align' outputs to take "
                                 "context from (e.g. tools/fetch_faces.sh OUT, then facefill align OUT/celeba BANK). Its "
                                 "index is cached outside it (FACEFILL_CACHE, default ~/.cache/facefill/donors); nothing is "
@@ -40,11 +37,10 @@ def hallucinate(
                                    "fill in the face's mean colour (docs/model-card.md)."),
     feather: int = typer.Option(2, "--feather", min=0, max=32, help="Seam width in pixels outside the mask edge for "
                                 "--keep-face: the face-edge colour fades into the hallucination (0 = hard seam)."),
-    faces: str = typer.Option("largest", "--faces", help="Photos: 'largest' face only, or 'all': <name>_0.png, "
-                              "<name>_1.png, ... (as 'facefill align')."),
-    landmarks: str = typer.Option("dlib", "--landmarks", help=f"Landmark backend for photos (and aligned crops without "
-                                  f"a sidecar): {', '.join(opt.LANDMARK_BACKENDS)}."),
-    detector: str = typer.Option("hog", "--detector", help="dlib only: 'hog' (fast) or 'cnn' (mmod: more robust, slower)."),
+    faces: str = typer.Option("largest", "--faces", help=FACES.help("Photos (as 'facefill align'):")),
+    landmarks: str = typer.Option("dlib", "--landmarks", help=LANDMARKS.help("Landmark backend for photos (and aligned "
+                                  "crops without a sidecar):")),
+    detector: str = typer.Option("hog", "--detector", help=DETECTORS.help("dlib only:")),
     upsample: int = typer.Option(1, "--upsample", min=0, max=4, help="dlib only: upsample photos N times before "
                                  "detection; finds smaller faces, about 4x slower per step."),
     grow: int = typer.Option(None, "--grow", min=-64, max=64, help="Grow (>0) or erode (<0) the face region of photos "
@@ -56,7 +52,7 @@ def hallucinate(
     real_dir: Path = typer.Option(None, "--real-dir", help="Aligned real photos (same names) for the contact sheet's third column."),
     device: str = opt.device(),
     batch_size: int = opt.batch_size(16, "Images per forward pass."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, bf16."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION.help()),
     overwrite: bool = opt.overwrite(),
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n, counted from 0 (0/10 .. 9/10, e.g. "
                               "$SLURM_ARRAY_TASK_ID/10) for array jobs; shards cover every file exactly once."),
@@ -68,12 +64,10 @@ def hallucinate(
     generator (the shipped default model unless --checkpoint is given), with real context from
     donor faces (--method donor --donors BANK: photographic, the face kept bit for bit), or with a
     classical baseline (--method) for comparison."""
-    from facefill.runtime import PRECISIONS, check_device_name
+    from facefill.config import MaskConfig
+    from facefill.options import HallucinateOptions, RawOptions, parse_shard
+    from facefill.runtime import check_device_name
 
-    if method not in METHODS:
-        raise typer.BadParameter(f"must be one of {', '.join(METHODS)}", param_hint="--method")
-    if precision not in PRECISIONS:
-        raise typer.BadParameter(f"must be one of {', '.join(PRECISIONS)}", param_hint="--precision")
     if checkpoint is not None and method != "model":
         raise typer.BadParameter("--checkpoint is for --method model", param_hint="--checkpoint")
     if method == "donor" and donors is None:
@@ -81,44 +75,31 @@ def hallucinate(
                                  param_hint="--donors")
     if method != "donor" and (donors is not None or variants != 1):
         raise typer.BadParameter("--donors and --variants are for --method donor", param_hint="--donors")
-    if all_scales is not None and method != "model":
-        raise typer.BadParameter(f"--method {method} has one scale only; --all-scales is for the generator",
-                                 param_hint="--all-scales")
-    if method == "donor" and not keep_face:
-        raise typer.BadParameter("--method donor always keeps the face (it only supplies context)",
-                                 param_hint="--no-keep-face")
-    opt.check_align_choices(faces, landmarks, detector)
+    # every other check (choices, ranges, combinations, --shard) is the options' own: exit 2, before any work
+    opts = HallucinateOptions(method=method, keep_face=keep_face, feather=feather, batch_size=batch_size,
+                              precision=precision, overwrite=overwrite, shard=parse_shard(shard),
+                              mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
+                              raw=RawOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces),
+                              mask=None if grow is None else MaskConfig(grow=grow), grid=grid, grid_max=grid_max)
     check_device_name(device)
     if not input_dir.exists():
         raise FacefillError(f"{input_dir} does not exist; give a folder of face photos (or of 'facefill mask' outputs)")
     if real_dir is not None and not real_dir.is_dir():
         raise FacefillError(f"--real-dir {real_dir} is not a folder")
 
-    from facefill.pipeline.hallucinate import HallucinateOptions, RawOptions, hallucinate_folder, load_model, parse_shard
-    from facefill.runtime import resolve_device
+    from dataclasses import replace
 
-    shards = parse_shard(shard)  # a bad value is exit 2, before the model loads
+    from facefill.pipeline.hallucinate import hallucinate_folder, load_model
+    from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
     G, cfg = load_model(checkpoint, dev) if method == "model" else (None, None)
-    donor = None
     if method == "donor":
         from facefill.donor import DonorSettings
         from facefill.pipeline.hallucinate import load_donors
 
-        donor = run_with_progress("donor index", lambda progress: load_donors(
-            donors, DonorSettings(variants=variants, seed=seed), progress=progress), quiet)
-    mask = None
-    if grow is not None:
-        from facefill.config import MaskConfig
-
-        mask = MaskConfig(grow=grow)
-    raw = RawOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces, mask=mask)
-    opts = HallucinateOptions(method=method, donor=donor, keep_face=keep_face, feather=feather, batch_size=batch_size,
-                              precision=precision, overwrite=overwrite, shard=shards,
-                              mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
-                              raw=raw,
-                              grid=grid, grid_max=grid_max)
+        opts = replace(opts, donor=run_with_progress("donor index", lambda progress: load_donors(
+            donors, DonorSettings(variants=variants, seed=seed), progress=progress), quiet))
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
         input_dir, out_dir, G, cfg, opts, dev, progress=progress, checkpoint=checkpoint), quiet)
     report_batch(report, "hallucinate", out_dir, quiet)

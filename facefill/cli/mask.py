@@ -10,6 +10,7 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, report_batch, resolve_config, run_with_progress
 from facefill.errors import FacefillError
+from facefill.options import LANDMARKS
 
 
 @handle_errors
@@ -18,7 +19,7 @@ def mask(
     masked_dir: Path = typer.Argument(..., help="Output: <name>.png masked image, <name>.mask.png binary mask, <name>.json."),
     grow: int = typer.Option(None, "--grow", min=-64, max=64, help="Grow (>0) or erode (<0) the face region by N pixels (default: mask.grow, 0)."),
     feather: int = typer.Option(None, "--feather", min=0, max=64, help="Soft edge width in pixels (default: mask.feather, 0 = hard edge)."),
-    landmarks: str = typer.Option("dlib", "--landmarks", help=f"Backend used only for images without a sidecar: {', '.join(opt.LANDMARK_BACKENDS)}."),
+    landmarks: str = typer.Option("dlib", "--landmarks", help=LANDMARKS.help("Backend used only for images without a sidecar:")),
     overwrite: bool = opt.overwrite(),
     config: Path = opt.config_file(),
     set_: list[str] = opt.set_("--set mask.fill=[127,127,127]"),
@@ -28,8 +29,7 @@ def mask(
     each aligned photo, blank everything else, and write the binary mask beside it. Landmarks
     come from the alignment sidecar, or are re-detected when it is missing; photos that are not
     aligned are refused (run 'facefill align' first)."""
-    if landmarks not in opt.LANDMARK_BACKENDS:
-        raise typer.BadParameter(f"must be one of {', '.join(opt.LANDMARK_BACKENDS)}", param_hint="--landmarks")
+    LANDMARKS.check(landmarks)
     if not aligned_dir.exists():
         raise FacefillError(f"{aligned_dir} does not exist; run 'facefill align RAW_DIR {aligned_dir}' first")
     full = resolve_config("small", config, set_)

@@ -9,8 +9,7 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, report_batch, run_with_progress
 from facefill.errors import FacefillError
-
-SEGMENTERS = ("auto", "selfie", "grabcut", "mediapipe")
+from facefill.options import ASSIGN, SEGMENTERS
 
 
 @handle_errors
@@ -18,12 +17,9 @@ def replace_bg(
     images_dir: Path = typer.Argument(..., help="Images with a person (e.g. the output of 'facefill hallucinate')."),
     out_dir: Path = typer.Argument(..., help="Output folder, sub-folders mirrored."),
     background: Path = typer.Option(..., "--background", "-b", help="A background image, or a folder of them."),
-    assign: str = typer.Option("round-robin", "--assign", help="With a folder of backgrounds: 'round-robin' (sorted names) or 'random'."),
+    assign: str = typer.Option("round-robin", "--assign", help=ASSIGN.help("With a folder of backgrounds:")),
     seed: int = typer.Option(0, "--seed", help="Seed for --assign random."),
-    segmenter: str = typer.Option("auto", "--segmenter", help="Person segmentation: auto (= selfie; grabcut if its "
-                                  "weights file is missing), selfie (MediaPipe's selfie network ported to PyTorch, "
-                                  "shipped with facefill, offline), grabcut (OpenCV GrabCut seeded from the face mask), "
-                                  "mediapipe (MediaPipe itself; needs mediapipe 0.10.21 installed)."),
+    segmenter: str = typer.Option("auto", "--segmenter", help=SEGMENTERS.help("Person segmentation:")),
     face_masks: Path = typer.Option(None, "--face-masks", help="Output of 'facefill mask': <name>.mask.png there is "
                                     "always foreground (also read beside each image)."),
     levels: int = typer.Option(5, "--levels", min=1, max=12, help="Laplacian pyramid levels (1 = plain alpha blend; "
@@ -42,26 +38,24 @@ def replace_bg(
     quiet: bool = opt.quiet(),
 ) -> None:
     """Swap the background behind the person while keeping face and context pixels: person
-    segmentation refined with a saliency contour, then Laplacian-pyramid blending."""
+    segmentation (padding, where an aligned frame left the photo, is never person), then
+    Laplacian-pyramid blending."""
+    from facefill.options import ReplaceOptions
     from facefill.runtime import check_device_name
 
-    if segmenter not in SEGMENTERS:
-        raise typer.BadParameter(f"must be one of {', '.join(SEGMENTERS)}", param_hint="--segmenter")
-    if assign not in ("round-robin", "random"):
-        raise typer.BadParameter("must be 'round-robin' or 'random'", param_hint="--assign")
+    opts = ReplaceOptions(segmenter=segmenter, levels=levels, feather=feather, threshold=threshold, saliency=saliency,
+                          assign=assign, seed=seed, batch_size=batch_size, face_masks_dir=face_masks,
+                          save_masks=save_masks, overwrite=overwrite)
     check_device_name(device)
     if not images_dir.exists():
         raise FacefillError(f"{images_dir} does not exist")
     if not background.exists():
         raise FacefillError(f"--background {background} does not exist; give an image or a folder of images")
 
-    from facefill.pipeline.replace_bg import ReplaceOptions, replace_folder
+    from facefill.pipeline.replace_bg import replace_folder
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
-    opts = ReplaceOptions(segmenter=segmenter, levels=levels, feather=feather, threshold=threshold, saliency=saliency,
-                          assign=assign, seed=seed, batch_size=batch_size, face_masks_dir=face_masks,
-                          save_masks=save_masks, overwrite=overwrite)
     report = run_with_progress("replace-bg", lambda progress: replace_folder(
         images_dir, out_dir, background, opts, dev, progress=progress), quiet)
     report_batch(report, "replace-bg", out_dir, quiet)

@@ -1,14 +1,15 @@
-"""Run a per-file job over many files: skip bad files, keep every good output, report.
+"""What a batch command reports: :class:`BatchReport`, and which failures of one input a batch
+records and gets past. The runner itself is :func:`facefill.pipeline.runner.run_folder`.
 
-The core never prints: progress goes to an optional ``progress(done, total, name)`` callback,
-and ``should_stop()`` lets a caller stop cleanly between files.
+The core never prints: progress goes to an optional ``progress(done, total, name)`` callback
+(:data:`Progress`), and ``should_stop()`` lets a caller stop cleanly between chunks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import cv2
 
@@ -59,102 +60,3 @@ class BatchReport:
         if not self.failed:
             return 0
         return 3 if self.ok else 1
-
-
-def run_batch(
-    inputs: Iterable[Path],
-    work: Callable[[Path], list[Path] | None],
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_done: Callable[[Path, list[Path]], None] | None = None,
-) -> BatchReport:
-    """Call ``work(path)`` for each input. ``work`` returns the files it wrote, or ``None`` when it
-    skipped the input because its outputs exist. Expected failures (FacefillError, unreadable
-    data) are recorded and the batch goes on; anything else is a bug and propagates.
-    ``on_done(path, files)`` is called after each input that wrote files (the run record)."""
-    items = list(inputs)
-    report = BatchReport(total=len(items))
-    for i, path in enumerate(items):
-        if should_stop is not None and should_stop():
-            report.stopped = True
-            break
-        try:
-            out = work(path)
-        except Exception as exc:
-            if not report.record_failure(path, exc):
-                raise
-        else:
-            if out is None:
-                report.skipped.append(path)
-            else:
-                report.done.append(path)
-                report.written.extend(out)
-                if on_done is not None:
-                    on_done(path, out)
-        if progress is not None:
-            progress(i + 1, len(items), path.name)
-    return report
-
-
-def run_batched(
-    todo: list[Path],
-    load: Callable[[Path], object],
-    process: Callable[[list], list[list[Path]]],
-    batch_size: int,
-    report: BatchReport,
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    workers: int = 2,
-    on_done: Callable[[Path, list[Path]], None] | None = None,
-) -> BatchReport:
-    """The batched-inference loop shared by ``hallucinate`` and ``replace-bg``.
-
-    For each chunk of ``batch_size`` inputs: ``load(path)`` each (a failure is recorded and the
-    input dropped from the chunk), then ``process(items)`` once for the chunk, which returns the
-    files written per item. ``report`` may already hold skipped inputs; progress counts them.
-
-    With ``workers`` > 0 the next chunk is read and decoded in a thread pool while ``process``
-    runs on the current one (OpenCV's decoders release the GIL), so reading overlaps the model.
-    ``on_done(path, files)`` is called for each input once its files are written.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    def safe_load(path: Path):
-        try:
-            return path, load(path), None
-        except Exception as exc:  # recorded (or re-raised) in the caller's thread, in order
-            return path, None, exc
-
-    chunks = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-    done = len(report.skipped)
-    pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
-    submit = (lambda chunk: [pool.submit(safe_load, p) for p in chunk]) if pool else (lambda chunk: chunk)
-    try:
-        pending = submit(chunks[0]) if chunks else None
-        for k, chunk in enumerate(chunks):
-            if should_stop is not None and should_stop():
-                report.stopped = True
-                break
-            loaded = [f.result() for f in pending] if pool else [safe_load(p) for p in pending]
-            pending = submit(chunks[k + 1]) if k + 1 < len(chunks) else None
-            items, paths = [], []
-            for path, item, exc in loaded:
-                if exc is not None:
-                    if not report.record_failure(path, exc):
-                        raise exc
-                else:
-                    items.append(item)
-                    paths.append(path)
-            if items:
-                for path, files in zip(paths, process(items)):
-                    report.done.append(path)
-                    report.written.extend(files)
-                    if on_done is not None:
-                        on_done(path, files)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, report.total, chunk[-1].name)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return report

@@ -173,7 +173,21 @@ def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
     return sorted(p for p in found if not companion(p))
 
 
-def mirror_path(src: Path, src_root: Path, dst_root: Path, suffix: str = ".png") -> Path:
-    """Where ``src`` (under ``src_root``) lands under ``dst_root``, sub-folders mirrored."""
-    rel = src.name if src_root.is_file() else src.relative_to(src_root)
-    return (dst_root / rel).with_suffix(suffix)
+def companion_path(image_path: str | os.PathLike, suffix: str) -> Path:
+    """The file of kind ``suffix`` (:data:`MASK_SUFFIX`, :data:`FG_SUFFIX`, :data:`VALID_SUFFIX`)
+    beside an image: ``x.png`` -> ``x.mask.png``."""
+    p = Path(image_path)
+    return p.with_name(p.stem + suffix)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+    """A binary mask PNG (``x.mask.png``, ``x.valid.png``, ``x.fg.png``) as ``(H, W) float32`` in
+    {0, 1} (pixels > 127 are 1), or None when the file is missing, unreadable, or not ``shape``
+    (when given). The one place facefill reads and thresholds a mask file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None or (shape is not None and m.shape != tuple(shape)):
+        return None
+    return (m > 127).astype(np.float32)

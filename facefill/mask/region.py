@@ -63,10 +63,11 @@ def landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkB
 
 def check_aligned(path: Path, image: np.ndarray, landmarks: np.ndarray, side: dict | None,
                   eyes: tuple[tuple[float, float], tuple[float, float]] = ((0.40, 0.45), (0.60, 0.45)),
-                  tolerance: float = 0.08) -> None:
+                  tolerance: float = 0.08, size: int | None = None) -> None:
     """Refuse a photo that 'facefill align' did not make: with a sidecar, the image must have the
-    sidecar's size; without one, it must be square with its eye centres within ``tolerance`` (a
-    fraction of the side) of the aligned eye positions ``eyes`` (fractions of the side)."""
+    sidecar's size; without one, it must be ``size`` x ``size`` (align's output size; None: any
+    square) with its eye centres within ``tolerance`` (a fraction of the side) of the aligned eye
+    positions ``eyes`` (fractions of the side) and as far apart as alignment puts them."""
     from facefill.align.landmarks import eye_centres
     from facefill.errors import ImageError
 
@@ -78,8 +79,13 @@ def check_aligned(path: Path, image: np.ndarray, landmarks: np.ndarray, side: di
         return
     if h != w:
         raise ImageError(f"{path}: {w}x{h} is not an aligned face (not square, no sidecar); {fix}")
+    if size is not None and w != size:
+        raise ImageError(f"{path}: {w}x{h} is not an aligned face (no sidecar, and aligned crops are "
+                         f"{size}x{size}: align.size); {fix}")
     found = eye_centres(np.asarray(landmarks, np.float64)) / w
-    err = np.abs(found - np.asarray(eyes, np.float64)).max()
+    target = np.asarray(eyes, np.float64)
+    spread = abs(np.linalg.norm(found[1] - found[0]) - np.linalg.norm(target[1] - target[0]))
+    err = max(np.abs(found - target).max(), spread)
     if err > tolerance:
         raise ImageError(f"{path}: not an aligned face (its eyes are {err * 100:.0f}% of the width away from the "
                          f"aligned positions, and it has no sidecar); {fix}")

@@ -12,15 +12,21 @@ from facefill.align.core import AlignedFace, align_file
 from facefill.align.landmarks import LandmarkBackend, get_backend
 from facefill.align.sidecar import sidecar_path, valid_path, write_sidecar
 from facefill.config import AlignConfig
-from facefill.data.batch import BatchReport, Progress, run_batch
-from facefill.data.io import list_images, read_image, write_image
-from facefill.errors import FacefillError, NoFaceError
-from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_key, open_run, plan_outputs,
-                                       write_failures)
+from facefill.data.batch import BatchReport, Progress
+from facefill.data.io import write_image
+from facefill.errors import NoFaceError
+from facefill.options import FACES
+from facefill.pipeline.runner import Folders, Job, Plan, run_folder
 
 
-#: what to try when a photo has no face (align and the on-the-fly alignment of hallucinate)
-NO_FACE_FIX = "it needs a visible frontal face (try --landmarks fan, or --upsample 2 for small faces)"
+def no_face_fix() -> str:
+    """What to try when a photo has no face (align, and hallucinate's on-the-fly alignment): only
+    hints that lead somewhere here (``--landmarks fan`` only when its weights are on this machine)."""
+    from facefill.weights import locate
+
+    fan = locate("fan")[0] is not None and locate("s3fd")[0] is not None
+    return ("it needs a visible frontal face (try --upsample 2 for small faces"
+            + (", or --landmarks fan" if fan else "") + ")")
 
 
 def face_path(base: Path, i: int, faces: str) -> Path:
@@ -63,40 +69,37 @@ def align_folder(
     exist are kept unless ``overwrite`` (so an interrupted run resumes), but only when the
     folder's run record says they were made with the same settings (backend and its detector and
     upsampling, faces, config); ``overwrite`` first removes every file earlier runs wrote there.
-    Inputs named like companions (``q.valid.jpg``) fail (:func:`~facefill.pipeline.outputs.check_input_name`).
+    Runs on :func:`facefill.pipeline.runner.run_folder`.
     """
-    src, dst = Path(src), Path(dst)
-    if faces not in ("largest", "all"):
-        raise FacefillError(f"faces must be 'largest' or 'all', got {faces!r}")
-    inputs = list_images(src)
-    if not inputs:
-        raise FacefillError(f"no images (jpg, png, webp, bmp, tif) found in {src}")
-    check_write_plan([Write("output folder", dst)], {"input folder": src})
-    plan = plan_outputs(inputs, src, dst)
+    FACES.check(faces)
     engine = get_backend(backend) if isinstance(backend, str) else backend
-    settings = {"backend": engine.name, **getattr(engine, "settings", {}), "faces": faces, **asdict(cfg)}
+    folders = Folders(Path(src), Path(dst), f"no images (jpg, png, webp, bmp, tif) found in {src}")
+    return run_folder(folders, lambda plan: align_job(plan, engine, cfg, faces, device), overwrite,
+                      progress=progress, should_stop=should_stop)[0]
 
-    def work(path: Path) -> list[Path] | None:
-        check_input_name(path)
-        first = face_path(plan[path], 0, faces)
-        if not overwrite and first.is_file() and sidecar_path(first).is_file():
-            return None  # face 0's sidecar is written last: the photo is complete
+
+def align_job(plan: Plan, engine: LandmarkBackend, cfg: AlignConfig, faces: str, device: str) -> Job:
+    """``align`` as a :class:`~facefill.pipeline.runner.Job`: load = detect, landmarks and warp
+    (large JPEGs decoded small); write = the crops and their companions, face 0's sidecar last."""
+
+    def first(path: Path) -> Path:
+        return face_path(plan.outputs[path], 0, faces)
+
+    def load(path: Path) -> list[AlignedFace]:
         try:
-            aligned = align_file(path, engine, cfg, faces, device)  # large JPEGs: decoded small
+            return align_file(path, engine, cfg, faces, device)
         except NoFaceError:
-            raise NoFaceError(f"{path}: no face found; {NO_FACE_FIX}") from None
+            raise NoFaceError(f"{path}: no face found; {no_face_fix()}") from None
+
+    def write(path: Path, aligned: list[AlignedFace], _) -> list[Path]:
         written = []
-        rel = input_key(path, src)
         for i in reversed(range(len(aligned))):  # face 0 last: its sidecar marks the photo done
-            face, out = aligned[i], face_path(plan[path], i, faces)
+            face, out = aligned[i], face_path(plan.outputs[path], i, faces)
             written.append(write_image(out, face.image))
-            written += write_companions(out, face, face.sidecar(rel, engine.name, cfg))  # sidecar last
+            written += write_companions(out, face, face.sidecar(plan.key(path), engine.name, cfg))  # sidecar last
         return written
 
-    with open_run(dst, "align", settings, overwrite=overwrite,
-                  has_outputs=any(face_path(p, 0, faces).is_file() for p in plan.values())) as run:
-        report = run_batch(inputs, work, progress, should_stop,
-                           on_done=lambda p, files: run.record(input_key(p, src), files))
-        write_failures(dst, report.failed)
-    return report
-
+    settings = {"backend": engine.name, **getattr(engine, "settings", {}), "faces": faces, **asdict(cfg)}
+    return Job("align", settings, load, compute=lambda items: [None] * len(items), write=write,
+               done=lambda p: first(p).is_file() and sidecar_path(first(p)).is_file(),
+               started=lambda p: first(p).is_file())

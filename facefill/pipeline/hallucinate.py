@@ -25,30 +25,33 @@ outputs, so ``facefill evaluate`` scores them the same way.
 
 ``keep_face``: the original face pixels are pasted back (:func:`facefill.mask.compose.compose`),
 so every pixel inside the mask is bit-exact; the seam is feathered ``feather`` px outside it.
+
+Runs on :func:`facefill.pipeline.runner.run_folder` (:class:`_Hallucinate` is the job): inputs
+are read and aligned in threads while the model runs on the chunk before, and outputs are
+composed and encoded in threads while it runs on the chunk after.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import torch
 
 from facefill.align.landmarks import LandmarkBackend, lazy_backend
-from facefill.config import HALLUCINATE_METHODS as METHODS  # the one list, shared with the CLI
 from facefill.config import AlignConfig, Config, MaskConfig
-from facefill.data.batch import BatchReport, Progress, run_batched
-from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_image
+from facefill.data.batch import BatchReport, Progress
+from facefill.data.io import MASK_SUFFIX, companion_path, read_image, read_mask, write_image
 from facefill.data.sheet import write_contact_sheet
 from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy, to_uint8
-from facefill.errors import FacefillError, ImageError, NoFaceError, UsageError
+from facefill.errors import FacefillError, ImageError, NoFaceError
 from facefill.mask.compose import compose
-from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, file_digest, input_key, open_run,
-                                       plan_outputs, write_failures)
+from facefill.options import METHODS, AlignOptions, HallucinateOptions, RawOptions, parse_shard
+from facefill.pipeline.outputs import Write, file_digest
+from facefill.pipeline.runner import Folders, Job, Plan, default_threads, run_folder
 from facefill.runtime import autocast
 
 
@@ -70,63 +73,6 @@ def load_model(checkpoint: str | os.PathLike | None = None, device: str | torch.
     return G.pad_output("replicate"), cfg
 
 
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n (shards count from 0); None -> ``(0, 1)``.
-    A bad value is a usage error (exit 2)."""
-    if not text:
-        return 0, 1
-    try:
-        i, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {text!r}: expected i/n with shards counted from 0, e.g. 0/4 .. 3/4") from None
-    if not 0 <= i < n:
-        example = f"0/{n} .. {n - 1}/{n}" if n >= 1 else "0/4 .. 3/4"
-        raise UsageError(f"--shard {text!r}: need 0 <= i < n (shards count from 0: {example})")
-    return i, n
-
-
-#: the paths an input can take (:func:`input_kind`), in the order the summary lists them
-KINDS = {"masked": "masked (facefill mask)", "aligned": "aligned crops masked on the fly",
-         "raw": "photos aligned and masked on the fly"}
-
-
-@dataclass
-class RawOptions:
-    """How photos that ``facefill align`` did not make are aligned and masked on the fly: align's
-    and mask's defaults. The crop's size and eye positions are the model's (its config's
-    ``align``); ``mask`` None = the model's ``mask`` config (``MaskConfig()`` for a baseline)."""
-
-    landmarks: str = "dlib"  # dlib | fan | mediapipe; also re-detects aligned crops without a sidecar
-    detector: str = "hog"  # dlib: hog | cnn
-    upsample: int = 1  # dlib: upsample the photo N times before detection (smaller faces)
-    faces: str = "largest"  # largest | all (<stem>_0.png, <stem>_1.png, ...)
-    mask: MaskConfig | None = None
-
-    def backend(self, device: str = "cpu") -> Callable[[], LandmarkBackend]:
-        """The landmark backend, built on first use (as ``facefill align`` builds it)."""
-        if self.landmarks == "dlib":
-            return lazy_backend("dlib", detector=self.detector, upsample=self.upsample)
-        return lazy_backend(self.landmarks, **({"device": device} if self.landmarks == "fan" else {}))
-
-
-@dataclass
-class Item:
-    path: Path
-    image: np.ndarray  # (S, S, 3) uint8, the masked (or real) input
-    mask: np.ndarray  # (S, S) float32 in {0, 1}
-    real: np.ndarray | None = None
-    landmarks: np.ndarray | None = None  # (68, 2) aligned pixels, for --method donor
-    kind: str = "masked"  # masked | aligned | raw (KINDS)
-    out: Path | None = None  # the output (NAME.png; NAME_{i}.png for face i of a raw photo with faces="all")
-    face: object | None = None  # raw: the facefill.align.core.AlignedFace
-    sidecar: dict | None = None  # raw: the aligned crop's sidecar (with its "mask" entry)
-
-
-def variant_path(path: Path, k: int) -> Path:
-    """``NAME.png`` -> ``NAME_v{k}.png``: the ``k``-th donor variant of one face."""
-    return path.with_name(f"{path.stem}_v{k}{path.suffix}")
-
-
 def load_donors(bank: str | os.PathLike, settings=None, size: int = 128, progress: Progress | None = None):
     """A :class:`facefill.donor.DonorHallucinator` over the donor bank ``bank`` (a folder of
     ``facefill align`` outputs); its index is read from the cache or built (``progress`` reports
@@ -136,59 +82,32 @@ def load_donors(bank: str | os.PathLike, settings=None, size: int = 128, progres
     return DonorHallucinator(load_index(bank, size, progress=progress), settings or DonorSettings())
 
 
+#: the paths an input can take (:func:`input_kind`), in the order the summary lists them
+KINDS = {"masked": "masked (facefill mask)", "aligned": "aligned crops masked on the fly",
+         "raw": "photos aligned and masked on the fly"}
+
+
 @dataclass
-class HallucinateOptions:
-    method: str = "model"  # model | telea | ns | mean | donor
-    donor: object | None = None  # method 'donor': a facefill.donor.DonorHallucinator (load_donors)
-    keep_face: bool = True
-    feather: int = 2
-    batch_size: int = 16
-    precision: str = "auto"  # auto (bf16 on CUDA) | fp32 | bf16
-    overwrite: bool = False
-    shard: tuple[int, int] = (0, 1)
-    mask_from_landmarks: bool = False
-    raw: RawOptions = field(default_factory=RawOptions)
-    all_scales_dir: Path | None = None
-    real_dir: Path | None = None
-    grid: Path | None = None
-    grid_max: int = 16
+class Item:
+    """One face to hallucinate: ``image`` ``(S, S, 3) uint8`` (masked, or the real crop), ``mask``
+    ``(S, S) float32`` in {0, 1} (1 = face), the real crop when known, the ``(68, 2)`` landmarks
+    in aligned pixels (for ``--method donor``), the path it took (:data:`KINDS`) and its output;
+    for a raw photo also the :class:`facefill.align.core.AlignedFace` and its sidecar."""
+
+    path: Path
+    image: np.ndarray
+    mask: np.ndarray
+    real: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    kind: str = "masked"
+    out: Path | None = None
+    face: object | None = None
+    sidecar: dict | None = None
 
 
-def _load_item(path: Path, opts: HallucinateOptions, size: int, mask_grow: int,
-               backend: Callable[[], LandmarkBackend], image: np.ndarray | None = None) -> Item:
-    """A masked input, or with ``opts.mask_from_landmarks`` an aligned one (the paths as before
-    raw photos were taken)."""
-    check_input_name(path)
-    image = read_image(path) if image is None else image
-    if image.shape[:2] != (size, size):
-        raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]}, the model takes {size}x{size}; "
-                         f"align the photo with 'facefill align' (default size 128)")
-    mask_file = path.with_name(path.stem + MASK_SUFFIX)
-    real = None
-    if opts.mask_from_landmarks:
-        from facefill.mask.region import face_mask, landmarks_for
-
-        mask = (face_mask(landmarks_for(path, image, backend), size, mask_grow, 0) > 0.5).astype(np.float32)
-        real = image
-    elif mask_file.is_file():
-        m = cv2.imread(str(mask_file), cv2.IMREAD_GRAYSCALE)
-        if m is None or m.shape != (size, size):
-            raise ImageError(f"{mask_file}: unreadable or not {size}x{size}; re-run 'facefill mask'")
-        mask = (m > 127).astype(np.float32)
-    else:
-        raise ImageError(f"{path}: no mask {mask_file.name} beside it; run 'facefill mask' on the aligned "
-                         "photos, or pass --mask-from-landmarks to mask aligned photos on the fly")
-    landmarks = None
-    if opts.method == "donor":
-        from facefill.mask.region import landmarks_for
-
-        landmarks = np.asarray(landmarks_for(path, image, backend), np.float32)
-    if real is None and opts.real_dir is not None:
-        for cand in (opts.real_dir / path.name, opts.real_dir / (path.stem + ".png")):
-            if cand.is_file():
-                real = read_image(cand)
-                break
-    return Item(path, image, mask, real, landmarks, kind="aligned" if opts.mask_from_landmarks else "masked")
+def variant_path(path: Path, k: int) -> Path:
+    """``NAME.png`` -> ``NAME_v{k}.png``: the ``k``-th donor variant of one face."""
+    return path.with_name(f"{path.stem}_v{k}{path.suffix}")
 
 
 def input_kind(path: Path, image: np.ndarray, size: int, backend: Callable[[], LandmarkBackend],
@@ -204,7 +123,7 @@ def input_kind(path: Path, image: np.ndarray, size: int, backend: Callable[[], L
 
     h, w = image.shape[:2]
     mask_name = path.stem + MASK_SUFFIX
-    if path.with_name(mask_name).is_file():
+    if companion_path(path, MASK_SUFFIX).is_file():
         return "masked", None
     side = read_sidecar(path)
     if side is not None and "landmarks" in side:
@@ -230,61 +149,35 @@ def input_kind(path: Path, image: np.ndarray, size: int, backend: Callable[[], L
     return "raw", None
 
 
-def _load_items(path: Path, opts: HallucinateOptions, size: int, mask_grow: int,
-                backend: Callable[[], LandmarkBackend], align: AlignConfig, key: str, out: Path,
-                taken: dict[Path, Path], device: str) -> list[Item]:
-    """The items of one input file: one, or with ``opts.raw.faces == "all"`` one per face of a
-    raw photo (``out`` is the input's planned output; ``taken`` every input's, for clashes)."""
-    check_input_name(path)
-    image = read_image(path)
-    if opts.mask_from_landmarks:
-        return [replace_out(_load_item(path, opts, size, mask_grow, backend, image), out)]
-    kind, landmarks = input_kind(path, image, size, backend, align)
-    if kind == "masked":
-        return [replace_out(_load_item(path, opts, size, mask_grow, backend, image), out)]
-    from facefill.pipeline.mask import mask_face, mask_settings
-
-    mask_cfg = opts.raw.mask or MaskConfig(grow=mask_grow)
-    if kind == "aligned":
-        masked, m = mask_face(image, landmarks, mask_cfg)
-        return [Item(path, masked, (m > 127).astype(np.float32), image, np.asarray(landmarks, np.float32),
-                     kind="aligned", out=out)]
-    from facefill.align.core import align_image
-    from facefill.pipeline.align import NO_FACE_FIX, face_path
-
-    engine = backend()
-    try:
-        faces = align_image(image, engine, align, opts.raw.faces, device)
-    except NoFaceError:
-        raise NoFaceError(f"{path}: {image.shape[1]}x{image.shape[0]}, no face found to align it on the fly; "
-                          f"{NO_FACE_FIX}") from None
-    items = []
-    for i, face in enumerate(faces):
-        dst = face_path(out, i, opts.raw.faces)
-        if dst != out and taken.get(dst, path) != path:
-            raise ImageError(f"{path}: face {i} would be written as {dst.name}, the output of {taken[dst]}; "
-                             "rename one of them")
-        side = face.sidecar(key, engine.name, align)
-        side["mask"] = mask_settings(mask_cfg)
-        landmarks = np.asarray(side["landmarks"], np.float64)  # as the sidecar stores them (3 decimals)
-        masked, m = mask_face(face.image, landmarks, mask_cfg)
-        items.append(Item(path, masked, (m > 127).astype(np.float32), face.image, landmarks.astype(np.float32),
-                          kind="raw", out=dst, face=face, sidecar=side))
-    return items
+def _paths_note(kinds: dict[str, list[str]], faces: int, show: int = 8) -> str:
+    """The summary line saying which path the inputs of this run took (names when few)."""
+    parts = []
+    for kind, what in KINDS.items():
+        names = kinds[kind]
+        if not names:
+            continue
+        listed = ", ".join(names[:show]) + (f", ... ({len(names) - show} more)" if len(names) > show else "")
+        extra = f", {faces} faces" if kind == "raw" else ""
+        parts.append(f"{len(names)} {what}{extra} ({listed})")
+    return "inputs: " + "; ".join(parts)
 
 
-def replace_out(item: Item, out: Path) -> Item:
-    item.out = out
-    return item
+def _baseline_size(files: list[Path]) -> int:
+    """A baseline's image size (no model to say it): the first input's with a mask or a sidecar
+    beside it, else alignment's default (128)."""
+    from facefill.align.sidecar import sidecar_path
+
+    for path in files[:64]:
+        if companion_path(path, MASK_SUFFIX).is_file() or sidecar_path(path).is_file():
+            return read_image(path).shape[0]
+    return AlignConfig().size
 
 
-def _write_raw_companions(item: Item, out: Path) -> list[Path]:
-    """Beside ``out``, the output of face ``item`` of a raw photo: the aligned crop's
-    ``.valid.png`` and sidecar (align's files) and the binary ``.mask.png`` (mask's)."""
-    from facefill.pipeline.align import write_companions
-
-    mask = (item.mask > 0.5).astype(np.uint8) * 255
-    return [write_image(out.with_name(out.stem + MASK_SUFFIX), mask)] + write_companions(out, item.face, item.sidecar)
+def _check_method(G: torch.nn.Module | None, opts: HallucinateOptions) -> None:
+    if opts.method == "model" and G is None:
+        raise FacefillError("method 'model' needs a generator (load_model)")
+    if opts.method == "donor" and opts.donor is None:
+        raise FacefillError("method 'donor' needs a donor bank (load_donors)")
 
 
 def hallucinate_folder(
@@ -300,7 +193,7 @@ def hallucinate_folder(
 ) -> BatchReport:
     """Hallucinate every masked face, aligned crop or photo under ``src`` into ``dst`` (each
     file's path is decided on its own: :func:`input_kind`; ``opts.raw`` says how photos are
-    aligned and masked on the fly).
+    aligned and ``opts.mask`` how they are masked on the fly).
 
     ``G``/``cfg``: the generator and its config (from :func:`load_model`); None with a baseline
     ``opts.method``. ``checkpoint``: the weights file G came from, recorded in the output folder's
@@ -308,193 +201,280 @@ def hallucinate_folder(
     recorded in the report (and ``dst/failures.tsv``) and skipped; good ones are always written.
     With ``opts.grid``, the contact sheet (masked | output | real) is written whenever at least one
     output exists, new or kept."""
-    src, dst = Path(src), Path(dst)
-    if opts.method not in METHODS:
-        raise FacefillError(f"unknown method {opts.method!r}; choose one of {', '.join(METHODS)}")
-    if opts.method == "model" and G is None:
-        raise FacefillError("method 'model' needs a generator (load_model)")
-    if opts.method == "donor" and opts.donor is None:
-        raise FacefillError("method 'donor' needs a donor bank (load_donors)")
-    if opts.raw.faces not in ("largest", "all"):
-        raise FacefillError(f"faces must be 'largest' or 'all', got {opts.raw.faces!r}")
-    variants = opts.donor.settings.variants if opts.method == "donor" else 1
-    files = list_images(src)
-    if not files:
-        raise FacefillError(f"no images found in {src}; point hallucinate at photos of faces or the output of 'facefill mask'")
-    writes = [Write("output folder", dst), Write("--all-scales folder", opts.all_scales_dir),
-              Write("--grid", opts.grid, folder=False)]
-    reads = {"input folder": src, "--real-dir": opts.real_dir, "--checkpoint": checkpoint,
-             "--donors": opts.donor.index.root if opts.donor is not None else None}
-    grid_state = check_write_plan(writes, reads).get("--grid")
-    i, n = opts.shard
-    files = files[i::n]
-    names = plan_outputs(files, src, dst)
+    _check_method(G, opts)
+    donors = opts.donor.index.root if opts.donor is not None and opts.method == "donor" else None
+    folders = Folders(Path(src), Path(dst), f"no images found in {src}; point hallucinate at photos of faces or the "
+                      "output of 'facefill mask'",
+                      reads={"--real-dir": opts.real_dir, "--checkpoint": checkpoint, "--donors": donors},
+                      writes=(Write("--all-scales folder", opts.all_scales_dir), Write("--grid", opts.grid, folder=False)))
+    jobs: list[_Hallucinate] = []
 
-    def marker(out: Path) -> Path:  # NAME_v0.png .. NAME_v{K-1}.png: the last one, written last, marks the input done
-        return variant_path(out, variants - 1) if variants > 1 else out
+    def make_job(plan: Plan) -> Job:
+        jobs.append(_Hallucinate(plan, G, cfg, opts, torch.device(device), checkpoint))
+        return jobs[0].job()
 
-    plan = {p: marker(q) for p, q in names.items()}
-    size = cfg.generator.scales[-1] if cfg is not None else _baseline_size(files)
-    align_cfg = AlignConfig(size=size, **({"left_eye": cfg.align.left_eye, "right_eye": cfg.align.right_eye}
-                                          if cfg is not None else {}))
-    device = torch.device(device)
-    settings = {"method": opts.method, "keep_face": opts.keep_face, "feather": opts.feather,
-                "mask_from_landmarks": opts.mask_from_landmarks, "precision": opts.precision,
-                "all_scales": str(Path(opts.all_scales_dir).resolve()) if opts.all_scales_dir is not None else None}
-    if opts.method == "model":
-        weights = Path(checkpoint) if checkpoint is not None else default_model_path()
-        settings["weights_sha256"] = file_digest(weights) if weights.is_file() else str(weights)
-    if opts.method == "donor":
-        settings["donor_bank"] = opts.donor.index.key
-        settings["donor_settings"] = asdict(opts.donor.settings)
-    mask_grow = opts.raw.mask.grow if opts.raw.mask is not None else cfg.mask.grow if cfg is not None else 0
-    raw_mask = opts.raw.mask or MaskConfig(grow=mask_grow)
-    # how photos are aligned and masked on the fly: in the record, since it changes their outputs
-    settings["raw_photos"] = {"landmarks": opts.raw.landmarks, "faces": opts.raw.faces, "align": asdict(align_cfg),
-                              "mask": asdict(raw_mask), **({"detector": opts.raw.detector, "upsample": opts.raw.upsample}
-                                                          if opts.raw.landmarks == "dlib" else {})}
+    report, _ = run_folder(folders, make_job, opts.overwrite, opts.shard, progress, should_stop)
+    jobs[0].add_notes(report)
+    return report
 
-    def first_face(path: Path) -> Path | None:
+
+class _Hallucinate:
+    """``hallucinate`` as a :class:`~facefill.pipeline.runner.Job` over one planned run."""
+
+    def __init__(self, plan: Plan, G, cfg: Config | None, opts: HallucinateOptions, device: torch.device,
+                 checkpoint: str | os.PathLike | None) -> None:
+        self.plan, self.G, self.cfg, self.opts, self.device, self.checkpoint = plan, G, cfg, opts, device, checkpoint
+        self.variants = opts.donor.settings.variants if opts.method == "donor" else 1
+        self.size = cfg.generator.scales[-1] if cfg is not None else _baseline_size(plan.inputs)
+        eyes = {"left_eye": cfg.align.left_eye, "right_eye": cfg.align.right_eye} if cfg is not None else {}
+        self.align = AlignConfig(size=self.size, **eyes)
+        self.mask_cfg = opts.mask or MaskConfig(grow=cfg.mask.grow if cfg is not None else 0)
+        # detects landmarks in photos and in aligned crops without a sidecar (built only when there are any)
+        self.backend = lazy_backend(opts.raw.landmarks, **opts.raw.backend_args(str(device)))
+        self.rows = {p for p in plan.inputs[:opts.grid_max]} if opts.grid is not None else set()
+        self.sheet: dict[Path, list] = {}  # input -> contact-sheet rows (masked, output, real)
+        self.kinds: dict[Path, tuple[str, int]] = {}  # input -> (the path it took, faces)
+
+    # -- names and the run record
+    def marker(self, out: Path) -> Path:
+        """The file that marks ``out``'s face done: itself, or its last donor variant (written last)."""
+        return variant_path(out, self.variants - 1) if self.variants > 1 else out
+
+    def first_face(self, path: Path) -> Path | None:
         """With faces="all", the marker of a raw photo's face 0 when its sidecar says it is this
         photo's (a photo's faces are written last to first)."""
-        if opts.raw.faces != "all":
+        if self.opts.raw.faces != "all":
             return None
         from facefill.align.sidecar import read_sidecar
         from facefill.pipeline.align import face_path
 
-        first = marker(face_path(names[path], 0, "all"))
-        side = read_sidecar(face_path(names[path], 0, "all") if variants == 1 else first)
-        return first if first.is_file() and side is not None and side.get("source") == input_key(path, src) else None
+        zero = face_path(self.plan.outputs[path], 0, "all")
+        first = self.marker(zero)
+        side = read_sidecar(zero if self.variants == 1 else first)
+        return first if first.is_file() and side is not None and side.get("source") == self.plan.key(path) else None
 
-    has_outputs = any(p.is_file() or first_face(f) is not None for f, p in plan.items())
-    # detects landmarks in photos and in aligned crops without a sidecar (only when there are any)
-    backend = opts.raw.backend(str(device))
-    report = BatchReport(total=len(files))
-    if opts.method == "donor":
-        report.notes.append(opts.donor.summary())
-    if opts.method == "model" and not opts.keep_face and checkpoint is None:
-        report.notes.append("note: --no-keep-face with the default model: it never learned faces (its main loss "
-                            "scores the output with the real face pasted back), so the faces are striped noise; "
-                            "see docs/model-card.md")
-    todo = []
-    for path in files:
-        done = plan[path].is_file() or first_face(path) is not None
-        (report.skipped if not opts.overwrite and done else todo).append(path)
-    sheet: list[list[np.ndarray | None]] = []
-    kinds: dict[str, list[str]] = {k: [] for k in KINDS}
-    faces_found = [0]
+    def done(self, path: Path) -> bool:
+        return self.marker(self.plan.outputs[path]).is_file() or self.first_face(path) is not None
 
-    def load(path: Path) -> list[Item]:
-        return _load_items(path, opts, size, mask_grow, backend, align_cfg, input_key(path, src), names[path],
-                           names, str(device))
-
-    def process(bundles: list[list[Item]]) -> list[list[Path]]:
-        items = [it for bundle in bundles for it in bundle]
-        masked = masked_input(from_uint8([it.image for it in items], device), masks_from_numpy([it.mask for it in items], device))
+    def settings(self) -> dict:
+        """Everything that changes the outputs (resume is refused when it differs)."""
+        opts = self.opts
+        settings = {"method": opts.method, "keep_face": opts.keep_face, "feather": opts.feather,
+                    "mask_from_landmarks": opts.mask_from_landmarks, "precision": opts.precision,
+                    "all_scales": str(Path(opts.all_scales_dir).resolve()) if opts.all_scales_dir is not None else None}
         if opts.method == "model":
-            with torch.no_grad(), autocast(device, opts.precision):
-                outs = {k: to_uint8(v) for k, v in G(masked).items()}
-            final = outs[max(outs)]
-        elif opts.method == "donor":
+            weights = Path(self.checkpoint) if self.checkpoint is not None else default_model_path()
+            settings["weights_sha256"] = file_digest(weights) if weights.is_file() else str(weights)
+        if opts.method == "donor":
+            settings["donor_bank"] = opts.donor.index.key
+            settings["donor_settings"] = asdict(opts.donor.settings)
+        # how photos are aligned and masked on the fly: in the record, since it changes their outputs
+        raw = opts.raw
+        settings["raw_photos"] = {"landmarks": raw.landmarks, "faces": raw.faces, "align": asdict(self.align),
+                                  "mask": asdict(self.mask_cfg), **({"detector": raw.detector, "upsample": raw.upsample}
+                                                                    if raw.landmarks == "dlib" else {})}
+        return settings
+
+    def job(self) -> Job:
+        threads = default_threads()
+        return Job("hallucinate", self.settings(), self.load, self.compute, self.write, self.done,
+                   batch_size=self.opts.batch_size, read_ahead=threads, write_threads=threads)
+
+    # -- load: one input file -> its faces
+    def _masked(self, path: Path, image: np.ndarray, kind: str) -> Item:
+        """A masked input (``<name>.mask.png`` beside it), or with ``mask_from_landmarks`` an
+        aligned crop masked from its landmarks."""
+        size, out = self.size, self.plan.outputs[path]
+        if image.shape[:2] != (size, size):
+            raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]}, the model takes {size}x{size}; "
+                             f"align the photo with 'facefill align' (default size 128)")
+        from facefill.mask.region import face_mask, landmarks_for
+
+        landmarks = None
+        if kind == "aligned":  # --mask-from-landmarks: as before photos were taken
+            landmarks = landmarks_for(path, image, self.backend)
+            mask = (face_mask(landmarks, size, self.mask_cfg.grow, 0) > 0.5).astype(np.float32)
+            return Item(path, image, mask, image, np.asarray(landmarks, np.float32), "aligned", out)
+        mask_file = companion_path(path, MASK_SUFFIX)
+        mask = read_mask(mask_file, (size, size))
+        if mask is None:
+            if mask_file.is_file():
+                raise ImageError(f"{mask_file}: unreadable or not {size}x{size}; re-run 'facefill mask'")
+            raise ImageError(f"{path}: no mask {mask_file.name} beside it; run 'facefill mask' on the aligned "
+                             "photos, or pass --mask-from-landmarks to mask aligned photos on the fly")
+        if self.opts.method == "donor":
+            landmarks = np.asarray(landmarks_for(path, image, self.backend), np.float32)
+        return Item(path, image, mask, self._real(path), landmarks, "masked", out)
+
+    def _real(self, path: Path) -> np.ndarray | None:
+        """The real photo of a masked input, from ``--real-dir`` (same name), for the sheet."""
+        if self.opts.real_dir is None:
+            return None
+        for cand in (self.opts.real_dir / path.name, self.opts.real_dir / (path.stem + ".png")):
+            if cand.is_file():
+                return read_image(cand)
+        return None
+
+    def _raw(self, path: Path, image: np.ndarray) -> list[Item]:
+        """A photo aligned and masked on the fly: one item per face (one with faces="largest")."""
+        from facefill.align.core import align_image
+        from facefill.pipeline.align import face_path, no_face_fix
+        from facefill.pipeline.mask import mask_face, mask_settings
+
+        engine = self.backend()
+        try:
+            faces = align_image(image, engine, self.align, self.opts.raw.faces, str(self.device))
+        except NoFaceError:
+            raise NoFaceError(f"{path}: {image.shape[1]}x{image.shape[0]}, no face found to align it on the fly; "
+                              f"{no_face_fix()}") from None
+        items, out, owners = [], self.plan.outputs[path], {q: p for p, q in self.plan.outputs.items()}
+        for i, face in enumerate(faces):
+            dst = face_path(out, i, self.opts.raw.faces)
+            if dst != out and owners.get(dst, path) != path:
+                raise ImageError(f"{path}: face {i} would be written as {dst.name}, the output of {owners[dst]}; "
+                                 "rename one of them")
+            side = face.sidecar(self.plan.key(path), engine.name, self.align)
+            side["mask"] = mask_settings(self.mask_cfg)
+            landmarks = np.asarray(side["landmarks"], np.float64)  # as the sidecar stores them (3 decimals)
+            masked, m = mask_face(face.image, landmarks, self.mask_cfg)
+            items.append(Item(path, masked, (m > 127).astype(np.float32), face.image, landmarks.astype(np.float32),
+                              "raw", dst, face, side))
+        return items
+
+    def load(self, path: Path) -> list[Item]:
+        """The faces of one input file, each masked (and aligned) as its path needs."""
+        image = read_image(path)
+        if self.opts.mask_from_landmarks:
+            items = [self._masked(path, image, "aligned")]
+        else:
+            kind, landmarks = input_kind(path, image, self.size, self.backend, self.align)
+            if kind == "masked":
+                items = [self._masked(path, image, "masked")]
+            elif kind == "aligned":
+                from facefill.pipeline.mask import mask_face
+
+                masked, m = mask_face(image, landmarks, self.mask_cfg)
+                items = [Item(path, masked, (m > 127).astype(np.float32), image, np.asarray(landmarks, np.float32),
+                              "aligned", self.plan.outputs[path])]
+            else:
+                items = self._raw(path, image)
+        self.kinds[path] = (items[0].kind, len(items))
+        return items
+
+    # -- compute: a chunk of inputs -> outputs, batched
+    def compute(self, bundles: list[list[Item]]) -> list[list[dict]]:
+        """Per input, per face: ``final`` ``(S, S, 3) uint8`` (donor: ``(K, S, S, 3)``, the
+        variants), ``scales`` (``{side: (s, s, 3) uint8}``, the model's blocks) and ``masked``
+        (the generator's input as an image, for the contact sheet)."""
+        items = [it for bundle in bundles for it in bundle]
+        masked = masked_input(from_uint8([it.image for it in items], self.device),
+                              masks_from_numpy([it.mask for it in items], self.device))
+        scales: dict[int, np.ndarray] = {}
+        if self.opts.method == "model":
+            with torch.no_grad(), autocast(self.device, self.opts.precision):
+                scales = {k: to_uint8(v) for k, v in self.G(masked).items()}
+            final = scales[max(scales)]
+        elif self.opts.method == "donor":
             from facefill.donor import name_seed
 
-            outs = {}
-            donated, _ = opts.donor(np.stack([it.image for it in items]), np.stack([it.mask for it in items]),
-                                    np.stack([it.landmarks for it in items]),
-                                    [name_seed(input_key(it.path, src)) for it in items])
-            final = donated[:, 0]
+            final, _ = self.opts.donor(np.stack([it.image for it in items]), np.stack([it.mask for it in items]),
+                                       np.stack([it.landmarks for it in items]),
+                                       [name_seed(self.plan.key(it.path)) for it in items])
         else:
             from facefill.baselines import fill
 
-            outs = {}
-            final = np.stack([fill(opts.method, it.image, it.mask) for it in items])
+            final = np.stack([fill(self.opts.method, it.image, it.mask) for it in items])
         masked_u8 = to_uint8(masked)
-
-        def finish(j: int) -> tuple[np.ndarray, list[Path]]:  # compose + encode + write: threads overlap
-            it = items[j]
-            base = it.out
-            # donor outputs carry the face already, with their own seam correction: no feather on top
-            out = compose(it.image, final[j], it.mask, opts.feather) if opts.keep_face and opts.method != "donor" else final[j]
-            files_j = []
-            if opts.all_scales_dir is not None:
-                for k, v in outs.items():
-                    files_j.append(write_image(Path(opts.all_scales_dir) / str(k) / base.relative_to(dst), v[j]))
-            if variants > 1:
-                for k in range(variants):  # in order: the marker (the last variant) is written last
-                    if it.kind == "raw":
-                        files_j += _write_raw_companions(it, variant_path(base, k))
-                    files_j.append(write_image(variant_path(base, k), donated[j, k]))
-                return donated[j, 0], files_j
-            if it.kind == "raw":
-                files_j += _write_raw_companions(it, base)  # before the image, which marks the face done
-            files_j.append(write_image(base, out))  # last: it marks the input done
-            return out, files_j
-
-        spans, start = [], 0
+        results, j = [], 0
         for bundle in bundles:
-            spans.append(range(start, start + len(bundle)))
-            start += len(bundle)
+            results.append([{"final": final[j + i], "scales": {k: v[j + i] for k, v in scales.items()},
+                             "masked": masked_u8[j + i]} for i in range(len(bundle))])
+            j += len(bundle)
+        return results
 
-        def finish_bundle(span: range) -> list[tuple[np.ndarray, list[Path]]]:
-            return [finish(j) for j in reversed(span)][::-1]  # face 0 last: it marks the photo done
+    # -- write: one input's faces, face 0 last (it marks the photo done)
+    def _write_face(self, it: Item, result: dict) -> tuple[np.ndarray, list[Path]]:
+        opts, base, files = self.opts, it.out, []
+        final = result["final"]
+        if opts.all_scales_dir is not None:
+            for k, v in result["scales"].items():
+                files.append(write_image(Path(opts.all_scales_dir) / str(k) / base.relative_to(self.plan.dst), v))
+        if self.variants > 1:
+            for k in range(self.variants):  # in order: the marker (the last variant) is written last
+                if it.kind == "raw":
+                    files += _write_raw_companions(it, variant_path(base, k))
+                files.append(write_image(variant_path(base, k), final[k]))
+            return final[0], files
+        if opts.method == "donor":  # donor outputs carry the face already, with their own seam correction
+            out = final[0]
+        else:
+            out = compose(it.image, final, it.mask, opts.feather) if opts.keep_face else final
+        if it.kind == "raw":
+            files += _write_raw_companions(it, base)  # before the image, which marks the face done
+        files.append(write_image(base, out))  # last: it marks the input done
+        return out, files
 
-        results = [r for rs in writer.map(finish_bundle, spans) for r in rs]
-        for j, (out, _) in enumerate(results):
-            if opts.grid is not None and len(sheet) < opts.grid_max:
-                sheet.append([masked_u8[j], out, items[j].real])
-        for bundle in bundles:
-            kinds[bundle[0].kind].append(input_key(bundle[0].path, src))
-            faces_found[0] += len(bundle) if bundle[0].kind == "raw" else 0
-        return [[f for j in span for f in results[j][1]] for span in spans]
+    def write(self, path: Path, bundle: list[Item], results: list[dict]) -> list[Path]:
+        written = [self._write_face(it, r) for it, r in reversed(list(zip(bundle, results)))][::-1]
+        if path in self.rows:
+            self.sheet[path] = [[r["masked"], out, it.real] for it, r, (out, _) in zip(bundle, results, written)]
+        return [f for _, files in reversed(written) for f in files]
 
-    from concurrent.futures import ThreadPoolExecutor
+    # -- after the run
+    def add_notes(self, report: BatchReport) -> None:
+        """The summary's notes (donor bank, paths the inputs took) and the contact sheet."""
+        opts = self.opts
+        if opts.method == "donor":
+            report.notes.insert(0, opts.donor.summary())
+        if opts.method == "model" and not opts.keep_face and self.checkpoint is None:
+            report.notes.append("note: --no-keep-face with the default model: it never learned faces (its main loss "
+                                "scores the output with the real face pasted back), so the faces are striped noise; "
+                                "see docs/model-card.md")
+        kinds: dict[str, list[str]] = {k: [] for k in KINDS}
+        faces = 0
+        for path in report.done:
+            kind, n = self.kinds[path]
+            kinds[kind].append(self.plan.key(path))
+            faces += n if kind == "raw" else 0
+        if kinds["aligned"] or kinds["raw"]:
+            report.notes.append(_paths_note(kinds, faces))
+        if opts.grid is not None:
+            self._contact_sheet(report)
 
-    with ThreadPoolExecutor(max_workers=2) as writer, open_run(
-            dst, "hallucinate", settings, overwrite=opts.overwrite, has_outputs=has_outputs,
-            keys={input_key(p, src) for p in files}, shard=opts.shard) as run:
-        run_batched(todo, load, process, opts.batch_size, report, progress, should_stop,
-                    on_done=lambda p, written: run.record(input_key(p, src), written))
-        write_failures(dst, report.failed)
-    if any(kinds["aligned"] + kinds["raw"]):
-        report.notes.append(_paths_note(kinds, faces_found[0]))
-    if opts.grid is not None:
-        for path in report.skipped:  # a resumed run still gets a full sheet, from the kept outputs
-            if len(sheet) >= opts.grid_max:
+    def _contact_sheet(self, report: BatchReport) -> None:
+        """Rows in input order: new outputs from this run, kept ones read back (a resumed run
+        still gets a full sheet)."""
+        rows: list[list[np.ndarray | None]] = []
+        skipped = set(report.skipped)
+        for path in self.plan.inputs:
+            if len(rows) >= self.opts.grid_max:
                 break
-            try:
-                it = load(path)[0]
-                masked = to_uint8(masked_input(from_uint8(it.image), masks_from_numpy(it.mask)))[0]
-                sheet.append([masked, read_image(marker(it.out) if variants == 1 else variant_path(it.out, 0)), it.real])
-            except Exception as exc:
-                if not report.record_failure(path, exc):
-                    raise
-        if sheet:
-            if grid_state == "replace":
-                report.notes.append(f"replaced the existing contact sheet {opts.grid}")
-            write_contact_sheet(opts.grid, sheet)
-            report.notes.append(f"contact sheet: {opts.grid}")
-    return report
+            if path in self.sheet:
+                rows += self.sheet[path]
+            elif path in skipped:
+                try:
+                    it = self.load(path)[0]
+                    masked = to_uint8(masked_input(from_uint8(it.image), masks_from_numpy(it.mask)))[0]
+                    kept = self.marker(it.out) if self.variants == 1 else variant_path(it.out, 0)
+                    rows.append([masked, read_image(kept), it.real])
+                except Exception as exc:
+                    if not report.record_failure(path, exc):
+                        raise
+        if rows:
+            if self.plan.targets.get("--grid") == "replace":
+                report.notes.append(f"replaced the existing contact sheet {self.opts.grid}")
+            write_contact_sheet(self.opts.grid, rows[:self.opts.grid_max])
+            report.notes.append(f"contact sheet: {self.opts.grid}")
 
 
-def _baseline_size(files: list[Path]) -> int:
-    """A baseline's image size (no model to say it): the first input's with a mask or a sidecar
-    beside it, else alignment's default (128)."""
-    from facefill.align.sidecar import sidecar_path
+def _write_raw_companions(item: Item, out: Path) -> list[Path]:
+    """Beside ``out``, the output of face ``item`` of a raw photo: the aligned crop's
+    ``.valid.png`` and sidecar (align's files) and the binary ``.mask.png`` (mask's)."""
+    from facefill.pipeline.align import write_companions
 
-    for path in files[:64]:
-        if path.with_name(path.stem + MASK_SUFFIX).is_file() or sidecar_path(path).is_file():
-            return read_image(path).shape[0]
-    return AlignConfig().size
+    mask = (item.mask > 0.5).astype(np.uint8) * 255
+    return [write_image(companion_path(out, MASK_SUFFIX), mask)] + write_companions(out, item.face, item.sidecar)
 
 
-def _paths_note(kinds: dict[str, list[str]], faces: int, show: int = 8) -> str:
-    """The summary line saying which path the inputs of this run took (names when few)."""
-    parts = []
-    for kind, what in KINDS.items():
-        names = kinds[kind]
-        if not names:
-            continue
-        listed = ", ".join(names[:show]) + (f", ... ({len(names) - show} more)" if len(names) > show else "")
-        extra = f", {faces} faces" if kind == "raw" else ""
-        parts.append(f"{len(names)} {what}{extra} ({listed})")
-    return "inputs: " + "; ".join(parts)
+__all__ = ["KINDS", "METHODS", "AlignOptions", "HallucinateOptions", "Item", "RawOptions", "default_model_path",
+           "hallucinate_folder", "input_kind", "load_donors", "load_model", "parse_shard", "variant_path"]

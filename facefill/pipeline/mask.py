@@ -11,13 +11,12 @@ import numpy as np
 from facefill.align.landmarks import lazy_backend
 from facefill.align.sidecar import read_sidecar, write_sidecar
 from facefill.config import AlignConfig, MaskConfig
-from facefill.data.batch import BatchReport, Progress, run_batch
-from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_image
+from facefill.data.batch import BatchReport, Progress
+from facefill.data.io import MASK_SUFFIX, read_image, write_image
 from facefill.data.tensors import apply_mask_uint8
-from facefill.errors import FacefillError
 from facefill.mask.region import check_aligned, face_mask, landmarks_for
-from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_key, open_run, plan_outputs,
-                                       write_failures)
+from facefill.options import LANDMARKS
+from facefill.pipeline.runner import Folders, Job, Plan, run_folder
 
 
 def mask_face(image: np.ndarray, landmarks: np.ndarray, cfg: MaskConfig = MaskConfig()) -> tuple[np.ndarray, np.ndarray]:
@@ -46,36 +45,42 @@ def mask_folder(
     """Mask every aligned image under ``src`` into ``dst``: ``<name>.png`` (the photo, context
     filled with ``cfg.fill``), ``<name>.mask.png`` (``(S, S) uint8``, 255 = face) and
     ``<name>.json`` (the sidecar with a ``mask`` entry). Landmarks come from the alignment
-    sidecar, or are re-detected when there is none; photos that are not aligned (see
-    :func:`facefill.mask.region.check_aligned`) fail with the fix."""
-    src, dst = Path(src), Path(dst)
-    inputs = list_images(src)
-    if not inputs:
-        raise FacefillError(f"no images found in {src}; point mask at the output folder of 'facefill align'")
-    check_write_plan([Write("output folder", dst)], {"input folder": src})
-    plan = plan_outputs(inputs, src, dst)
+    sidecar, or are re-detected with ``backend`` when there is none; photos that are not aligned
+    (see :func:`facefill.mask.region.check_aligned`: a sidecar's size, or ``align.size`` square
+    with the eyes where ``align`` puts them) fail with the fix. Runs on
+    :func:`facefill.pipeline.runner.run_folder`."""
+    LANDMARKS.check(backend)
+    folders = Folders(Path(src), Path(dst), f"no images found in {src}; point mask at the output folder of "
+                      "'facefill align'")
+    return run_folder(folders, lambda plan: mask_job(plan, cfg, backend, align), overwrite,
+                      progress=progress, should_stop=should_stop)[0]
+
+
+def mask_job(plan: Plan, cfg: MaskConfig, backend: str, align: AlignConfig) -> Job:
+    """``mask`` as a :class:`~facefill.pipeline.runner.Job`: load = read, landmarks, check and
+    mask; write = the masked photo, its mask, then its sidecar."""
     engine = lazy_backend(backend)
 
-    def work(path: Path) -> list[Path] | None:
-        check_input_name(path)
-        out = plan[path]
-        mask_out = out.with_name(out.stem + MASK_SUFFIX)
-        if not overwrite and out.is_file() and mask_out.is_file():
-            return None
+    def mask_out(path: Path) -> Path:
+        out = plan.outputs[path]
+        return out.with_name(out.stem + MASK_SUFFIX)
+
+    def load(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         image = read_image(path)
         side = read_sidecar(path)
         landmarks = landmarks_for(path, image, engine)
-        check_aligned(path, image, landmarks, side, (align.left_eye, align.right_eye))
+        check_aligned(path, image, landmarks, side, (align.left_eye, align.right_eye), size=align.size)
         masked, mask = mask_face(image, landmarks, cfg)
-        written = [write_image(out, masked), write_image(mask_out, mask)]
         side = side or {"source": path.name, "landmarks": np.round(landmarks, 3).tolist()}
         side["mask"] = mask_settings(cfg)
-        written.append(write_sidecar(out, side))
-        return written
+        return masked, mask, side
+
+    def write(path: Path, item: tuple[np.ndarray, np.ndarray, dict], _) -> list[Path]:
+        masked, mask, side = item
+        out = plan.outputs[path]
+        return [write_image(out, masked), write_image(mask_out(path), mask), write_sidecar(out, side)]
 
     settings = {**asdict(cfg), "landmarks": backend}  # the backend only for photos without a sidecar
-    with open_run(dst, "mask", settings, overwrite=overwrite, has_outputs=any(p.is_file() for p in plan.values())) as run:
-        report = run_batch(inputs, work, progress, should_stop,
-                           on_done=lambda p, files: run.record(input_key(p, src), files))
-        write_failures(dst, report.failed)
-    return report
+    return Job("mask", settings, load, compute=lambda items: [None] * len(items), write=write,
+               done=lambda p: plan.outputs[p].is_file() and mask_out(p).is_file(),
+               started=lambda p: plan.outputs[p].is_file())

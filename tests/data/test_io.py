@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefill.data.io import list_images, mirror_path, read_image, write_image
+from facefill.data.io import companion_path, list_images, read_image, read_mask, write_image
 from facefill.errors import ImageError
 
 
@@ -59,7 +59,20 @@ def test_list_and_mirror(tmp_path):
     found = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
     # a companion beside its image is not an input; one without its image is listed (a command fails it loudly)
     assert found == ["a.jpg", "e.webp", "sub/b.PNG", "sub/c.fg.png"]
-    assert mirror_path(tmp_path / "sub/b.PNG", tmp_path, tmp_path / "out") == tmp_path / "out/sub/b.png"
+
+
+def test_read_mask_thresholds_and_checks_shape(tmp_path):
+    import numpy as np
+
+    m = np.array([[0, 127, 128, 255]], np.uint8).repeat(3, 0)
+    path = write_image(companion_path(tmp_path / "x.png", ".mask.png"), m)
+    assert path == tmp_path / "x.mask.png"
+    got = read_mask(path)
+    assert got.dtype == np.float32 and got.tolist() == [[0.0, 0.0, 1.0, 1.0]] * 3
+    assert read_mask(path, (3, 4)) is not None and read_mask(path, (4, 4)) is None
+    assert read_mask(tmp_path / "missing.mask.png") is None
+    (tmp_path / "bad.mask.png").write_bytes(b"not a png")
+    assert read_mask(tmp_path / "bad.mask.png") is None
 
 
 def test_write_is_readable(tmp_path):

