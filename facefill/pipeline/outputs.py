@@ -123,18 +123,26 @@ def check_write_plan(writes: Iterable[Write], reads: Mapping[str, str | os.PathL
             if out.is_dir():
                 raise OutputError(f"{w.what} {w.path} is a folder; give a file name")
             states[w.what] = "replace" if out.exists() else "new"
+            _probe(w, out.parent, f"cannot write {w.what} {w.path}", "choose a writable path")
             continue
         if out.exists() and not out.is_dir():
             raise OutputError(f"{w.what} {w.path} exists and is not a folder")
-        probe = out / f".facefill-write-test-{os.getpid()}"
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise OutputError(f"cannot write into {w.what} {w.path} ({exc.strerror or exc}); "
-                              "check its permissions or choose another folder") from None
+        _probe(w, out, f"cannot write into {w.what} {w.path}", "check its permissions or choose another folder")
     return states
+
+
+def _probe(w: Write, folder: Path, what: str, fix: str) -> None:
+    """Create ``folder`` (with its parents) and write and remove a file there, so an output that
+    cannot be written is refused before any work, not after it (one line: what, why, fix)."""
+    probe = folder / f".facefill-write-test-{os.getpid()}"
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(20, f"{folder} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{what} ({exc.strerror or exc}); {fix}") from None
 
 
 def plan_outputs(inputs: list[Path], src_root: Path, dst_root: Path, suffix: str = ".png") -> dict[Path, Path]:

@@ -33,6 +33,30 @@ def test_unwritable_output_names_the_path(tmp_path):
         check_write_plan([Write("output folder", blocker)], {"input folder": tmp_path / "in"})
 
 
+def test_unwritable_file_target_is_refused_before_any_work(tmp_path):
+    """Issue 24 item 17: a --grid or --json that cannot be written is found by the plan, not after
+    the run; a file target's missing parent folders are made."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write --grid .*file/sheet.png"):
+        check_write_plan([Write("output folder", tmp_path / "out"), Write("--grid", blocker / "sheet.png", folder=False)],
+                         {"input folder": tmp_path / "in"})
+    states = check_write_plan([Write("--json", tmp_path / "new" / "deep" / "r.json", folder=False)], {})
+    assert states == {"--json": "new"} and (tmp_path / "new" / "deep").is_dir()
+    assert list((tmp_path / "new" / "deep").iterdir()) == []  # the probe is gone
+
+
+def test_hallucinate_with_an_unwritable_grid_stops_before_the_model_runs(masked, tmp_path):
+    from facefill.pipeline.hallucinate import hallucinate_folder
+    from facefill.options import HallucinateOptions
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="--grid"):
+        hallucinate_folder(masked, tmp_path / "out", None, None, HallucinateOptions(method="mean", grid=blocker / "g.png"))
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
 def test_name_collisions_keep_every_input(tmp_path):
     src = tmp_path / "in"
     files = [src / "a.jpg", src / "a.png", src / "b.jpg", src / "sub" / "a.jpg"]
