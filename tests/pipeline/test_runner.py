@@ -1,0 +1,108 @@
+"""The batch runner's contract (facefill.pipeline.runner): what every batch command relies on."""
+
+import json
+
+import pytest
+
+from facefill.data.io import list_images
+from facefill.errors import ImageError, OutputError, OutputPathError
+from facefill.pipeline.runner import Folders, Job, run_folder
+
+
+def _inputs(tmp_path, n=7):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(n):
+        (src / f"f{i}.png").write_bytes(b"x")
+    return src
+
+
+def _job(plan, calls, fail_load=(), fail_write=(), stop_write=(), batch_size=3, threads=2):
+    """A stage that 'computes' the input's name in upper case and writes it as text."""
+
+    def load(path):
+        calls.append(("load", path.name))
+        if path.name in fail_load:
+            raise ImageError(f"{path}: unreadable")
+        return path.stem
+
+    def compute(items):
+        calls.append(("compute", tuple(items)))
+        return [s.upper() for s in items]
+
+    def write(path, item, result):
+        if path.name in stop_write:
+            raise OutputError("disk full")
+        if path.name in fail_write:
+            raise OutputPathError(f"cannot write {plan.outputs[path]}: a folder is in the way")
+        plan.outputs[path].write_text(result)
+        return [plan.outputs[path]]
+
+    return Job("test", {"k": 1}, load, compute, write, done=lambda p: plan.outputs[p].is_file(),
+               batch_size=batch_size, read_ahead=threads, write_threads=threads)
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_bad_inputs_are_skipped_and_every_good_output_kept(tmp_path, threads):
+    src, calls, seen = _inputs(tmp_path), [], []
+    report, plan = run_folder(Folders(src, tmp_path / "out", "empty"),
+                              lambda plan: _job(plan, calls, fail_load={"f1.png"}, fail_write={"f5.png"}, threads=threads),
+                              progress=lambda done, total, name: seen.append((done, total)))
+    assert [p.name for p in report.done] == ["f0.png", "f2.png", "f3.png", "f4.png", "f6.png"]
+    assert [p.name for p, _ in report.failed] == ["f1.png", "f5.png"]
+    assert (tmp_path / "out" / "f3.png").read_text() == "F3"
+    assert "f1.png" in (tmp_path / "out" / "failures.tsv").read_text()
+    assert seen == [(3, 7), (6, 7), (7, 7)]  # per chunk of 3
+    # compute sees only the loaded inputs of a chunk, batched
+    assert ("compute", ("f0", "f2")) in calls
+    # every written file is in the run record, by input
+    record = (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()
+    assert sorted(record) == sorted(f"f{i}.png\tf{i}.png" for i in (0, 2, 3, 4, 6))
+    assert json.loads((tmp_path / "out" / ".facefill-run.json").read_text())["command"] == "test"
+
+
+def test_resume_skips_done_inputs_and_overwrite_redoes_them(tmp_path):
+    src, calls = _inputs(tmp_path), []
+    run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls, fail_load={"f1.png"}))
+    calls.clear()
+    report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    assert [p.name for p in report.done] == ["f1.png"] and len(report.skipped) == 6
+    assert [c for c in calls if c[0] == "load"] == [("load", "f1.png")]
+    report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls), overwrite=True)
+    assert len(report.done) == 7 and not report.skipped
+
+
+def test_an_output_error_stops_the_batch_and_keeps_what_was_written(tmp_path):
+    src, calls = _inputs(tmp_path), []
+    with pytest.raises(OutputError, match="disk full"):
+        run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls, stop_write={"f4.png"}))
+    kept = sorted(p.name for p in list_images(tmp_path / "out"))
+    assert kept[:3] == ["f0.png", "f1.png", "f2.png"] and "f4.png" not in kept
+    assert not (tmp_path / "out" / ".facefill-lock").exists()  # the lock is released
+
+
+def test_should_stop_between_chunks_writes_the_chunk_in_flight(tmp_path):
+    src, calls = _inputs(tmp_path), []
+    asked = []
+
+    def stop():
+        asked.append(1)
+        return len(asked) > 1  # after the first chunk
+
+    report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls), should_stop=stop)
+    assert report.stopped and [p.name for p in report.done] == ["f0.png", "f1.png", "f2.png"]
+    assert (tmp_path / "out" / "f2.png").read_text() == "F2"
+
+
+def test_shards_cover_every_input_once_and_empty_folders_are_refused(tmp_path):
+    from facefill.errors import FacefillError
+
+    src, calls = _inputs(tmp_path), []
+    done = []
+    for i in range(3):
+        report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls), shard=(i, 3))
+        done += [p.name for p in report.done]
+    assert sorted(done) == [f"f{i}.png" for i in range(7)]
+    (tmp_path / "none").mkdir()
+    with pytest.raises(FacefillError, match="nothing here"):
+        run_folder(Folders(tmp_path / "none", tmp_path / "o2", "nothing here"), lambda plan: _job(plan, calls))
