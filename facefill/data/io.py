@@ -35,6 +35,20 @@ def _open_header(path: str | os.PathLike):
         return Image.open(path)
 
 
+def _may_have_exif(data: np.ndarray) -> bool:
+    """False when the file's bytes hold no EXIF block (most PNGs, BMPs), so reading skips PIL:
+    JPEG keeps EXIF in an ``Exif`` APP1 segment near the start, PNG in an ``eXIf`` chunk, WebP in
+    an ``EXIF`` chunk; other formats are left to PIL."""
+    head = data[:8].tobytes()
+    if head.startswith(b"\xff\xd8"):
+        return b"Exif\x00" in data[:1 << 17].tobytes()
+    if head.startswith(b"\x89PNG"):
+        return b"eXIf" in data.tobytes()
+    if head.startswith(b"RIFF"):
+        return b"EXIF" in data.tobytes()
+    return not head.startswith(b"BM")
+
+
 def _exif_orientation(path: Path) -> int:
     try:
         with _open_header(path) as im:
@@ -113,7 +127,7 @@ def read_image(path: str | os.PathLike, reduce: int = 1) -> np.ndarray:
         img = to_uint8_rgb(img)
     except ValueError as exc:
         raise ImageError(f"{path}: {exc}") from None
-    return _apply_orientation(img, _exif_orientation(path))
+    return _apply_orientation(img, _exif_orientation(path)) if _may_have_exif(data) else img
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:

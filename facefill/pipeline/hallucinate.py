@@ -384,11 +384,11 @@ class _Hallucinate:
             from facefill.baselines import fill
 
             final = np.stack([fill(self.opts.method, it.image, it.mask) for it in items])
-        masked_u8 = to_uint8(masked)
+        masked_u8 = to_uint8(masked) if self.opts.grid is not None else None  # only the contact sheet shows it
         results, j = [], 0
         for bundle in bundles:
             results.append([{"final": final[j + i], "scales": {k: v[j + i] for k, v in scales.items()},
-                             "masked": masked_u8[j + i]} for i in range(len(bundle))])
+                             "masked": None if masked_u8 is None else masked_u8[j + i]} for i in range(len(bundle))])
             j += len(bundle)
         return results
 

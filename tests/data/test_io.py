@@ -28,15 +28,18 @@ def test_transparent_pixels_become_white(tmp_path):
     assert (read_image(tmp_path / "t.png") == 255).all()
 
 
-def test_exif_orientation_is_applied(tmp_path):
+@pytest.mark.parametrize("name, kwargs", [("r.jpg", {"quality": 95}), ("r.png", {}), ("r.webp", {"lossless": True})])
+def test_exif_orientation_is_applied(tmp_path, name, kwargs):
     arr = np.zeros((20, 40, 3), np.uint8)
     arr[:, :20] = 255  # white on the left half
     exif = Image.Exif()
     exif[0x0112] = 6  # stored image must be rotated 90 degrees clockwise to display
-    Image.fromarray(arr).save(tmp_path / "r.jpg", exif=exif, quality=95)
-    out = read_image(tmp_path / "r.jpg")
+    Image.fromarray(arr).save(tmp_path / name, exif=exif, **kwargs)
+    out = read_image(tmp_path / name)
     assert out.shape[:2] == (40, 20)
     assert out[:15].mean() > 200 and out[25:].mean() < 50  # left half ends up on top
+    Image.fromarray(arr).save(tmp_path / ("plain" + name[1:]), **kwargs)  # no EXIF: as stored
+    assert read_image(tmp_path / ("plain" + name[1:])).shape[:2] == (20, 40)
 
 
 def test_corrupt_and_missing_files_name_the_file(tmp_path):
