@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import sys
@@ -100,6 +99,70 @@ def read_folder(folder: Path, keys: list[str]) -> dict[str, np.ndarray]:
     return {k: read_image(folder / f"{k}.png") for k in keys}
 
 
+def _prepare(aligned: Path, work: Path, val_list: Path, first_val: str) -> tuple[list[str], list[str], Path, Path]:
+    """The validation faces (listed in ``val_list``) and the bank (the faces before ``first_val``),
+    linked into ``work/val`` and ``work/bank``, the validation faces masked into ``work/masked``.
+    Returns the validation keys, the bank's sidecar names, and the two folders."""
+    from facefill.pipeline.mask import mask_folder
+
+    val_names = [n.strip() for n in val_list.read_text().split() if (aligned / n.strip()).is_file()]
+    bank_names = sorted(p.name for p in aligned.glob("*.json") if p.stem < first_val)
+    val, bank = work / "val", work / "bank"
+    if not val.exists():
+        link_subset(aligned, val, val_names)
+        link_subset(aligned, bank, [n.replace(".json", ".png") for n in bank_names])
+        mask_folder(val, work / "masked")
+    return [Path(n).stem for n in val_names], bank_names, val, bank
+
+
+def _run_method(method: str, work: Path, bank: Path, keys: list[str], inputs: dict) -> dict:
+    """Hallucinate the masked validation faces with ``method`` (``donor``, ``donor, other people``,
+    ``model``, a baseline) and score them; ``inputs``: reals, masks, valids, real_feats, inception."""
+    from facefill.donor import DonorSettings
+    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_donors, load_model
+
+    out = work / method.replace(", ", "-").replace(" ", "-")
+    shutil.rmtree(out, ignore_errors=True)
+    G, cfg = load_model() if method == "model" else (None, None)
+    donor = (load_donors(bank, DonorSettings(duplicate=0.5 if "other" in method else 0.25))
+             if method.startswith("donor") else None)
+    opts = HallucinateOptions(method="donor" if method.startswith("donor") else method, batch_size=32, donor=donor)
+    t0, c0 = time.perf_counter(), time.process_time()
+    report = hallucinate_folder(work / "masked", out, G, cfg, opts)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert not report.failed, report.failed
+    row = score(method, read_folder(out, keys), inputs["reals"], inputs["masks"], inputs["valids"],
+                inputs["real_feats"], inputs["inception"], seconds)
+    row["cpu_ms_per_face"] = round(1000 * cpu / len(keys), 1)
+    return row
+
+
+def _bank_scale_row(bank: Path, work: Path, scale: int) -> dict:
+    """Index a bank of ``scale`` linked copies of ``bank`` into a fresh cache: build and cached
+    load times, peak memory, cache size."""
+    from facefill.donor.index import load_index
+
+    big = work / f"bank_x{scale}"
+    if not big.exists():
+        big.mkdir()
+        for c in range(scale):
+            for f in bank.iterdir():
+                (big / f"c{c:02d}_{f.name}").symlink_to(f.resolve())
+    cache = Path(tempfile.mkdtemp(prefix="facefill-donor-cache-"))
+    t0 = time.perf_counter()
+    index = load_index(big, cache=cache)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    load_index(big, cache=cache)
+    cached = time.perf_counter() - t0
+    row = {"donors": len(index), "build_s": round(build, 1), "cached_s": round(cached, 2),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+           "cache_mb": round(sum(p.stat().st_size for p in cache.iterdir()) / 2**20, 1),
+           "device": device_name("cpu")}
+    shutil.rmtree(cache)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("aligned", type=Path)
@@ -112,71 +175,31 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    import cv2
+
     from facefill.align.sidecar import read_valid
-    from facefill.donor import DonorSettings
     from facefill.metrics.inception import load_inception
-    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_donors, load_model
-    from facefill.pipeline.mask import mask_folder
 
     work = args.work or Path(tempfile.mkdtemp(prefix="facefill-donor-bench-"))
-    val_names = [n.strip() for n in args.val_list.read_text().split() if (args.aligned / n.strip()).is_file()]
-    bank_names = sorted(p.name for p in args.aligned.glob("*.json") if p.stem < args.first_val)
-    val, bank = work / "val", work / "bank"
-    if not val.exists():
-        link_subset(args.aligned, val, val_names)
-        link_subset(args.aligned, bank, [n.replace(".json", ".png") for n in bank_names])
-        mask_folder(val, work / "masked")
-    keys = [Path(n).stem for n in val_names]
-    reals = read_folder(val, keys)
-    masks = {k: (np.asarray(__import__("cv2").imread(str(work / "masked" / f"{k}.mask.png"), 0)) > 127).astype(np.float32)
-             for k in keys}
-    valids = {k: read_valid(val / f"{k}.png", 128) for k in keys}
-    inception = load_inception()
-    real_feats = features([reals[k] for k in keys], inception)
+    keys, bank_names, val, bank = _prepare(args.aligned, work, args.val_list, args.first_val)
+    inputs = {"reals": read_folder(val, keys),
+              "masks": {k: (np.asarray(cv2.imread(str(work / "masked" / f"{k}.mask.png"), 0)) > 127).astype(np.float32)
+                        for k in keys},
+              "valids": {k: read_valid(val / f"{k}.png", 128) for k in keys},
+              "inception": load_inception()}
+    inputs["real_feats"] = features([inputs["reals"][k] for k in keys], inputs["inception"])
     rows = []
     for method in args.methods:
         if method == "real others":
             others = read_folder(bank, [Path(n).stem for n in bank_names[-len(keys):]])
-            outs = dict(zip(keys, others.values()))
-            rows.append(score(method, outs, reals, masks, {k: None for k in keys}, real_feats, inception, None))
+            rows.append(score(method, dict(zip(keys, others.values())), inputs["reals"], inputs["masks"],
+                              {k: None for k in keys}, inputs["real_feats"], inputs["inception"], None))
         else:
-            out = work / method.replace(", ", "-").replace(" ", "-")
-            shutil.rmtree(out, ignore_errors=True)
-            G = cfg = None
-            opts = HallucinateOptions(method="donor" if method.startswith("donor") else method, batch_size=32)
-            if method == "model":
-                G, cfg = load_model()
-            if method.startswith("donor"):
-                opts.donor = load_donors(bank, DonorSettings(duplicate=0.5 if "other" in method else 0.25))
-            t0, c0 = time.perf_counter(), time.process_time()
-            report = hallucinate_folder(work / "masked", out, G, cfg, opts)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-            assert not report.failed, report.failed
-            rows.append(score(method, read_folder(out, keys), reals, masks, valids, real_feats, inception, seconds))
-            rows[-1]["cpu_ms_per_face"] = round(1000 * cpu / len(keys), 1)
+            rows.append(_run_method(method, work, bank, keys, inputs))
         print(json.dumps(rows[-1]), flush=True)
     if args.bank_scale:
-        from facefill.donor.index import load_index
-
-        big = work / f"bank_x{args.bank_scale}"
-        if not big.exists():
-            big.mkdir()
-            for c in range(args.bank_scale):
-                for f in bank.iterdir():
-                    (big / f"c{c:02d}_{f.name}").symlink_to(f.resolve())
-        cache = Path(tempfile.mkdtemp(prefix="facefill-donor-cache-"))
-        t0 = time.perf_counter()
-        index = load_index(big, cache=cache)
-        build = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        load_index(big, cache=cache)
-        cached = time.perf_counter() - t0
-        bank_row = {"donors": len(index), "build_s": round(build, 1), "cached_s": round(cached, 2),
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                    "cache_mb": round(sum(p.stat().st_size for p in cache.iterdir()) / 2**20, 1),
-                    "device": device_name("cpu")}
+        bank_row = _bank_scale_row(bank, work, args.bank_scale)
         print(json.dumps(bank_row), flush=True)
-        shutil.rmtree(cache)
         print(write("donor_bank", [bank_row], ["device", "donors", "build_s", "cached_s", "peak_rss_mb", "cache_mb"]))
     for r in rows:
         r["device"] = device_name("cpu")
@@ -185,7 +208,6 @@ def main() -> None:
                                     "ssim_context", "l1_context", "faces_per_s", "cpu_ms_per_face"]))
     if args.work is None:
         shutil.rmtree(work)
-
 
 if __name__ == "__main__":
     main()

@@ -48,65 +48,79 @@ def _load() -> tuple[list[str], list[np.ndarray], list[np.ndarray], dict]:
     return names, photos, faces, lms
 
 
+Z = 2  # the contact sheet's zoom
+LABELS = ["photo", "GrabCut", "selfie network", "replace-bg (default)", "--no-saliency"]
+
+
+def _zoom(img: np.ndarray) -> np.ndarray:
+    return cv2.resize(img, None, fx=Z, fy=Z, interpolation=cv2.INTER_NEAREST)
+
+
+def _on_green(img: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """replace-bg's composite of ``img`` over a flat green background with foreground ``fg``."""
+    from facefill.blend.composite import composite
+    from facefill.options import ReplaceOptions
+
+    opts = ReplaceOptions()
+    green = np.broadcast_to(np.array([40, 170, 90], np.uint8), img.shape)
+    return composite([img], [green], [fg.astype(np.float32)], opts.levels, opts.feather, opts.keep)[0]
+
+
+def _prob_cell(prob: np.ndarray, polygons: list, iou: float) -> np.ndarray:
+    """The probability map, zoomed, with the hand-drawn outline and the raw IoU."""
+    cell = _zoom(np.repeat((prob * 255).astype(np.uint8)[..., None], 3, 2))
+    for p in polygons:
+        cv2.polylines(cell, [np.array(p, np.int32) * Z], True, (255, 40, 40), 1, cv2.LINE_AA)
+    cv2.putText(cell, f"IoU {iou:.2f}", (6, 128 * Z - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 200, 0), 1, cv2.LINE_AA)
+    return cell
+
+
+def _score_photo(name: str, img: np.ndarray, face: np.ndarray, lm: np.ndarray, polygons: list,
+                 segs: dict) -> tuple[list[str], dict[str, tuple[float, float, float]], np.ndarray]:
+    """One photo: a table line per segmenter, its (raw, refined, --no-saliency) IoUs, its sheet row."""
+    from facefill.segment import refine
+
+    gt = np.zeros((128, 128), np.uint8)
+    cv2.fillPoly(gt, [np.array(p, np.int32) for p in polygons], 1)
+    gt = gt > 0
+    band = hair_band(lm, gt.shape)
+    lines, ious, cells = [], {}, [_zoom(img)]
+    for k, seg in segs.items():
+        prob = seg(img, face)
+        m = prob >= 0.5
+        fg = refine(prob, img, face).astype(bool)
+        plain = refine(prob, img, face, use_saliency=False).astype(bool)
+        ious[k] = tuple(float((a & gt).sum() / (a | gt).sum()) for a in (m, fg, plain))
+        corners = np.concatenate([m[:10, :10].ravel(), m[:10, -10:].ravel()])
+        raw, ref, no_sal = ious[k]
+        lines.append(f"| {name} | {k} | {raw:.3f} | {ref:.3f} | {no_sal:.3f} | {m[face > 0.5].mean():.3f} | "
+                     f"{m[band].mean():.3f} | {1 - corners.mean():.3f} |")
+        cells.append(_prob_cell(prob, polygons, raw))
+        if k == "selfie":
+            comps = [_on_green(img, fg), _on_green(img, plain)]
+    cells += [_zoom(c) for c in comps]
+    return lines, ious, np.concatenate(cells, 1)
+
+
 def quality() -> None:
     import json
 
-    from facefill.blend import laplacian_blend
-    from facefill.pipeline.replace_bg import ReplaceOptions, keep_inside
-    from facefill.segment import refine
-
     names, photos, faces, lms = _load()
     polys = json.loads((DATA / "person_polygons.json").read_text())["polygons"]
-
     segs = {"grabcut": GrabCutSegmenter(), "selfie": SelfieSegmenter()}
-    opts = ReplaceOptions()
-    colour = np.array([40, 170, 90], np.uint8)  # flat green background (RGB)
-
-    def composite(img: np.ndarray, fg: np.ndarray) -> np.ndarray:
-        """replace-bg's blend (Laplacian pyramid, then the person's own pixels kept inside)."""
-        def t(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
-
-        mask = fg.astype(np.float32)
-        out = laplacian_blend(t(img), t(np.broadcast_to(colour, img.shape)), torch.from_numpy(mask)[None, None],
-                              opts.levels, opts.feather)
-        return keep_inside(img, out.clamp(0, 255).round().byte()[0].permute(1, 2, 0).numpy(), mask, opts.keep)
     lines = ["| photo | method | IoU raw | IoU refined | IoU --no-saliency | face inside | hair band kept | "
              "top corners background |", "|---|---|---|---|---|---|---|---|"]
-    totals: dict[str, list[tuple[float, float]]] = {k: [] for k in segs}
-    z = 2
-    labels = ["photo", "GrabCut", "selfie network", "replace-bg (default)", "--no-saliency"]
-    header = np.full((24, len(labels) * 128 * z, 3), 255, np.uint8)
-    for i, label in enumerate(labels):
-        cv2.putText(header, label, (i * 128 * z + 6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    totals: dict[str, list[tuple[float, float, float]]] = {k: [] for k in segs}
+    header = np.full((24, len(LABELS) * 128 * Z, 3), 255, np.uint8)
+    for i, label in enumerate(LABELS):
+        cv2.putText(header, label, (i * 128 * Z + 6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
     rows = [header]
     for name, img, face in zip(names, photos, faces):
-        gt = np.zeros((128, 128), np.uint8)
-        cv2.fillPoly(gt, [np.array(p, np.int32) for p in polys[name]], 1)
-        gt = gt > 0
-        band = hair_band(np.array(lms[name]), gt.shape)
-        cells = [cv2.resize(img, None, fx=z, fy=z, interpolation=cv2.INTER_NEAREST)]
-        for k, seg in segs.items():
-            prob = seg(img, face)
-            m = prob >= 0.5
-            fg = refine(prob, img, face).astype(bool)
-            plain = refine(prob, img, face, use_saliency=False).astype(bool)
-            iou_raw, iou_ref, iou_plain = ((a & gt).sum() / (a | gt).sum() for a in (m, fg, plain))
-            totals[k].append((iou_raw, iou_ref, iou_plain))
-            corners = np.concatenate([m[:10, :10].ravel(), m[:10, -10:].ravel()])
-            lines.append(f"| {name} | {k} | {iou_raw:.3f} | {iou_ref:.3f} | {iou_plain:.3f} | {m[face > 0.5].mean():.3f} | "
-                         f"{m[band].mean():.3f} | {1 - corners.mean():.3f} |")
-            cell = cv2.resize(np.repeat((prob * 255).astype(np.uint8)[..., None], 3, 2), None, fx=z, fy=z,
-                              interpolation=cv2.INTER_NEAREST)
-            for p in polys[name]:
-                cv2.polylines(cell, [np.array(p, np.int32) * z], True, (255, 40, 40), 1, cv2.LINE_AA)
-            cv2.putText(cell, f"IoU {iou_raw:.2f}", (6, 128 * z - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 200, 0), 1,
-                        cv2.LINE_AA)
-            cells.append(cell)
-            if k == "selfie":
-                comps = [composite(img, fg), composite(img, plain)]
-        cells += [cv2.resize(c, None, fx=z, fy=z, interpolation=cv2.INTER_NEAREST) for c in comps]
-        rows.append(np.concatenate(cells, 1))
+        photo_lines, ious, row = _score_photo(name, img, face, np.array(lms[name]), polys[name], segs)
+        lines += photo_lines
+        for k, v in ious.items():
+            totals[k].append(v)
+        rows.append(row)
     for k, v in totals.items():
         raw, ref, plain = np.mean(v, 0)
         lines.append(f"| **mean** | {k} | **{raw:.3f}** | **{ref:.3f}** | **{plain:.3f}** | | | |")

@@ -20,6 +20,60 @@ from pathlib import Path
 
 
 
+def _real_folder(aligned: Path, out: Path, names_file: Path | None) -> Path:
+    """The real faces to compare on: ``aligned`` itself, or with ``--list`` a copy of the listed
+    crops (and their sidecars) in ``out/real``."""
+    from facefill.data.io import list_images
+
+    if names_file is None:
+        return aligned
+    real = out / "real"
+    names = {line.strip() for line in names_file.read_text().splitlines() if line.strip()}
+    shutil.rmtree(real, ignore_errors=True)
+    real.mkdir(parents=True)
+    for p in list_images(aligned):
+        if p.name in names:
+            for companion in (p, p.with_suffix(".json"), p.with_name(p.stem + ".valid.png")):
+                if companion.is_file():
+                    shutil.copy(companion, real / companion.name)
+    return real
+
+
+def _method_dir(out: Path, method: str) -> Path:
+    return out / ("masked_only" if method == "masked" else method)
+
+
+def _generate(method: str, masked: Path, out: Path, checkpoint: Path | None) -> Path:
+    """``method``'s outputs for the masked faces (``masked``: the masked input itself, as a floor)."""
+    from facefill.data.io import list_images
+    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model
+
+    gen = _method_dir(out, method)
+    if method == "masked":
+        shutil.rmtree(gen, ignore_errors=True)
+        gen.mkdir()
+        for p in list_images(masked):
+            shutil.copy(p, gen / p.name)
+        return gen
+    G, cfg = load_model(checkpoint) if method == "model" else (None, None)
+    hallucinate_folder(masked, gen, G, cfg, HallucinateOptions(method=method, overwrite=True, batch_size=32),
+                       checkpoint=checkpoint)
+    return gen
+
+
+def _write_table(rows: dict[str, dict], metrics: list[str], out: Path) -> None:
+    """The Markdown table (printed, and out/compare.md) and out/compare.json."""
+    cols = ["ssim", "ssim_context", "l1_context"] + [m for m in ("match", "fid") if m in metrics]
+    lines = ["| method | " + " | ".join(cols) + " | N |", "|---" * (len(cols) + 2) + "|"]
+    for method, r in rows.items():
+        lines.append(f"| {method} | " + " | ".join(f"{r[c]:.3f}" if c != "fid" else f"{r[c]:.1f}" for c in cols)
+                     + f" | {r['n']} |")
+    table = "\n".join(lines)
+    print(table)
+    (out / "compare.md").write_text(table + "\n")
+    (out / "compare.json").write_text(json.dumps(rows, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("aligned", type=Path)
@@ -35,52 +89,22 @@ def main() -> None:
     from facefill.data.io import list_images, read_image
     from facefill.data.sheet import write_contact_sheet
     from facefill.pipeline.evaluate import evaluate
-    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model
     from facefill.pipeline.mask import mask_folder
 
-    real = args.out / "real"
-    if args.list is not None:
-        names = {line.strip() for line in args.list.read_text().splitlines() if line.strip()}
-        shutil.rmtree(real, ignore_errors=True)
-        real.mkdir(parents=True)
-        for p in list_images(args.aligned):
-            if p.name in names:
-                for companion in (p, p.with_suffix(".json"), p.with_name(p.stem + ".valid.png")):
-                    if companion.is_file():
-                        shutil.copy(companion, real / companion.name)
-    else:
-        real = args.aligned
+    real = _real_folder(args.aligned, args.out, args.list)
     masked = args.out / "masked"
     mask_folder(real, masked, overwrite=True)
     rows = {}
     for method in args.methods:
-        if method == "masked":
-            gen = args.out / "masked_only"
-            shutil.rmtree(gen, ignore_errors=True)
-            gen.mkdir()
-            for p in list_images(masked):
-                shutil.copy(p, gen / p.name)
-        else:
-            gen = args.out / method
-            G, cfg = load_model(args.checkpoint) if method == "model" else (None, None)
-            hallucinate_folder(masked, gen, G, cfg, HallucinateOptions(method=method, overwrite=True, batch_size=32),
-                               checkpoint=args.checkpoint)
+        gen = _generate(method, masked, args.out, args.checkpoint)
         result = evaluate(gen, real, tuple(args.metrics), masks_dir=masked)
         rows[method] = {m: s.get("mean", s.get("value")) for m, s in result.summary.items()}
         rows[method]["n"] = len(result.rows)
         print(method, json.dumps(rows[method]), flush=True)
-    cols = ["ssim", "ssim_context", "l1_context"] + [m for m in ("match", "fid") if m in args.metrics]
-    lines = ["| method | " + " | ".join(cols) + " | N |", "|---" * (len(cols) + 2) + "|"]
-    for method, r in rows.items():
-        lines.append(f"| {method} | " + " | ".join(f"{r[c]:.3f}" if c != "fid" else f"{r[c]:.1f}" for c in cols)
-                     + f" | {r['n']} |")
-    table = "\n".join(lines)
-    print(table)
-    (args.out / "compare.md").write_text(table + "\n")
-    (args.out / "compare.json").write_text(json.dumps(rows, indent=2))
+    _write_table(rows, args.metrics, args.out)
     if args.grid is not None:
         files = sorted(p.name for p in list_images(real))[: args.grid_rows]
-        dirs = [real, masked] + [args.out / ("masked_only" if m == "masked" else m) for m in args.methods if m != "masked"]
+        dirs = [real, masked] + [_method_dir(args.out, m) for m in args.methods if m != "masked"]
         write_contact_sheet(args.grid, [[read_image(d / f) for d in dirs] for f in files])
         print(f"contact sheet ({' | '.join(d.name for d in dirs)}): {args.grid}")
 
