@@ -135,8 +135,6 @@ def _refuses(folder: str) -> bool:
     return False
 
 
-@pytest.mark.xfail(strict=True, reason="until facefill.pipeline.outputs.check_write_plan probes file targets (creates "
-                   "the parent, checks it is writable); evaluate already passes --json, --csv and --real-stats to it")
 @pytest.mark.parametrize("option", ["--json", "--csv"])
 @pytest.mark.parametrize("where", ["parent is a file", "read-only folder"])
 def test_unwritable_report_is_refused_before_any_metric(pair, tmp_path, monkeypatch, option, where):
