@@ -76,6 +76,8 @@ class TorchvisionMismatch(FacefillError):
 #: torchvision's minor version for torch 2.m is m + 15 (0.19 with 2.4, ..., 0.24 with 2.9), the
 #: pairing table on pytorch.org; major.minor decide, the patch levels need not agree.
 _TORCHVISION_MINOR_OFFSET = 15
+#: local version labels of pytorch.org's builds (``2.5.1+cpu``), each its own index; others (``+git1a2b``) say nothing
+_BUILD_LABEL = re.compile(r"cpu|cu\d+|rocm[\d.]+|xpu")
 
 
 def _split_version(version: str) -> tuple[tuple[int, ...], str]:
@@ -105,7 +107,7 @@ def torchvision_fix(torch_version: str) -> str:
     series = matching_torchvision(torch_version)
     spec = f'"torchvision=={series}.*"' if series else "torchvision"
     _, local = _split_version(torch_version)
-    index = f" --index-url https://download.pytorch.org/whl/{local}" if re.fullmatch(r"cpu|cu\d+|rocm[\d.]+", local) else ""
+    index = f" --index-url https://download.pytorch.org/whl/{local}" if _BUILD_LABEL.fullmatch(local) else ""
     return f"pip install --force-reinstall --no-deps {spec}{index}"
 
 
@@ -117,7 +119,7 @@ def torchvision_mismatch(torch_version: str, torchvision_version: str) -> str | 
     _, t_local = _split_version(torch_version)
     if series is not None and ".".join(map(str, tv_nums[:2])) != series:
         return f"torchvision {torchvision_version} does not fit torch {torch_version} (it needs torchvision {series}.x)"
-    if t_local and tv_local and t_local != tv_local:
+    if _BUILD_LABEL.fullmatch(t_local) and _BUILD_LABEL.fullmatch(tv_local) and t_local != tv_local:
         return (f"torchvision {torchvision_version} is built for {tv_local}, torch {torch_version} for {t_local}")
     return None
 

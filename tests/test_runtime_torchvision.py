@@ -29,6 +29,8 @@ def test_pairs_that_fit_and_pairs_that_do_not():
     assert torchvision_mismatch("2.5.1+cpu", "0.20.1") is None  # numbers fit: the import decides
     assert torchvision_mismatch("2.5.1", "0.21.0") == "torchvision 0.21.0 does not fit torch 2.5.1 (it needs torchvision 0.20.x)"
     assert "built for cu121" in torchvision_mismatch("2.5.1+cpu", "0.20.1+cu121")
+    assert torchvision_mismatch("2.6.0a0+git1a2b3c", "0.21.0a0+4d5e6f") is None  # source builds: labels are commits
+    assert torchvision_mismatch("2.7.0.dev20250301+cpu", "0.22.0.dev20250301+cpu") is None  # nightlies
 
 
 def test_the_fix_installs_the_matching_build_from_torchs_index():
