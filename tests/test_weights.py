@@ -30,3 +30,18 @@ def test_hub_file_missing_says_where_to_put_it(tmp_path, monkeypatch):
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "hub" / "checkpoints" / "PieAPPv0.1.pth").write_bytes(b"x")
     assert find("pieapp").parent == tmp_path / "hub" / "checkpoints"
+
+
+def test_env_override_only_for_files_facefill_reads_and_key_of(tmp_path, monkeypatch):
+    f = tmp_path / "vgg.pth"
+    f.write_bytes(b"x")
+    monkeypatch.setenv(WEIGHTS["vgg19"].env, str(f))  # hub-homed, but facefill reads it itself
+    assert locate("vgg19")[0] == f
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv(WEIGHTS["vgg16"].env, str(f))  # piq reads it from the hub cache only
+    assert locate("vgg16")[0] is None
+    from facefill.weights import key_of
+
+    assert key_of("mmod_human_face_detector.dat") == "dlib-cnn"
+    with pytest.raises(KeyError):
+        key_of("nothing.pth")
