@@ -34,6 +34,8 @@ GAN_KINDS = ("hinge", "nonsaturating", "lsgan")
 IDENTITY_KINDS = ("cosine", "euclidean")
 PERCEPTUAL_BACKBONES = ("efficientnet-lite0", "vgg19", "dlib-resnet")
 REGIMES = ("cascaded", "progressive")
+#: ``train.data_on_device`` and ``train.fused_adam``: auto decides per device (docs/training.md).
+ON_OFF_AUTO = ("auto", "on", "off")
 #: DiffAugment policies, in the order facefill.train.diffaug applies them.
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
 #: The loss terms, by their key in ``[loss]`` (each holds the term's weight).
@@ -172,10 +174,16 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    data_on_device: str = "auto"
+    data_budget_mb: int = 2048
+    fused_adam: str = "auto"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         _one_of("train.regime", self.regime, REGIMES)
         _one_of("train.precision", self.precision, PRECISIONS)
+        _one_of("train.data_on_device", self.data_on_device, ON_OFF_AUTO)
+        _one_of("train.fused_adam", self.fused_adam, ON_OFF_AUTO)
         _positive("train.batch_size", self.batch_size)
         _positive("train.images_per_stage", self.images_per_stage)
         _positive("train.keep_checkpoints", self.keep_checkpoints)
@@ -185,7 +193,8 @@ class TrainConfig:
         for beta in self.betas:
             _within("train.betas", beta, 0, 1, hi_open=True)
         _within("train.seed", self.seed, 0, MAX_SEED)
-        for key in ("epochs", "max_steps", "num_workers", "sample_every", "checkpoint_every", "val_every"):
+        for key in ("epochs", "max_steps", "num_workers", "sample_every", "checkpoint_every", "val_every",
+                    "data_budget_mb"):
             _positive(f"train.{key}", getattr(self, key), zero_ok=True)
         _within("train.val_fraction", self.val_fraction, 0, 1, hi_open=True)
         _within("train.ema_decay", self.ema_decay, 0, 1, hi_open=True)
@@ -230,8 +239,10 @@ class MaskConfig:
 class AugmentConfig:
     """Training augmentation (:mod:`facefill.train.augment`): a random similarity warp
     (``geometric``: ``scale`` (min, max), ``rotate`` ± degrees, ``shift`` ± fraction of the side)
-    and colour jitter (``colour``: ``brightness``, ``contrast``, ``saturation`` ± factors, ``hue``
-    ± fraction of a turn), drawn from ``(seed, epoch, index)``. Both off by default.
+    and colour jitter (``color``: ``brightness``, ``contrast``, ``saturation`` ± factors, ``hue``
+    ± fraction of a turn), drawn from ``(seed, epoch, index)``. Both off by default. Config keys
+    spell it ``color``, as ``discriminator.diffaug`` does; ``colour`` (the earlier spelling) is read as
+    a deprecated alias by :func:`migrate`.
 
     The same fields and checks as ``facefill.train.augment.AugmentConfig`` (a test keeps them
     equal); it lives here too so that reading a config never imports torch.
@@ -241,7 +252,7 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.9, 1.1)
     rotate: float = 10.0
     shift: float = 0.06
-    colour: bool = False
+    color: bool = False
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
@@ -259,7 +270,7 @@ class AugmentConfig:
 
     @property
     def enabled(self) -> bool:
-        return self.geometric or self.colour
+        return self.geometric or self.color
 
 
 @dataclass(frozen=True)
@@ -389,10 +400,12 @@ def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a stored config dict with old key layouts rewritten to the current one.
 
     ``[loss]`` with ``use_<term>`` / ``w_<term>`` becomes weights only (``<term> = w`` when
-    ``use_<term>`` was true, else 0), and a string ``loss.pixel`` becomes ``loss.pixel_kind``.
+    ``use_<term>`` was true, else 0), a string ``loss.pixel`` becomes ``loss.pixel_kind``, and
+    ``augment.colour`` (the deprecated spelling) becomes ``augment.color``.
     Current dicts come back unchanged.
     """
     out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    _rename_alias(out.get("augment"), "augment", "colour", "color")
     loss = out.get("loss")
     if not isinstance(loss, dict):
         return out
@@ -406,6 +419,15 @@ def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
         weight = w if w is not None else loss.get(term, defaults.weight(term))
         loss[term] = weight if use is not False else 0.0
     return out
+
+
+def _rename_alias(section: Any, name: str, old: str, new: str) -> None:
+    """Rename the deprecated key ``old`` of ``section`` (a dict, changed in place) to ``new``."""
+    if not isinstance(section, dict) or old not in section:
+        return
+    if new in section:
+        raise ConfigError(f"{name}.{old} is the deprecated spelling of {name}.{new}; set only {name}.{new}")
+    section[new] = section.pop(old)
 
 
 def from_dict(data: Mapping[str, Any]) -> Config:

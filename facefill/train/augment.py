@@ -74,7 +74,7 @@ def draw_params(cfg: AugmentConfig, seed: int, epoch: int, index: int) -> Augmen
         lo, hi = cfg.scale
         p.update(scale=lo + u[0] * (hi - lo), angle=sym(u[1], cfg.rotate),
                  shift_x=sym(u[2], cfg.shift), shift_y=sym(u[3], cfg.shift))
-    if cfg.colour:
+    if cfg.color:
         p.update(brightness=1.0 + sym(u[4], cfg.brightness), contrast=1.0 + sym(u[5], cfg.contrast),
                  saturation=1.0 + sym(u[6], cfg.saturation), hue=sym(u[7], cfg.hue))
     return AugmentParams(**p)
@@ -122,9 +122,8 @@ def colour_jitter(image: torch.Tensor, params: Sequence[AugmentParams], valid: t
     x = (c * x + (1 - c) * grey).clamp(0, 1)
     s = col("saturation")
     x = (s * x + (1 - s) * _gray(x)).clamp(0, 1)
-    hue = col("hue").view(-1)
-    if bool((hue != 0).any()):
-        x = adjust_hue(x, hue * 2 * math.pi).clamp(0, 1)
+    if any(p.hue != 0 for p in params):  # decided from the draws on the host: no device read-back
+        x = adjust_hue(x, col("hue").view(-1) * 2 * math.pi).clamp(0, 1)
     return torch.where(keep.expand_as(image), x * 2 - 1, image)
 
 
@@ -171,7 +170,7 @@ def augment(
             valid = (out[:, 3:] > VALID_THRESHOLD).to(image.dtype)
             image = torch.where(valid.bool().expand_as(image), out[:, :3] - 1, torch.full_like(image, -1.0))
             landmarks = transform_landmarks(landmarks, m.to(landmarks.device))
-        if cfg.colour:
+        if cfg.color:
             image = colour_jitter(image, params, valid)
     if single:
         return image[0], landmarks[0], valid[0]

@@ -13,7 +13,7 @@ from facefill.train.augment import (AugmentConfig, AugmentParams, augment, draw_
                                     transform_landmarks)
 
 S = 64
-ON = AugmentConfig(geometric=True, colour=True)
+ON = AugmentConfig(geometric=True, color=True)
 GEO = AugmentConfig(geometric=True)
 STRONG = AugmentConfig(geometric=True, scale=(0.8, 1.2), rotate=25, shift=0.15)
 
@@ -137,7 +137,7 @@ def test_disabled_is_identity():
     assert not AugmentConfig().enabled
     assert draw_params(AugmentConfig(), 0, 0, 0) == AugmentParams()
     # zero ranges with the switches on: the identity transform
-    zero = AugmentConfig(geometric=True, colour=True, scale=(1, 1), rotate=0, shift=0, brightness=0,
+    zero = AugmentConfig(geometric=True, color=True, scale=(1, 1), rotate=0, shift=0, brightness=0,
                          contrast=0, saturation=0, hue=0)
     out, lm2, valid = augment(image, lm, None, zero, seed=0, epoch=0, index=0)
     torch.testing.assert_close(out, image, atol=1e-4, rtol=0)  # kornia's float32 sampling grid
@@ -150,7 +150,7 @@ def test_colour_only_leaves_geometry_and_invalid_pixels():
     valid_in = torch.ones(1, S, S)
     valid_in[:, :, :4] = 0
     image = torch.where(valid_in.bool(), image, -1.0)
-    cfg = AugmentConfig(colour=True, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.1)
+    cfg = AugmentConfig(color=True, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.1)
     out, lm2, valid = augment(image, lm, valid_in, cfg, seed=0, epoch=0, index=1)
     assert torch.equal(lm2, lm) and torch.equal(valid, valid_in)
     assert (out[:, :, :4] == -1).all()
@@ -160,7 +160,7 @@ def test_colour_only_leaves_geometry_and_invalid_pixels():
 
 def test_brightness_alone_scales_linearly():
     image, lm = _item()
-    cfg = AugmentConfig(colour=True, brightness=0.3, contrast=0, saturation=0, hue=0)
+    cfg = AugmentConfig(color=True, brightness=0.3, contrast=0, saturation=0, hue=0)
     p = draw_params(cfg, 0, 0, 4)
     out, _, _ = augment(image, lm, None, cfg, seed=0, epoch=0, index=4)
     torch.testing.assert_close(out, (((image + 1) / 2 * p.brightness).clamp(0, 1)) * 2 - 1)
@@ -180,3 +180,21 @@ def test_config_validation_and_frozen():
         AugmentConfig(hue=0.7)
     with pytest.raises(dataclasses.FrozenInstanceError):
         AugmentConfig().geometric = True  # type: ignore[misc]
+
+
+def test_colour_is_read_as_the_deprecated_spelling_of_color(tmp_path):
+    """Config keys spell it ``color``; files, run folders and stored configs that say ``colour``
+    (the earlier key) still load, and saying both is an error."""
+    from facefill.config import ConfigError, from_dict, resolve, to_dict
+
+    old = tmp_path / "old.toml"
+    old.write_text("[augment]\ngeometric = true\ncolour = true\n")
+    assert resolve("tiny", old).augment.color is True
+    stored = to_dict(resolve("tiny"))
+    stored["augment"]["colour"] = stored["augment"].pop("color") or True
+    assert from_dict(stored).augment.color is True
+    both = tmp_path / "both.toml"
+    both.write_text("[augment]\ncolour = true\ncolor = false\n")
+    with pytest.raises(ConfigError, match="augment.colour is the deprecated spelling of augment.color"):
+        resolve("tiny", both)
+    assert "colour" not in to_dict(resolve("tiny"))["augment"]

@@ -52,7 +52,7 @@ def test_augmentation_moves_photo_landmarks_and_validity_together(right_third_in
     from facefill.train.augment import AugmentConfig
 
     samples, _ = scan(right_third_invalid, None)
-    aug = AugmentConfig(geometric=True, colour=True, rotate=20, shift=0.1)
+    aug = AugmentConfig(geometric=True, color=True, rotate=20, shift=0.1)
     plain = FaceDataset(samples, 128, MaskConfig(), flip=False, seed=3)[0]
     a = FaceDataset(samples, 128, MaskConfig(), flip=False, seed=3, augment=aug)[0]
     b = FaceDataset(samples, 128, MaskConfig(), flip=False, seed=3, augment=aug)[0]
