@@ -64,3 +64,10 @@ def apply_mask_uint8(image: np.ndarray, mask: np.ndarray, fill: tuple[int, int, 
     m = mask[..., None].astype(np.float32)
     out = image.astype(np.float32) * m + np.asarray(fill, np.float32) * (1 - m)
     return (out + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def signed_from_uint8_tensor(x: torch.Tensor) -> torch.Tensor:
+    """``(..., 3, H, W) uint8`` tensor (on any device) -> the same shape, ``float32`` in [-1, 1]:
+    the values :func:`from_uint8` gives for the same pixels, without a trip through NumPy
+    (training data kept on the GPU)."""
+    return x.float() / 127.5 - 1

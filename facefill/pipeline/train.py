@@ -20,8 +20,9 @@ from facefill.config import Config, dump_toml, from_dict
 from facefill.errors import CheckpointError, ConfigError, FacefillError, OutputError
 from facefill.pipeline.outputs import Write, check_write_plan
 from facefill.runtime import resolve_device
-from facefill.train.data import FaceDataset, scan, split
-from facefill.train.loop import Callbacks, TrainResult, fit
+from facefill.train.data import FaceDataset, Sample, scan, split
+from facefill.train.device_data import DeviceFaces, use_device_data
+from facefill.train.loop import Callbacks, TrainingInterrupted, TrainResult, fit
 from facefill.train.state import newest_good_state
 
 
@@ -49,12 +50,16 @@ def train_folder(
     should_stop: Callable[[], bool] | None = None,
     max_steps: int | None = None,
     init: str | os.PathLike | None = None,
+    data_on_device: str | None = None,
 ) -> TrainResult:
     """Train on the aligned faces under ``data_dir``, writing into ``run_dir``.
 
     ``resume=True`` continues from the newest good checkpoint in ``run_dir`` with its stored
     config (``cfg`` is ignored then). ``cfg.train.max_steps`` > 0 stops after that many steps
     (else after ``cfg.train.epochs``); ``max_steps`` overrides it, also on resume.
+    ``data_on_device`` (``auto|on|off``) overrides ``cfg.train.data_on_device`` the same way:
+    where the data lives changes no result, so a run may resume with either.
+    ``device``: ``auto|cpu|cuda[:N]|mps``, resolved here (the one place for training).
     ``should_stop`` is polled between steps; when it returns True (or on Ctrl-C / SIGTERM) a
     checkpoint is saved and :class:`~facefill.train.loop.TrainingInterrupted` raised.
     ``init``: start a new run from trained weights (fine-tuning): a training state ``state_*.pt``
@@ -66,24 +71,40 @@ def train_folder(
     rank, world, dev = setup_distributed(device)
     if resume and init is not None:
         raise FacefillError("--init starts a new run and --resume continues one; pass one of them")
-    state = None
-    if resume:
-        path, state = newest_good_state(run_dir / "checkpoints", callbacks.on_message)
-        try:
-            if not isinstance(state["config"], dict):
-                raise ConfigError(f"a {type(state['config']).__name__}, not a table of sections")
-            cfg = from_dict(state["config"])
-        except ConfigError as exc:
-            raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
-        check_resume_state(path, state, cfg)
-        callbacks.on_message(f"resuming from {path} (step {state['step']})")
+    state, cfg = resume_state(run_dir, callbacks.on_message) if resume else (None, cfg)
     start = initial_weights(Path(init)) if init is not None else None
-    if max_steps is not None:
-        cfg = replace(cfg, train=replace(cfg.train, max_steps=max_steps))
+    given = {"max_steps": max_steps, "data_on_device": data_on_device}
+    cfg = replace(cfg, train=replace(cfg.train, **{k: v for k, v in given.items() if v is not None}))
     if start is not None:
         check_fits(start, cfg)
-    tc = cfg.train
+    samples, skipped = _find_data(data_dir, cfg, world)
+    if rank == 0:
+        _prepare_run_folder(run_dir, data_dir, cfg, init)
+    train_set, val_set = _datasets(samples, cfg, dev, callbacks.on_message)
+    if start is not None:
+        callbacks.on_message(f"starting from the weights in {init}")
+    result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world, init=start)
+    return replace(result, skipped=skipped)
 
+
+def resume_state(run_dir: Path, on_message: Callable[[str], None]) -> tuple[dict, Config]:
+    """The newest good training state in ``run_dir/checkpoints`` and its own config, checked to
+    fit each other (one-line CheckpointErrors otherwise)."""
+    path, state = newest_good_state(run_dir / "checkpoints", on_message)
+    try:
+        if not isinstance(state["config"], dict):
+            raise ConfigError(f"a {type(state['config']).__name__}, not a table of sections")
+        cfg = from_dict(state["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its stored config cannot be read ({exc})") from None
+    check_resume_state(path, state, cfg)
+    on_message(f"resuming from {path} (step {state['step']})")
+    return state, cfg
+
+
+def _find_data(data_dir: Path, cfg: Config, world: int) -> tuple[tuple[list[Sample], list[Sample]], list]:
+    """``((train, val) samples, skipped files)``; FacefillError when there is too little."""
+    tc = cfg.train
     if not data_dir.is_dir():
         raise FacefillError(f"{data_dir} is not a folder; pass the output folder of 'facefill align'")
     samples, skipped = scan(data_dir, lazy_backend("dlib"))
@@ -94,22 +115,32 @@ def train_folder(
     if len(train_s) < tc.batch_size * world:
         raise FacefillError(f"{len(train_s)} training images in {data_dir} but a batch needs {tc.batch_size * world}; "
                             f"add images or lower the batch size (--set train.batch_size=N)")
-    if rank == 0:
-        check_write_plan([Write("run folder", run_dir)], {"data folder": data_dir, "--init": init,
-                                                          "train.val_list": tc.val_list or None})
-        try:
-            (run_dir / "config.toml").write_text(dump_toml(cfg))
-        except OSError as exc:
-            raise OutputError(f"cannot write into run folder {run_dir} ({exc.strerror or exc}); "
-                              "choose another --out") from None
+    return (train_s, val_s), skipped
 
-    resolution = cfg.generator.scales[-1]
-    train_set = FaceDataset(train_s, resolution, cfg.mask, tc.flip, tc.seed, augment=cfg.augment)
-    val_set = FaceDataset(val_s, resolution, cfg.mask, False, tc.seed)
-    if start is not None:
-        callbacks.on_message(f"starting from the weights in {init}")
-    result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world, init=start)
-    return replace(result, skipped=skipped)
+
+def _prepare_run_folder(run_dir: Path, data_dir: Path, cfg: Config, init) -> None:
+    """Check the run folder against what is read, create it and write ``config.toml``."""
+    check_write_plan([Write("run folder", run_dir)], {"data folder": data_dir, "--init": init,
+                                                      "train.val_list": cfg.train.val_list or None})
+    try:
+        (run_dir / "config.toml").write_text(dump_toml(cfg))
+    except OSError as exc:
+        raise OutputError(f"cannot write into run folder {run_dir} ({exc.strerror or exc}); "
+                          "choose another --out") from None
+
+
+def _datasets(samples: tuple[list[Sample], list[Sample]], cfg: Config, dev: torch.device,
+              on_message: Callable[[str], None]) -> tuple[FaceDataset | DeviceFaces, FaceDataset]:
+    """The training set, kept on ``dev`` when ``train.data_on_device`` says so (see
+    :func:`facefill.train.device_data.use_device_data`), else read per item by DataLoader
+    workers; and the validation set."""
+    tc, resolution = cfg.train, cfg.generator.scales[-1]
+    val_set = FaceDataset(samples[1], resolution, cfg.mask, False, tc.seed)
+    if use_device_data(tc.data_on_device, len(samples[0]), resolution, tc.flip, cfg.augment, dev, tc.data_budget_mb):
+        train_set = DeviceFaces(samples[0], resolution, cfg.mask, tc.flip, tc.seed, cfg.augment, dev)
+        on_message(f"training data on {dev}: {len(train_set)} faces, {train_set.nbytes() / 2**20:.0f} MiB")
+        return train_set, val_set
+    return FaceDataset(samples[0], resolution, cfg.mask, tc.flip, tc.seed, augment=cfg.augment), val_set
 
 
 def initial_weights(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -221,4 +252,5 @@ def check_resume_state(path: Path, state: dict, cfg: Config) -> None:
         set_rng_state(current)
 
 
-__all__ = ["train_folder", "initial_weights", "check_fits", "check_resume_state"]
+__all__ = ["Callbacks", "TrainResult", "TrainingInterrupted", "train_folder", "resume_state", "initial_weights",
+           "check_fits", "check_resume_state", "setup_distributed"]

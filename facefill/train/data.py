@@ -31,6 +31,7 @@ from facefill.align.landmarks import LandmarkBackend
 from facefill.config import MaskConfig
 from facefill.data.batch import DATA_ERRORS
 from facefill.data.io import list_images, read_image
+from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy
 from facefill.errors import FacefillError, ImageError
 from facefill.mask.region import face_mask, landmarks_for
 
@@ -116,30 +117,40 @@ class FaceDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        s = self.samples[index]
-        image = read_image(s.path)
-        lm = s.landmarks.copy()
-        valid = read_valid(s.path, s.size)
-        if valid is None:
-            valid = np.ones((s.size, s.size), np.float32)
-        if s.size != self.size:
-            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
-            valid = cv2.resize(valid, (self.size, self.size), interpolation=cv2.INTER_AREA)
-            lm = (lm + 0.5) * (self.size / s.size) - 0.5
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        if self.flip and rng.random() < 0.5:
-            image = image[:, ::-1].copy()
-            valid = valid[:, ::-1].copy()
+        image, valid, lm = decode(self.samples[index], self.size)
+        if self.flip and flip_drawn(self.seed, self.epoch, index):
+            image, valid = image[:, ::-1].copy(), valid[:, ::-1].copy()
             lm = lm[FLIP_68].copy()
             lm[:, 0] = self.size - 1 - lm[:, 0]
-        real = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
-        v = torch.from_numpy(np.ascontiguousarray(valid, np.float32))[None]
+        real = from_uint8(image)[0]
+        v = masks_from_numpy(valid)[0]
         landmarks = torch.from_numpy(np.ascontiguousarray(lm, np.float32))
         if self.augment is not None:
             from facefill.train.augment import augment
 
             real, landmarks, v = augment(real, landmarks, v, self.augment, seed=self.seed, epoch=self.epoch,
                                          index=index)
-        mask = face_mask(landmarks.numpy(), self.size, self.mask_cfg.grow, self.mask_cfg.feather)
-        m = torch.from_numpy(mask.astype(np.float32))[None]
-        return {"real": real, "mask": m, "masked": real * m - (1 - m), "landmarks": landmarks, "valid": v}
+        m = masks_from_numpy(face_mask(landmarks.numpy(), self.size, self.mask_cfg.grow, self.mask_cfg.feather))[0]
+        return {"real": real, "mask": m, "masked": masked_input(real, m), "landmarks": landmarks, "valid": v}
+
+
+def decode(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(image (S, S, 3) uint8, valid (S, S) float32 in [0, 1], landmarks (68, 2) float32)`` of
+    ``sample`` at ``size`` px: read from disk, area-resized when its side differs, landmarks
+    scaled with it; ``valid`` from the ``.valid.png`` beside it, all ones without one."""
+    image = read_image(sample.path)
+    lm = sample.landmarks.copy()
+    valid = read_valid(sample.path, sample.size)
+    if valid is None:
+        valid = np.ones((sample.size, sample.size), np.float32)
+    if sample.size != size:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        valid = cv2.resize(valid, (size, size), interpolation=cv2.INTER_AREA)
+        lm = (lm + 0.5) * (size / sample.size) - 0.5
+    return image, np.ascontiguousarray(valid, np.float32), np.ascontiguousarray(lm, np.float32)
+
+
+def flip_drawn(seed: int, epoch: int, index: int) -> bool:
+    """Whether item ``index`` is mirrored in ``epoch`` (when flips are on): a draw from
+    ``(seed, epoch, index)`` alone."""
+    return bool(np.random.default_rng((seed, epoch, index)).random() < 0.5)

@@ -11,12 +11,14 @@ the step it resumes from, so a step is never logged twice.
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from facefill.data.tensors import to_uint8
 from facefill.models.generator import pyramid
 
 METRICS_HEADER = ["step", "epoch", "kind", "name", "value"]
@@ -58,6 +60,37 @@ class MetricsLog:
             self.board.close()
 
 
+class LossMeter:
+    """Sums each step's metrics between two log lines, on the device: :meth:`add` never reads a
+    value back (values may be floats or 0-dim tensors); :meth:`flush` reads them all at once.
+    ``loss/*`` values are averaged over the steps since the last flush, others (``progressive/*``)
+    are the last step's; ``speed/img_per_s`` counts the images over the wall time since then."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor | float] = {}
+        self.last: dict[str, torch.Tensor | float] = {}
+        self.steps = self.images = 0
+        self.since = time.perf_counter()
+
+    def add(self, metrics: dict[str, torch.Tensor | float], images: int) -> None:
+        for name, v in metrics.items():
+            v = v.detach() if isinstance(v, torch.Tensor) else v
+            self.sums[name] = self.sums[name] + v if name in self.sums and name.startswith("loss/") else v
+        self.last = dict(metrics)
+        self.steps, self.images = self.steps + 1, self.images + images
+
+    def flush(self) -> dict[str, float]:
+        """The metrics since the last flush as Python numbers (one device read-back), then reset."""
+        names = [k for k, v in self.sums.items() if isinstance(v, torch.Tensor)]
+        read = torch.stack([self.sums[k].float().reshape(()) for k in names]).tolist() if names else []
+        values = {**self.sums, **dict(zip(names, read))}
+        out = {k: (v / self.steps if k.startswith("loss/") else v) for k, v in values.items()}
+        now = time.perf_counter()
+        out["speed/img_per_s"] = self.images / max(now - self.since, 1e-9)
+        self.sums, self.steps, self.images, self.since = {}, 0, 0, now
+        return out
+
+
 def _tensorboard(log_dir: Path, purge_step: int | None):
     """A TensorBoard SummaryWriter when the ``tensorboard`` package is installed, else None."""
     try:
@@ -80,8 +113,7 @@ def sample_grid(G_ema: torch.nn.Module, batch: dict[str, torch.Tensor], path: Pa
     cols += [F.interpolate(o[:rows].float(), size=(size, size), mode="nearest") for o in outputs.values()]
     cols.append(batch["real"][:rows])
     grid = torch.cat([torch.cat(list(c.cpu()), dim=1) for c in cols], dim=2)  # (3, rows*S, cols*S)
-    img = ((grid.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-    return write_image(path, img)
+    return write_image(path, to_uint8(grid))
 
 
 @torch.no_grad()

@@ -50,11 +50,15 @@ def ema_decay(decay: float, step: int) -> float:
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``ema = decay * ema + (1 - decay) * model`` for every parameter; buffers are copied."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+    """``ema = decay * ema + (1 - decay) * model`` for every parameter; buffers are copied. One
+    batched (``foreach``) call each, not one per tensor: on CUDA a few kernel launches instead of
+    hundreds; on the CPU the same per-tensor arithmetic."""
+    params = list(ema.parameters())
+    if params:
+        torch._foreach_lerp_(params, [p.detach() for p in model.parameters()], 1 - decay)
+    buffers = list(ema.buffers())
+    if buffers:
+        torch._foreach_copy_(buffers, list(model.buffers()))
 
 
 def train_step(nets: Nets, objective: GeneratorLoss, batch: dict[str, torch.Tensor], step: int, *,

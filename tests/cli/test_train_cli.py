@@ -153,3 +153,12 @@ def test_batch_size_0_is_a_usage_error_and_quiet_prints_nothing_on_success(faces
                             "--batch-size", "2", *args, "--quiet"])
     assert r.exit_code == 0 and r.stderr == "", r.stderr
     assert (tmp_path / "runs" / "q" / "generator.safetensors").is_file()
+
+
+def test_data_on_device_option(faces_copy, tmp_path):
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path), *FAST, "--data-on-device", "maybe"])
+    assert r.exit_code == 2 and "--data-on-device" in r.output
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path), "--name", "d", "--steps", "1", *FAST,
+                            "--data-on-device", "on"])
+    assert r.exit_code == 0, r.output
+    assert "training data on cpu" in r.output and (tmp_path / "d" / "checkpoints" / "state_0000001.pt").is_file()
