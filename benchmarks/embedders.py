@@ -18,7 +18,7 @@ from common import device_name, timeit, write  # noqa: E402
 
 from facefill.data.io import read_image  # noqa: E402
 from facefill.models.dlib_resnet import load_dlib_resnet  # noqa: E402
-from facefill.models.embedders import PerceptualLoss  # noqa: E402
+from facefill.losses.perceptual import PerceptualLoss  # noqa: E402
 
 
 def chips_from_examples(n: int) -> np.ndarray:

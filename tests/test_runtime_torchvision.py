@@ -112,11 +112,17 @@ def test_a_good_pair_passes_once_and_is_remembered(monkeypatch):
 
 def test_loaders_that_import_torchvision_check_first(fake_versions, broken_import, tmp_path):
     from facefill.losses.structure import structure_loss
+    from facefill.metrics.context import ssim_map
     from facefill.metrics.inception import FIDInceptionV3
+    from facefill.metrics.ssim import ssim
     from facefill.models.embedders import VGG19Features
 
     fake_versions(torch.__version__, importlib.metadata.version("torchvision"))
     x = torch.zeros(1, 3, 16, 16)
+    with pytest.raises(TorchvisionMismatch):  # evaluate -m ssim, and train's validation SSIM
+        ssim(x, x)
+    with pytest.raises(TorchvisionMismatch):  # evaluate --masks
+        ssim_map(x, x)
     with pytest.raises(TorchvisionMismatch):
         structure_loss(x, x, torch.zeros(1, 1, 16, 16))  # piq imports torchvision
     with pytest.raises(TorchvisionMismatch):

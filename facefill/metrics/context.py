@@ -71,6 +71,9 @@ def context_l1(pred: torch.Tensor, real: torch.Tensor, face_mask: torch.Tensor,
 def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """piq's per-pixel SSIM with ``SSIM_SETTINGS`` for ``(B, C, H, W)`` in [0, 1], channels averaged:
     ``(B, 1, H - k + 1, W - k + 1)``, entry ``(i, j)`` for the window centred at ``(i + k//2, j + k//2)``."""
+    from facefill.runtime import import_piq
+
+    import_piq()  # a torchvision that does not fit torch: one line, not piq's traceback
     from piq.functional import gaussian_filter
 
     k, sigma = SSIM_SETTINGS["kernel_size"], SSIM_SETTINGS["kernel_sigma"]

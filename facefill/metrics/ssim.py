@@ -10,6 +10,6 @@ SSIM_SETTINGS = {"kernel_size": 11, "kernel_sigma": 1.5, "k1": 0.01, "k2": 0.03,
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM ``(B,)`` in [-1, 1] of ``(B, 3, H, W)`` images in [0, 1]."""
-    import piq
+    from facefill.runtime import import_piq
 
-    return piq.ssim(x, y, reduction="none", **SSIM_SETTINGS)
+    return import_piq().ssim(x, y, reduction="none", **SSIM_SETTINGS)

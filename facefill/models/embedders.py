@@ -162,17 +162,3 @@ def build_backbone(name: str, path: str | os.PathLike | None = None) -> _Backbon
     if name == "dlib-resnet":
         return DlibResNetFeatures(path)
     raise ConfigError(f"unknown perceptual backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-
-
-def __getattr__(name: str):
-    """``IdentityLoss`` and ``PerceptualLoss`` moved to :mod:`facefill.losses` (models hold no
-    losses); the old import path still works for code written against it (benchmarks/embedders.py)."""
-    if name == "IdentityLoss":
-        from facefill.losses.identity import IdentityLoss
-
-        return IdentityLoss
-    if name == "PerceptualLoss":
-        from facefill.losses.perceptual import PerceptualLoss
-
-        return PerceptualLoss
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -226,8 +226,9 @@ def _load_nets(metrics: tuple[str, ...], device: torch.device) -> dict[str, torc
 
         nets["match"] = FaceEmbedder().to(device)
     if "pieapp" in metrics or "lpips" in metrics:
-        import piq
+        from facefill.runtime import import_piq
 
+        piq = import_piq()
         if "pieapp" in metrics:
             nets["pieapp"] = piq.PieAPP(reduction="none", stride=27).to(device)
         if "lpips" in metrics:
