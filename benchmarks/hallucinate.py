@@ -1,8 +1,10 @@
 """End-to-end ``hallucinate`` throughput (read, mask, forward, keep-face compose, write PNG) per
-preset, batch 1 and 256, fp32 and bf16, CPU (and GPU where available), next to the forward-only
-ceiling measured by benchmarks/generator.py (results/generator.json).
+preset, batch 1 and 256, fp32 and bf16, CPU (and GPU where available), next to the generator's
+forward pass alone on the same batch size in the same session (the ceiling; ``ratio`` = end to
+end / forward only).
 
     python benchmarks/hallucinate.py [--presets tiny small base128] [--n 256] [--threads 2]
+                                     [--batches 1 256] [--precisions fp32 bf16]
 Writes benchmarks/results/hallucinate.{json,md}. Models are randomly initialised (speed does not
 depend on the weights); inputs are the example photos, aligned and masked once.
 """
@@ -30,15 +32,23 @@ from facefill.pipeline.mask import mask_folder  # noqa: E402
 from facefill.models import build_generator  # noqa: E402
 
 
-def ceiling(preset: str, batch: int, device: str) -> float | None:
-    f = RESULTS / "generator.json"
-    if not f.is_file():
-        return None
-    for r in json.loads(f.read_text())["rows"]:
-        if r["preset"] == preset and r["batch"] in (batch, min(batch, 64)) and r["dtype"] == "fp32" \
-                and r["device"] == device_name(device):
-            return r["img_per_s"]
-    return None
+def forward_only(G: torch.nn.Module, batch: int, n: int, device: str) -> float:
+    """The generator's forward pass alone on ``n`` random inputs in batches of ``batch`` (img/s,
+    fp32, same session): the ceiling the end-to-end run is compared with."""
+    x = torch.rand(min(batch, n), 3, 128, 128, device=device) * 2 - 1
+    with torch.no_grad():
+        G(x[:1])
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(max(1, n // len(x))):
+            G(x)
+        sync(device)
+    return max(1, n // len(x)) * len(x) / (time.perf_counter() - t)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -46,6 +56,8 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base128"])
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 256])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp())
@@ -64,8 +76,8 @@ def main() -> None:
             for preset in args.presets:
                 cfg = get_preset(preset)
                 G = build_generator(cfg).to(device).eval()
-                for batch in (1, 256):
-                    for precision in ("fp32", "bf16"):
+                for batch in args.batches:
+                    for precision in args.precisions:
                         n = min(args.n, 32) if batch == 1 else args.n
                         files = sorted(src.glob("*.png"))
                         sub = work / f"in_{n}"
@@ -83,13 +95,15 @@ def main() -> None:
                         t = time.perf_counter()
                         report = hallucinate_folder(sub, out, G, cfg, opts, device)
                         dt = time.perf_counter() - t
+                        fwd = forward_only(G, batch, n, device) if precision == "fp32" else None
                         rows.append({"preset": preset, "device": device_name(device), "batch": batch, "dtype": precision,
                                      "img_per_s": round(len(report.done) / dt, 1),
-                                     "forward_ceiling_img_per_s": ceiling(preset, batch, device) if precision == "fp32" else "",
+                                     "forward_only_img_per_s": round(fwd, 1) if fwd else "",
+                                     "ratio": round(len(report.done) / dt / fwd, 2) if fwd else "",
                                      "peak_mem_MiB": round(peak_memory_mb(device))})
                         print(rows[-1], flush=True)
         print(write("hallucinate", rows, ["preset", "device", "batch", "dtype", "img_per_s",
-                                          "forward_ceiling_img_per_s", "peak_mem_MiB"]))
+                                          "forward_only_img_per_s", "ratio", "peak_mem_MiB"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
