@@ -41,21 +41,24 @@ def scale_targets(real: torch.Tensor, valid: torch.Tensor | None, scales: tuple[
 
 
 def discriminator_loss(real_logits: dict[int, torch.Tensor], fake_logits: dict[int, torch.Tensor],
-                       kind: str = "hinge") -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum over scales of :func:`d_loss`; returns ``(total, {"loss/D/adv/N": .., "loss/D/total": ..})``."""
-    terms: dict[str, float] = {}
+                       kind: str = "hinge") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Sum over scales of :func:`d_loss`; returns ``(total, {"loss/D/adv/N": .., "loss/D/total": ..})``,
+    the terms as detached 0-dim tensors on the device (reading them back is the logger's job, once
+    per log interval: a ``float()`` here would stall every step on the GPU)."""
+    terms: dict[str, torch.Tensor] = {}
     total = None
     for n in real_logits:
         value = d_loss(real_logits[n].float(), fake_logits[n].float(), kind)
-        terms[f"loss/D/adv/{n}"] = float(value.detach())
+        terms[f"loss/D/adv/{n}"] = value.detach()
         total = value if total is None else total + value
     assert total is not None, "no scale to judge"
-    terms["loss/D/total"] = float(total.detach())
+    terms["loss/D/total"] = total.detach()
     return total, terms
 
 
 class GeneratorLoss(nn.Module):
-    """``forward(fakes, real, landmarks, valid=None, critic=None, mask=None)`` -> ``(total, {name: value})``.
+    """``forward(fakes, real, landmarks, valid=None, critic=None, mask=None)`` -> ``(total, {name: value})``,
+    each value a detached 0-dim tensor on the device (read back by the logger, not every step).
 
     ``fakes``: ``{N: (B, 3, N, N)}`` in [-1, 1]; ``real``: ``(B, 3, S, S)``; ``landmarks``:
     ``(B, 68, 2)`` pixels of ``real``; ``valid``: ``(B, 1, S, S)`` in [0, 1] or None (all valid);
@@ -80,7 +83,7 @@ class GeneratorLoss(nn.Module):
 
     def forward(self, fakes: dict[int, torch.Tensor], real: torch.Tensor, landmarks: torch.Tensor,
                 valid: torch.Tensor | None = None, critic: Critic | None = None,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
         scales = tuple(fakes)
         if self.on("ssim") and mask is None:
@@ -90,12 +93,12 @@ class GeneratorLoss(nn.Module):
         filled = {n: fill_invalid(fakes[n], reals[n], valids[n] if valids else None) for n in scales}
         logits = critic(filled) if critic is not None and self.on("adv") else None
         total = real.new_zeros(())
-        terms: dict[str, float] = {}
+        terms: dict[str, torch.Tensor] = {}
 
         def add(term: str, n: int, value: torch.Tensor) -> None:
             nonlocal total
             total = total + cfg.weight(term) * value
-            terms[f"loss/G/{term}/{n}"] = float(value.detach())
+            terms[f"loss/G/{term}/{n}"] = value.detach()
 
         for n in scales:
             if self.on("pixel"):
@@ -109,7 +112,7 @@ class GeneratorLoss(nn.Module):
                     add("pc", n, self.perceptual(filled[n], reals[n]))
                 if self.on("ssim"):
                     add("ssim", n, structure_loss(filled[n], reals[n], masks[n]))
-        terms["loss/G/total"] = float(total.detach())
+        terms["loss/G/total"] = total.detach()
         return total, terms
 
 
