@@ -88,7 +88,7 @@ def main() -> None:
 
     from facefill.data.io import list_images, read_image
     from facefill.data.sheet import write_contact_sheet
-    from facefill.pipeline.evaluate import evaluate
+    from facefill.pipeline.evaluate import evaluate_folders as evaluate
     from facefill.pipeline.mask import mask_folder
 
     real = _real_folder(args.aligned, args.out, args.list)

@@ -82,7 +82,7 @@ def evaluate(
     flat = _check_options(metrics, json_out, csv_out, device)
     targets = _check_writes(generated_dir, real_dir, masks, inception_weights, json_out, csv_out, real_stats)
 
-    from facefill.pipeline.evaluate import evaluate as evaluate_folders
+    from facefill.pipeline.evaluate import evaluate_folders
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)

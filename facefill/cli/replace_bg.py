@@ -52,10 +52,10 @@ def replace_bg(
     if not background.exists():
         raise FacefillError(f"--background {background} does not exist; give an image or a folder of images")
 
-    from facefill.pipeline.replace_bg import replace_folder
+    from facefill.pipeline.replace_bg import replace_bg_folder
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
-    report = run_with_progress("replace-bg", lambda progress: replace_folder(
+    report = run_with_progress("replace-bg", lambda progress: replace_bg_folder(
         images_dir, out_dir, background, opts, dev, progress=progress), quiet)
     report_batch(report, "replace-bg", out_dir, quiet)

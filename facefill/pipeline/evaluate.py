@@ -150,7 +150,7 @@ def valid_ssim(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.T
 
 @dataclass
 class _Plan:
-    """What :func:`evaluate` checked before computing anything: the pairs, what to compute, and
+    """What :func:`evaluate_folders` checked before computing anything: the pairs, what to compute, and
     where the real set's Inception statistics come from."""
 
     pairs: list[tuple[Path, Path, str]]
@@ -178,7 +178,7 @@ class _Plan:
 def check_request(gen_dir: Path, real_dir: Path, metrics: tuple[str, ...], real_stats: str | os.PathLike | None,
                   inception_weights: str | os.PathLike | None, masks_dir: str | os.PathLike | None,
                   result: EvalResult) -> _Plan:
-    """Pair the folders and check every precondition of :func:`evaluate` (known metrics, enough
+    """Pair the folders and check every precondition of :func:`evaluate_folders` (known metrics, enough
     images for fid/kid, paths that do not overlap, weights present, masks present, a usable
     ``real_stats`` cache) before any metric is computed; warnings go to ``result.notes``."""
     unknown = [m for m in metrics if m not in METRICS]
@@ -342,7 +342,7 @@ def _summarise(result: EvalResult, plan: _Plan, n_padded: int, match_padding: bo
                         f"'facefill align'): {'; '.join(what)}")
 
 
-def evaluate(
+def evaluate_folders(
     gen_dir: str | os.PathLike,
     real_dir: str | os.PathLike,
     metrics: tuple[str, ...] = DEFAULT_METRICS,

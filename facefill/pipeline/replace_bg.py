@@ -43,7 +43,7 @@ def _face_mask_for(path: Path, plan: Plan, opts: ReplaceOptions, shape: tuple[in
     return None
 
 
-def replace_folder(src: str | os.PathLike, dst: str | os.PathLike, background: str | os.PathLike,
+def replace_bg_folder(src: str | os.PathLike, dst: str | os.PathLike, background: str | os.PathLike,
                    opts: ReplaceOptions = ReplaceOptions(), device: str | torch.device = "cpu",
                    progress: Progress | None = None,
                    should_stop: Callable[[], bool] | None = None) -> BatchReport:
@@ -120,4 +120,4 @@ def replace_job(plan: Plan, bg_files: list[Path], opts: ReplaceOptions, device: 
                batch_size=opts.batch_size, read_ahead=default_threads(), write_threads=default_threads())
 
 
-__all__ = ["ReplaceOptions", "fit_background", "keep_inside", "max_levels", "replace_folder"]
+__all__ = ["ReplaceOptions", "fit_background", "keep_inside", "max_levels", "replace_bg_folder"]

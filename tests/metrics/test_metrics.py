@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from facefill.cli.app import app
 from facefill.metrics.ssim import SSIM_SETTINGS
-from facefill.pipeline.evaluate import evaluate
+from facefill.pipeline.evaluate import evaluate_folders as evaluate
 from facefill.errors import FacefillError
 from facefill.metrics.fid import feature_stats, frechet_distance, load_features, load_stats
 from facefill.metrics.inception import FIDInceptionV3, fid_helper_path, load_inception, tf_resize_bilinear

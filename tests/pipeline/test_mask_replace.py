@@ -12,7 +12,7 @@ from facefill.errors import ImageError
 from facefill.mask.region import check_aligned
 from facefill.options import ReplaceOptions
 from facefill.pipeline.mask import mask_folder
-from facefill.pipeline.replace_bg import replace_folder
+from facefill.pipeline.replace_bg import replace_bg_folder
 
 
 def _without_sidecar(aligned_faces, tmp_path, name="obama"):
@@ -66,7 +66,7 @@ def test_replace_bg_never_keeps_padding_as_person(aligned_faces, tmp_path):
     bg = np.zeros((128, 128, 3), np.uint8)
     bg[...] = (30, 200, 60)
     write_image(tmp_path / "bg.png", bg)
-    report = replace_folder(src, tmp_path / "out", tmp_path / "bg.png", ReplaceOptions(save_masks=True))
+    report = replace_bg_folder(src, tmp_path / "out", tmp_path / "bg.png", ReplaceOptions(save_masks=True))
     assert len(report.done) == 1 and not report.failed
     fg = read_mask(tmp_path / "out" / "obama.fg.png")
     assert fg[:24].max() == 0.0 and fg[40:100, 40:90].mean() > 0.9
