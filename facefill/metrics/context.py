@@ -36,15 +36,15 @@ WINDOWS = ("centre", "inside")
 def _prepare(pred: torch.Tensor, real: torch.Tensor, face_mask: torch.Tensor,
              value_range: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if pred.shape != real.shape or pred.dim() != 4:
-        raise FacefillError(f"pred and real must both be (B, C, H, W); got {tuple(pred.shape)} and {tuple(real.shape)}")
+        raise ValueError(f"pred and real must both be (B, C, H, W); got {tuple(pred.shape)} and {tuple(real.shape)}")
     if face_mask.dim() == 3:
         face_mask = face_mask[:, None]
     b, _, h, w = pred.shape
     if face_mask.shape != (b, 1, h, w):
-        raise FacefillError(f"face_mask must be (B, 1, H, W) = {(b, 1, h, w)}; got {tuple(face_mask.shape)}")
+        raise ValueError(f"face_mask must be (B, 1, H, W) = {(b, 1, h, w)}; got {tuple(face_mask.shape)}")
     lo, hi = value_range
     if hi <= lo:
-        raise FacefillError(f"value_range must be (low, high) with low < high; got {value_range}")
+        raise ValueError(f"value_range must be (low, high) with low < high; got {value_range}")
     scale = 1.0 / (hi - lo)
     dtype = torch.promote_types(pred.dtype, torch.float32)  # float64 stays float64
     x = (pred.to(dtype) - lo) * scale

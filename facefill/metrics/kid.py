@@ -41,7 +41,7 @@ GRAM_LIMIT = 25_000_000
 def _as_features(f: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
     t = torch.as_tensor(f).detach().to("cpu", torch.float64)
     if t.dim() != 2:
-        raise FacefillError(f"{what} features must be (N, D); got shape {tuple(t.shape)}")
+        raise ValueError(f"{what} features must be (N, D); got shape {tuple(t.shape)}")
     if t.shape[0] < 2:
         raise FacefillError(f"KID needs at least 2 images per side, got {t.shape[0]} {what}")
     return t
@@ -57,7 +57,7 @@ def mmd2_unbiased(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) ->
     over all rows of both: one KID subset."""
     x, y = _as_features(x, "first"), _as_features(y, "second")
     if x.shape[1] != y.shape[1]:
-        raise FacefillError(f"KID needs features of one dimension; got {x.shape[1]} and {y.shape[1]}")
+        raise ValueError(f"KID needs features of one dimension; got {x.shape[1]} and {y.shape[1]}")
     return _mmd2(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y))
 
 

@@ -106,7 +106,7 @@ def test_face_pixels_do_not_matter_context_pixels_do():
 def test_no_context_is_nan_and_bad_shapes_raise():
     x = torch.rand(1, 3, 16, 16)
     assert torch.isnan(context_l1(x, x, torch.ones(1, 1, 16, 16))).all()
-    with pytest.raises(FacefillError):
+    with pytest.raises(ValueError, match="face_mask"):
         context_l1(x, x, torch.ones(1, 1, 8, 8))
     with pytest.raises(FacefillError, match="window"):
         context_ssim(x, x, torch.zeros(1, 1, 16, 16), window="edge")

@@ -87,7 +87,7 @@ def test_same_distribution_is_near_zero_and_a_shift_raises_it():
 def test_bad_inputs_are_one_line_errors():
     with pytest.raises(FacefillError, match="at least 2"):
         kid(features(1, d=4), features(5, d=4))
-    with pytest.raises(FacefillError, match="one dimension"):
+    with pytest.raises(ValueError, match="one dimension"):
         kid(features(5, d=4), features(5, d=8))
     with pytest.raises(FacefillError, match=r"\(N, D\)"):
         kid(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)))
