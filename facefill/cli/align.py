@@ -45,12 +45,10 @@ def align(
     if size is not None:
         cfg = replace(cfg, size=size)
 
-    from facefill.align.landmarks import get_backend
     from facefill.pipeline.align import align_folder
     from facefill.runtime import resolve_device
 
     dev = str(resolve_device(device))
-    engine = get_backend(landmarks, **opts.backend_args(dev))
     report = run_with_progress("align", lambda progress: align_folder(
-        raw_dir, aligned_dir, engine, cfg, faces, overwrite, dev, progress=progress), quiet)
+        raw_dir, aligned_dir, opts, cfg, overwrite=overwrite, device=dev, progress=progress), quiet)
     report_batch(report, "align", aligned_dir, quiet)

@@ -15,7 +15,7 @@ from facefill.config import AlignConfig
 from facefill.data.batch import BatchReport, Progress
 from facefill.data.io import write_image
 from facefill.errors import NoFaceError
-from facefill.options import FACES
+from facefill.options import FACES, AlignOptions
 from facefill.pipeline.runner import Folders, Job, Plan, run_folder
 
 
@@ -52,7 +52,7 @@ def write_companions(out: Path, face: AlignedFace, sidecar: dict) -> list[Path]:
 def align_folder(
     src: str | Path,
     dst: str | Path,
-    backend: str | LandmarkBackend = "dlib",
+    backend: str | LandmarkBackend | AlignOptions = "dlib",
     cfg: AlignConfig = AlignConfig(),
     faces: str = "largest",
     overwrite: bool = False,
@@ -69,8 +69,12 @@ def align_folder(
     exist are kept unless ``overwrite`` (so an interrupted run resumes), but only when the
     folder's run record says they were made with the same settings (backend and its detector and
     upsampling, faces, config); ``overwrite`` first removes every file earlier runs wrote there.
-    Runs on :func:`facefill.pipeline.runner.run_folder`.
+    ``backend``: a backend name, a built backend, or :class:`~facefill.options.AlignOptions` (its
+    backend, with dlib's detector and upsampling, and its ``faces``, which then wins). Runs on
+    :func:`facefill.pipeline.runner.run_folder`.
     """
+    if isinstance(backend, AlignOptions):
+        backend, faces = get_backend(backend.landmarks, **backend.backend_args(str(device))), backend.faces
     FACES.check(faces)
     engine = get_backend(backend) if isinstance(backend, str) else backend
     folders = Folders(Path(src), Path(dst), f"no images (jpg, png, webp, bmp, tif) found in {src}")
