@@ -113,14 +113,15 @@ class EvalResult:
 
 
 def _mask_for(masks_dir: Path, key: str, shape: tuple[int, int]) -> np.ndarray:
-    import cv2
+    """The ``(H, W) float32`` face mask (1 = face) of pair ``key`` from ``--masks``."""
+    from facefill.data.io import read_mask
 
     path = masks_dir / (key + MASK_SUFFIX)
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
-    if m is None or m.shape != shape:
+    m = read_mask(path, shape)
+    if m is None:
         raise FacefillError(f"{path}: missing, unreadable or not {shape[1]}x{shape[0]}; --masks must be the "
                             "output folder of 'facefill mask' for these faces")
-    return (m > 127).astype(np.float32)
+    return m
 
 
 def _valid_for(real_path: Path, shape: tuple[int, int]) -> np.ndarray | None:

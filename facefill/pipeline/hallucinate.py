@@ -337,7 +337,7 @@ class _Hallucinate:
             side["mask"] = mask_settings(self.mask_cfg)
             landmarks = np.asarray(side["landmarks"], np.float64)  # as the sidecar stores them (3 decimals)
             masked, m = mask_face(face.image, landmarks, self.mask_cfg)
-            items.append(Item(path, masked, (m > 127).astype(np.float32), face.image, landmarks.astype(np.float32),
+            items.append(Item(path, masked, m.astype(np.float32) / 255, face.image, landmarks.astype(np.float32),
                               "raw", dst, face, side))
         return items
 
@@ -354,7 +354,7 @@ class _Hallucinate:
                 from facefill.pipeline.mask import mask_face
 
                 masked, m = mask_face(image, landmarks, self.mask_cfg)
-                items = [Item(path, masked, (m > 127).astype(np.float32), image, np.asarray(landmarks, np.float32),
+                items = [Item(path, masked, m.astype(np.float32) / 255, image, np.asarray(landmarks, np.float32),
                               "aligned", self.plan.outputs[path])]
             else:
                 items = self._raw(path, image)
