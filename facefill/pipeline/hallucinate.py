@@ -372,8 +372,10 @@ class _Hallucinate:
         scales: dict[int, np.ndarray] = {}
         if self.opts.method == "model":
             with torch.no_grad(), autocast(self.device, self.opts.precision):
-                scales = {k: to_uint8(v) for k, v in self.G(masked).items()}
-            final = scales[max(scales)]
+                outs = self.G(masked)
+            # every block's output only for --all-scales; otherwise the last block's alone
+            scales = {k: to_uint8(v) for k, v in outs.items()} if self.opts.all_scales_dir is not None else {}
+            final = scales[max(outs)] if scales else to_uint8(outs[max(outs)])
         elif self.opts.method == "donor":
             from facefill.donor import name_seed
 
