@@ -29,6 +29,7 @@ after the chunk in flight is written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -165,13 +166,18 @@ class _Chunks:
         if self.progress is not None:
             self.progress(self.count, self.report.total, chunk[-1].name)
 
+    def _finish_behind(self) -> None:
+        behind, self.behind = self.behind, None
+        if behind is not None:
+            self._finish(*behind)
+
     def run(self, todo: list[Path], should_stop: Callable[[], bool] | None) -> None:
         job = self.job
         chunks = [todo[i:i + job.batch_size] for i in range(0, len(todo), job.batch_size)]
         readers = ThreadPoolExecutor(job.read_ahead) if job.read_ahead > 0 else None
         writers = ThreadPoolExecutor(job.write_threads) if job.write_threads > 0 else None
         submit = (lambda chunk: [readers.submit(self._load, p) for p in chunk]) if readers else (lambda chunk: chunk)
-        pending_write: tuple[list[Path], list] | None = None
+        self.behind: tuple[list[Path], list] | None = None  # the chunk being written behind
         try:
             pending = submit(chunks[0]) if chunks else None
             for k, chunk in enumerate(chunks):
@@ -187,16 +193,17 @@ class _Chunks:
                     else:
                         good.append((path, item))
                 results = job.compute([item for _, item in good]) if good else []
-                if pending_write is not None:  # the previous chunk's files, written while this one computed
-                    self._finish(*pending_write)
-                    pending_write = None
+                self._finish_behind()  # the previous chunk's files, written while this one computed
                 if writers is not None:
-                    pending_write = (chunk, [(p, writers.submit(self._write, p, it, r))
-                                             for (p, it), r in zip(good, results)])
+                    self.behind = (chunk, [(p, writers.submit(self._write, p, it, r)) for (p, it), r in zip(good, results)])
                 else:
                     self._finish(chunk, [(p, self._write(p, it, r)) for (p, it), r in zip(good, results)])
-            if pending_write is not None:
-                self._finish(*pending_write)
+            self._finish_behind()
+        except BaseException:  # a bug, an OutputError, Ctrl-C: still record what the last chunk wrote
+            if self.behind is not None:
+                with contextlib.suppress(Exception):
+                    self._finish_behind()
+            raise
         finally:
             for pool in (readers, writers):
                 if pool is not None:

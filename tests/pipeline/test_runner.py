@@ -106,3 +106,28 @@ def test_shards_cover_every_input_once_and_empty_folders_are_refused(tmp_path):
     (tmp_path / "none").mkdir()
     with pytest.raises(FacefillError, match="nothing here"):
         run_folder(Folders(tmp_path / "none", tmp_path / "o2", "nothing here"), lambda plan: _job(plan, calls))
+
+
+def test_a_crash_while_computing_still_records_the_chunk_written_behind(tmp_path):
+    """Chunk 1's files are written in threads while chunk 2 computes; when chunk 2's compute
+    raises (a bug, Ctrl-C), chunk 1's files are still in the run record, so --overwrite can
+    remove them later."""
+    src, calls = _inputs(tmp_path), []
+
+    def make(plan):
+        job = _job(plan, calls)
+        compute = job.compute
+
+        def crash_on_second(items):
+            if "f3" in items:
+                raise KeyboardInterrupt
+            return compute(items)
+
+        job.compute = crash_on_second
+        return job
+
+    with pytest.raises(KeyboardInterrupt):
+        run_folder(Folders(src, tmp_path / "out", "empty"), make)
+    record = (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()
+    assert sorted(record) == [f"f{i}.png\tf{i}.png" for i in range(3)]
+    assert not (tmp_path / "out" / ".facefill-lock").exists()
