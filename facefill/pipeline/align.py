@@ -106,4 +106,4 @@ def align_job(plan: Plan, engine: LandmarkBackend, cfg: AlignConfig, faces: str,
     settings = {"backend": engine.name, **getattr(engine, "settings", {}), "faces": faces, **asdict(cfg)}
     return Job("align", settings, load, compute=lambda items: [None] * len(items), write=write,
                done=lambda p: first(p).is_file() and sidecar_path(first(p)).is_file(),
-               started=lambda p: first(p).is_file())
+               started=lambda p: first(p).is_file(), outputs=lambda p: [first(p), sidecar_path(first(p))])

@@ -278,7 +278,12 @@ class _Hallucinate:
     def job(self) -> Job:
         threads = default_threads()
         return Job("hallucinate", self.settings(), self.load, self.compute, self.write, self.done,
-                   batch_size=self.opts.batch_size, read_ahead=threads, write_threads=threads)
+                   outputs=self.outputs, batch_size=self.opts.batch_size, read_ahead=threads, write_threads=threads)
+
+    def outputs(self, path: Path) -> list[Path]:
+        """The images this input's outputs would replace: NAME.png, or its donor variants."""
+        out = self.plan.outputs[path]
+        return [variant_path(out, k) for k in range(self.variants)] if self.variants > 1 else [out]
 
     # -- load: one input file -> its faces
     def _masked(self, path: Path, image: np.ndarray, kind: str) -> Item:

@@ -83,4 +83,5 @@ def mask_job(plan: Plan, cfg: MaskConfig, backend: str, align: AlignConfig) -> J
     settings = {**asdict(cfg), "landmarks": backend}  # the backend only for photos without a sidecar
     return Job("mask", settings, load, compute=lambda items: [None] * len(items), write=write,
                done=lambda p: plan.outputs[p].is_file() and mask_out(p).is_file(),
-               started=lambda p: plan.outputs[p].is_file())
+               started=lambda p: plan.outputs[p].is_file(),
+               outputs=lambda p: [plan.outputs[p], mask_out(p), plan.outputs[p].with_suffix(".json")])

@@ -222,14 +222,21 @@ class RunManifest:
             return
         prev = self.previous()
         if prev is None:
-            raise OutputError(f"{self.dir} already holds outputs but no record of the settings that made "
-                              f"them ({MANIFEST}); pass --overwrite to redo them, or write into a new folder")
+            raise OutputError(f"{self.dir} already holds files at this run's output names but no record that "
+                              f"facefill wrote them ({MANIFEST}); they may be yours: move them away, or write into "
+                              f"a new folder")
         if prev.get("command") != self.command or prev.get("settings") != self.settings:
             old, new = prev.get("settings", {}), self.settings
             diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
             what = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4]) or prev.get("command")
             raise OutputError(f"{self.dir} holds outputs of '{prev.get('command')}' made with other settings "
                               f"({what}); pass --overwrite to redo them, or write into a new folder")
+
+    def foreign(self, paths: Iterable[Path]) -> list[Path]:
+        """Those of ``paths`` that exist but that no earlier run recorded writing: a user's files,
+        which ``--overwrite`` must never replace."""
+        recorded = {p.resolve() for p, _ in self.previous_files()}
+        return [p for p in paths if Path(p).is_file() and Path(p).resolve() not in recorded]
 
     def remove_previous(self, keys: set[str] | None = None) -> int:
         """``--overwrite``: delete the files earlier runs recorded (only those of the inputs in
@@ -390,14 +397,22 @@ class OutputLock:
 
 @contextmanager
 def open_run(out_dir: str | os.PathLike, command: str, settings: dict, *, overwrite: bool, has_outputs: bool,
-             keys: set[str] | None = None, shard: tuple[int, int] = (0, 1)) -> Iterator[RunManifest]:
+             keys: set[str] | None = None, shard: tuple[int, int] = (0, 1),
+             outputs: Iterable[Path] = ()) -> Iterator[RunManifest]:
     """The run on an output folder, for a batch command, after :func:`check_write_plan`: lock it,
-    refuse to resume over outputs made with other settings, with ``overwrite`` remove the files
-    earlier runs wrote (only those of the inputs ``keys`` for a shard), write the run record,
-    and yield it for :meth:`RunManifest.record`. The lock is released on exit."""
+    refuse to resume over outputs made with other settings, with ``overwrite`` refuse when any of
+    ``outputs`` (the files this run would write over) exists without an earlier run having
+    recorded writing it (a user's file), then remove the files earlier runs wrote (only those of
+    the inputs ``keys`` for a shard), write the run record, and yield it for
+    :meth:`RunManifest.record`. The lock is released on exit."""
     manifest = RunManifest(Path(out_dir), command, settings)
     with OutputLock(Path(out_dir), command, manifest.settings, shard):
         manifest.check_resume(has_outputs or (not overwrite and bool(manifest.previous_files())), overwrite)
+        theirs = manifest.foreign(outputs) if overwrite else []
+        if theirs:
+            names = ", ".join(str(p) for p in theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+            raise OutputError(f"--overwrite would replace {names}, which no facefill run recorded writing (they may "
+                              "be yours): move them away, or write into a new folder")
         if overwrite:
             manifest.remove_previous(keys if shard[1] > 1 else None)
         manifest.write()

@@ -116,7 +116,10 @@ def replace_job(plan: Plan, bg_files: list[Path], opts: ReplaceOptions, device: 
     settings = {k: v for k, v in asdict(opts).items() if k not in ("batch_size", "overwrite", "shard")}
     settings["background"] = [str(p.resolve()) for p in bg_files]
     settings["background_sha256"] = file_digest(*bg_files)  # a background edited in place changes the outputs
-    return Job("replace-bg", settings, load, compute, write, done=lambda p: plan.outputs[p].is_file(),
+    def outputs(path: Path) -> list[Path]:
+        return [plan.outputs[path]] + ([companion_path(plan.outputs[path], FG_SUFFIX)] if opts.save_masks else [])
+
+    return Job("replace-bg", settings, load, compute, write, done=lambda p: plan.outputs[p].is_file(), outputs=outputs,
                batch_size=opts.batch_size, read_ahead=default_threads(), write_threads=default_threads())
 
 

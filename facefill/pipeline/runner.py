@@ -54,6 +54,7 @@ class Job:
     write: Callable[[Path, Any, Any], list[Path]]  # (input, loaded item, result) -> files written, marker last
     done: Callable[[Path], bool]  # the input's outputs are complete (kept unless --overwrite)
     started: Callable[[Path], bool] | None = None  # some output of the input exists (default: done)
+    outputs: Callable[[Path], list[Path]] | None = None  # files the input's outputs would replace (default: its planned output)
     batch_size: int = 1
     read_ahead: int = 0  # threads loading the next chunk while this one computes (0: load in turn)
     write_threads: int = 0  # threads writing a chunk while the next one computes (0: write in turn)
@@ -117,8 +118,10 @@ def run_folder(
     finished = {p: job.done(p) for p in plan.inputs}
     started = any(finished.values()) or (job.started is not None and any(job.started(p) for p in plan.inputs))
     report = BatchReport(total=len(plan.inputs))
-    with open_run(plan.dst, job.command, job.settings, overwrite=overwrite, has_outputs=started,
-                  keys={plan.key(p) for p in plan.inputs}, shard=shard) as run:
+    targets = [f for p in plan.inputs for f in (job.outputs(p) if job.outputs is not None else [plan.outputs[p]])]
+    settings = {**job.settings, "input": str(plan.src.resolve())}  # other photos of the same names are not resumed
+    with open_run(plan.dst, job.command, settings, overwrite=overwrite, has_outputs=started,
+                  keys={plan.key(p) for p in plan.inputs}, shard=shard, outputs=targets) as run:
         todo = []
         for path in plan.inputs:
             (report.skipped if finished[path] and not overwrite else todo).append(path)

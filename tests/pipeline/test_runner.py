@@ -131,3 +131,37 @@ def test_a_crash_while_computing_still_records_the_chunk_written_behind(tmp_path
     record = (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()
     assert sorted(record) == [f"f{i}.png\tf{i}.png" for i in range(3)]
     assert not (tmp_path / "out" / ".facefill-lock").exists()
+
+
+def test_overwrite_never_replaces_a_file_no_run_recorded(tmp_path):
+    """A user's own file at an output name: refused without --overwrite (nothing records it as an
+    output) and with it (no run recorded writing it), untouched either way."""
+    src, calls = _inputs(tmp_path), []
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "f2.png").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="may be yours") as exc:
+            run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), overwrite=overwrite)
+        assert "f2.png" in str(exc.value) or not overwrite
+    assert (out / "f2.png").read_text() == "mine" and not calls
+    # after a run that wrote f0..f6 itself (the user's file moved away), --overwrite redoes them
+    (out / "f2.png").rename(tmp_path / "kept.png")
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls))
+    report, _ = run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), overwrite=True)
+    assert len(report.done) == 7
+
+
+def test_outputs_of_another_input_folder_are_not_resumed(tmp_path):
+    """Photos of the same names in another folder are other inputs: the run record says which
+    folder made the outputs, so a resume from another one is refused, not silently kept."""
+    src, calls = _inputs(tmp_path), []
+    other = tmp_path / "other"
+    other.mkdir()
+    for i in range(7):
+        (other / f"f{i}.png").write_bytes(b"y")
+    run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    with pytest.raises(OutputError, match="input"):
+        run_folder(Folders(other, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    report, _ = run_folder(Folders(other, tmp_path / "out", "empty"), lambda plan: _job(plan, calls), overwrite=True)
+    assert len(report.done) == 7
