@@ -105,6 +105,8 @@ def report_batch(report: "BatchReport", what: str, out_dir: Path, quiet: bool = 
         err_console.print(f"[yellow]skipped[/] {escape(tsv_field(reason))}", highlight=False, soft_wrap=True)
     if len(report.failed) > 50:
         err_console.print(f"[yellow]... and {len(report.failed) - 50} more failed inputs[/]")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     for note in report.notes:
         if not quiet:
             err_console.print(note, highlight=False, soft_wrap=True)

@@ -150,5 +150,7 @@ def _write_reports(result, targets: dict[str, tuple], quiet: bool) -> None:
             sys.stdout.write(result.to_json() + "\n" if fmt == "json" else result.to_csv())
         elif state is not None:
             result.write(path, fmt)
-            if not quiet:
-                err_console.print(f"{'replaced' if state == 'replace' else 'wrote'} {path}", highlight=False)
+            if state == "replace":  # a warning, shown under --quiet too: the file there is gone
+                err_console.print(f"[yellow]replaced the existing file {path}[/]", highlight=False)
+            elif not quiet:
+                err_console.print(f"wrote {path}", highlight=False)

@@ -33,6 +33,7 @@ class BatchReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     stopped: bool = False
     notes: list[str] = field(default_factory=list)  # things the caller should tell the user
+    warnings: list[str] = field(default_factory=list)  # things it must tell even under --quiet
 
     def record_failure(self, path: Path, exc: BaseException) -> bool:
         """Record ``exc`` as ``path``'s failure when it is an expected one; False otherwise.

@@ -18,6 +18,10 @@ from PIL import Image
 
 from facefill.errors import ImageError, OutputError, OutputPathError
 
+# OpenCV logs its own warnings to stderr (a truncated PNG: "[ WARN:0@1.7] ... PNG input buffer is
+# incomplete") before facefill's one line about the file; facefill reports every such file itself
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = ".mask.png"
 #: foreground masks written by ``replace-bg --save-masks``; skipped like masks when listing inputs

@@ -123,9 +123,11 @@ def input_kind(path: Path, image: np.ndarray, size: int, backend: Callable[[], L
 
     h, w = image.shape[:2]
     mask_name = path.stem + MASK_SUFFIX
-    if companion_path(path, MASK_SUFFIX).is_file():
+    if companion_path(path, MASK_SUFFIX).is_file() and w == h:  # a photo beside NAME.png's mask is no masked crop
         return "masked", None
     side = read_sidecar(path)
+    if side is not None and side.get("size") not in (None, h) or w != h:
+        side = None  # NAME.json of another file (NAME.png beside the photo NAME.jpg): not this one's
     if side is not None and "landmarks" in side:
         if "mask" in side:  # the output of 'facefill mask' without its mask
             raise ImageError(f"{path}: no mask {mask_name} beside it; run 'facefill mask' on the aligned "
@@ -163,13 +165,17 @@ def _paths_note(kinds: dict[str, list[str]], faces: int, show: int = 8) -> str:
 
 
 def _baseline_size(files: list[Path]) -> int:
-    """A baseline's image size (no model to say it): the first input's with a mask or a sidecar
-    beside it, else alignment's default (128)."""
+    """A baseline's image size (no model to say it): the first square input's with a mask or a
+    sidecar beside it (a photo beside another file's sidecar is not square), else alignment's
+    default (128)."""
     from facefill.align.sidecar import sidecar_path
+    from facefill.data.io import image_size
 
     for path in files[:64]:
         if companion_path(path, MASK_SUFFIX).is_file() or sidecar_path(path).is_file():
-            return read_image(path).shape[0]
+            hw = image_size(path)
+            if hw is not None and hw[0] == hw[1]:
+                return hw[0]
     return AlignConfig().size
 
 
@@ -469,7 +475,7 @@ class _Hallucinate:
                         raise
         if rows:
             if self.plan.targets.get("--grid") == "replace":
-                report.notes.append(f"replaced the existing contact sheet {self.opts.grid}")
+                report.warnings.append(f"replaced the existing file {self.opts.grid} with the contact sheet")
             write_contact_sheet(self.opts.grid, rows[:self.opts.grid_max])
             report.notes.append(f"contact sheet: {self.opts.grid}")
 

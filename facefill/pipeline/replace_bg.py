@@ -54,6 +54,7 @@ def replace_bg_folder(src: str | os.PathLike, dst: str | os.PathLike, background
     bg_files = list_images(background)
     if not bg_files:
         raise FacefillError(f"--background {background}: no background image found")
+    read_image(bg_files[0])  # an unreadable single background fails here, before any folder is made
     folders = Folders(Path(src), Path(dst), f"no images found in {src}",
                       reads={"--background": background, "--face-masks": opts.face_masks_dir})
     return run_folder(folders, lambda plan: replace_job(plan, bg_files, opts, torch.device(device)), opts.overwrite,

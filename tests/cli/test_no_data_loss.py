@@ -319,3 +319,11 @@ def test_names_with_tab_or_newline_keep_one_row_and_one_line_each(faces_copy, tm
     assert names == sorted(str(faces_copy / n) for n in ("tab\there.png", "new\nline.png", "back\\slash.png"))
     skipped = [line for line in r.stderr.splitlines() if line.startswith("skipped")]
     assert len(skipped) == 3 and any("tab\\there.png" in line for line in skipped)
+
+
+def test_a_grid_that_replaces_an_existing_file_says_so_even_when_quiet(masked, tmp_path):
+    mine = tmp_path / "mine.png"
+    cv2.imwrite(str(mine), 255 * __import__("numpy").ones((8, 8, 3), "uint8"))
+    r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "out"), "--method", "mean", "--grid", str(mine),
+                            "-q"])
+    assert r.exit_code == 0 and f"replaced the existing file {mine}" in r.stderr

@@ -82,3 +82,15 @@ def test_write_is_readable(tmp_path):
     img = (np.random.rand(8, 8, 3) * 255).astype(np.uint8)
     write_image(tmp_path / "x" / "y.png", img)
     assert np.array_equal(read_image(tmp_path / "x" / "y.png"), img)
+
+
+def test_a_truncated_png_is_one_facefill_error_and_no_opencv_log_line(tmp_path, capfd):
+    import subprocess
+    import sys
+
+    good = write_image(tmp_path / "t.png", np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:300])
+    code = ("from facefill.data.io import read_image\n"
+            "try:\n    read_image(%r)\nexcept Exception as e:\n    print(type(e).__name__)" % str(tmp_path / "cut.png"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # OpenCV logs from C++
+    assert r.stdout.strip() == "ImageError" and "WARN" not in r.stderr, r.stderr

@@ -157,3 +157,18 @@ def test_default_model_draws_no_border_frame(tmp_path):
             continue
         edge, next_, inner = border_steps(read_image(out))
         assert edge < 1.5 * inner and next_ < 1.5 * inner, (out.name, edge, next_, inner)
+
+
+def test_a_photo_beside_an_aligned_crop_of_the_same_stem_is_aligned_not_refused(tmp_path, data_dir):
+    """obama.jpg (a photo) beside obama.png + obama.json (its aligned crop): the sidecar and any
+    mask belong to obama.png; the photo takes the raw path. A baseline's size comes from the crop."""
+    mixed = tmp_path / "mixed"
+    align_folder(data_dir / "faces" / "obama.jpg", tmp_path / "al")
+    mixed.mkdir()
+    shutil.copy(data_dir / "faces" / "obama.jpg", mixed / "obama.jpg")
+    for name in ("obama.png", "obama.json"):
+        shutil.copy(tmp_path / "al" / name, mixed / name)
+    report = hallucinate_folder(mixed, tmp_path / "out", None, None, HallucinateOptions(method="mean"))
+    assert not report.failed and len(report.done) == 2
+    assert "1 aligned crops" in report.notes[-1] and "1 photos aligned" in report.notes[-1]
+    assert read_image(tmp_path / "out" / "obama.jpg.png").shape == (128, 128, 3)

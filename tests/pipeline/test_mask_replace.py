@@ -74,3 +74,12 @@ def test_replace_bg_never_keeps_padding_as_person(aligned_faces, tmp_path):
     strip = np.abs(out[:16] - bg[:16])  # the new background, not black (the blend's coarse bands leave a
     assert strip.mean() < 8 and out[:16, :, 1].min() > 150  # little of the hair's colour at the seam)
     assert np.array_equal(out[60:90, 50:80], image[60:90, 50:80])  # the face is kept exactly
+
+
+def test_replace_bg_with_an_unreadable_background_makes_no_folder(aligned_faces, tmp_path):
+    from facefill.errors import ImageError
+
+    (tmp_path / "bg.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(ImageError, match="bg.jpg"):
+        replace_bg_folder(aligned_faces, tmp_path / "out", tmp_path / "bg.jpg")
+    assert not (tmp_path / "out").exists()
