@@ -85,15 +85,20 @@ def run_with_progress(description: str, job: Callable, quiet: bool = False):
     """Run ``job(progress=...)`` under a Rich progress bar on stderr. The bar appears with the
     job's first progress report, so checks a job makes before any work (missing weights, no
     inputs) print their error without an empty bar above it."""
-    with progress_bar(disable=quiet) as bar:
-        tasks = []
+    bars: list = []  # the bar, started on the first report: a started bar leaves an empty line when it stops
 
-        def progress(done: int, total: int, name: str) -> None:
-            if not tasks:
-                tasks.append(bar.add_task(description, total=total, status=""))
-            bar.update(tasks[0], completed=done, total=total, status=name)
+    def progress(done: int, total: int, name: str) -> None:
+        if not bars:
+            bars.append(progress_bar(disable=quiet))
+            bars[0].start()
+            bars.append(bars[0].add_task(description, total=total, status=""))
+        bars[0].update(bars[1], completed=done, total=total, status=name)
 
+    try:
         return job(progress=progress)
+    finally:
+        if bars:
+            bars[0].stop()
 
 
 def report_batch(report: "BatchReport", what: str, out_dir: Path, quiet: bool = False) -> None:

@@ -216,3 +216,12 @@ def test_evaluate_context_metrics_cover_only_the_hallucinated_region(faces_copy,
         assert rows[stem]["l1_context"] == pytest.approx(l1, abs=1e-6)
         assert 0 < rows[stem]["ssim_context"] < 1
     assert f"{padded} of {len(expected)} real images have padding" in " ".join(r.stderr.split())
+
+
+@pytest.mark.parametrize("command", ["align", "mask", "hallucinate", "replace-bg"])
+def test_an_error_before_any_work_is_exactly_one_line(command, tmp_path):
+    """No empty line above it (a progress bar that never showed used to leave one)."""
+    (tmp_path / "empty").mkdir()
+    extra = ["--background", str(tmp_path / "empty")] if command == "replace-bg" else []
+    r = runner.invoke(app, [command, str(tmp_path / "empty"), str(tmp_path / "out"), *extra])
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, repr(r.stderr)
