@@ -107,14 +107,16 @@ def _find_data(data_dir: Path, cfg: Config, world: int) -> tuple[tuple[list[Samp
     tc = cfg.train
     if not data_dir.is_dir():
         raise FacefillError(f"{data_dir} is not a folder; pass the output folder of 'facefill align'")
-    samples, skipped = scan(data_dir, lazy_backend("dlib"))
+    samples, skipped = scan(data_dir, lazy_backend("dlib"), eyes=(cfg.align.left_eye, cfg.align.right_eye))
     if not samples:
         raise FacefillError(f"no usable training images in {data_dir} ({len(skipped)} skipped); "
                             "run 'facefill align RAW_DIR ALIGNED_DIR' and train on ALIGNED_DIR")
     train_s, val_s = split(samples, data_dir, tc.val_fraction, tc.seed, Path(tc.val_list) if tc.val_list else None)
     if len(train_s) < tc.batch_size * world:
-        raise FacefillError(f"{len(train_s)} training images in {data_dir} but a batch needs {tc.batch_size * world}; "
-                            f"add images or lower the batch size (--set train.batch_size=N)")
+        held = f", {len(val_s)} held out for validation" if val_s else ""
+        left = f", {len(skipped)} files skipped (e.g. {skipped[0][1]})" if skipped else ""
+        raise FacefillError(f"{len(train_s)} training images in {data_dir}{held}{left}, but a batch needs "
+                            f"{tc.batch_size * world}; add aligned images or lower the batch size (--set train.batch_size=N)")
     return (train_s, val_s), skipped
 
 

@@ -51,10 +51,16 @@ class Sample:
 
 
 def scan(root: Path, backend: Callable[[], LandmarkBackend] | None = None,
-         progress: Callable[[int, int, str], None] | None = None) -> tuple[list[Sample], list[tuple[Path, str]]]:
+         progress: Callable[[int, int, str], None] | None = None,
+         eyes: tuple[tuple[float, float], tuple[float, float]] = ((0.40, 0.45), (0.60, 0.45)),
+         ) -> tuple[list[Sample], list[tuple[Path, str]]]:
     """Find usable training images under ``root``. Landmarks come from the alignment sidecars,
     else from ``backend()`` (None: a sidecar is required). Returns ``(samples, skipped)`` where
-    skipped holds ``(file, reason)`` for unreadable, non-square or face-less files."""
+    skipped holds ``(file, reason)`` for unreadable, non-square or face-less files, and for photos
+    'facefill align' did not make (:func:`facefill.mask.region.check_aligned` with ``eyes``, the
+    aligned eye centres as fractions of the side: a raw square photo is not trained on)."""
+    from facefill.mask.region import check_aligned
+
     samples, skipped = [], []
     paths = list_images(root)
     for i, path in enumerate(paths):
@@ -68,6 +74,7 @@ def scan(root: Path, backend: Callable[[], LandmarkBackend] | None = None,
             lm = np.asarray(landmarks_for(path, image, backend), np.float32)
             if lm.shape != (68, 2):
                 raise ImageError(f"{path}: expected 68 landmarks, found {lm.shape}")
+            check_aligned(path, image, lm, read_sidecar(path), eyes)
             samples.append(Sample(path, lm, h))
         except (FacefillError, *DATA_ERRORS) as exc:
             skipped.append((path, str(exc)))

@@ -62,3 +62,14 @@ def test_augmentation_moves_photo_landmarks_and_validity_together(right_third_in
     assert a["valid"].sum() < plain["valid"].sum()  # the warp brought padding in...
     assert (a["real"][:, a["valid"][0] == 0] == -1).all()  # ...black, and marked invalid
     assert (a["masked"][:, a["mask"][0] == 0] == -1).all()
+
+
+def test_scan_refuses_raw_photos_even_square_ones(data_dir):
+    """Only 'facefill align' outputs are trained on: a square raw photo (astronaut.jpg) used to be
+    taken and resized while mask refused it."""
+    from facefill.align.landmarks import lazy_backend
+    from facefill.train.data import scan
+
+    samples, skipped = scan(data_dir / "faces", lazy_backend("dlib"))
+    reasons = {p.name: r for p, r in skipped}
+    assert samples == [] and "not an aligned face" in reasons["astronaut.jpg"]
