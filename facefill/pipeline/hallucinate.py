@@ -205,8 +205,8 @@ def hallucinate_folder(
     ``opts.method``. ``checkpoint``: the weights file G came from, recorded in the output folder's
     run record so a re-run with other weights never silently keeps old outputs. Bad files are
     recorded in the report (and ``dst/failures.tsv``) and skipped; good ones are always written.
-    With ``opts.grid``, the contact sheet (masked | output | real) is written whenever at least one
-    output exists, new or kept."""
+    With ``opts.grid``, the contact sheet (masked | output | real; without any real photo, masked |
+    output) is written whenever at least one output exists, new or kept."""
     _check_method(G, opts)
     donors = opts.donor.index.root if opts.donor is not None and opts.method == "donor" else None
     folders = Folders(Path(src), Path(dst), f"no images found in {src}; point hallucinate at photos of faces or the "
@@ -476,7 +476,10 @@ class _Hallucinate:
         if rows:
             if self.plan.targets.get("--grid") == "replace":
                 report.warnings.append(f"replaced the existing file {self.opts.grid} with the contact sheet")
-            write_contact_sheet(self.opts.grid, rows[:self.opts.grid_max])
+            rows = rows[:self.opts.grid_max]
+            if all(row[2] is None for row in rows):  # no real photos known: masked | output only
+                rows = [row[:2] for row in rows]
+            write_contact_sheet(self.opts.grid, rows)
             report.notes.append(f"contact sheet: {self.opts.grid}")
 
 

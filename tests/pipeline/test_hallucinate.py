@@ -42,7 +42,7 @@ def test_default_model_on_real_photos(masked, tmp_path):
         assert np.array_equal(img[m], inp[m])  # the face is bit-exact
         assert np.abs(img[~m].astype(int) - inp[~m].astype(int)).mean() > 10  # context was filled in
     sheet = cv2.imread(str(tmp_path / "sheet.png"))
-    assert sheet.shape == (5 * 128, 3 * 128, 3)
+    assert sheet.shape == (5 * 128, 2 * 128, 3)  # masked | output: no real photos given, no blank column
 
 
 @pytest.mark.parametrize("feather", [0, 3])
