@@ -6,7 +6,10 @@ facefill's config; torch, OpenCV, dlib and the models are imported inside the co
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.core import TyperGroup
 
 from facefill import __version__
 from facefill.cli import align as align_cmd
@@ -17,8 +20,41 @@ from facefill.cli import mask as mask_cmd
 from facefill.cli import replace_bg as replace_bg_cmd
 from facefill.cli import train as train_cmd
 
+def _click_class(name: str) -> type:
+    """Click's exception class ``name``, from whichever Click Typer uses (its own copy in recent
+    versions, the ``click`` package in older ones), found through a class Typer exports."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+class OneLineErrors(TyperGroup):
+    """Click's own usage errors (an option out of range, a missing argument, an unknown option)
+    as one ``error:`` line naming the problem and where help is, exit 2, like facefill's own
+    usage errors, instead of Click's three-line Usage/Try/Error block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _click_class("UsageError") as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare 'facefill': the help, as before
+                exc.show()
+                sys.exit(exc.exit_code)
+            where = exc.ctx.command_path if exc.ctx is not None else "facefill"
+            typer.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except _click_class("ClickException") as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="facefill",
+    cls=OneLineErrors,
     help="Hallucinate context and background around a face mask with a multi-scale cascaded GAN.\n\n"
     "Pipeline: align -> mask -> (train) -> hallucinate -> replace-bg -> evaluate.",
     no_args_is_help=True,

@@ -225,3 +225,22 @@ def test_an_error_before_any_work_is_exactly_one_line(command, tmp_path):
     extra = ["--background", str(tmp_path / "empty")] if command == "replace-bg" else []
     r = runner.invoke(app, [command, str(tmp_path / "empty"), str(tmp_path / "out"), *extra])
     assert r.exit_code == 1 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, repr(r.stderr)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "x", "--batch-size", "0"], "--batch-size"),
+    (["hallucinate", "a", "b", "--overwite"], "--overwrite"),  # with Click's suggestion
+    (["replace-bg", "a", "b"], "--background"),
+    (["align"], "raw_dir"),
+    (["evaluate", "a", "b", "-m", "fdi"], "fdi"),
+])
+def test_clicks_own_usage_errors_are_one_line_exit_2(args, words):
+    """Click's errors (range, unknown option, missing argument) read like facefill's: one line."""
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, repr(r.stderr)
+    assert words in r.stderr and f"--help" in r.stderr
+
+
+def test_bare_facefill_still_shows_the_help():
+    r = runner.invoke(app, [])
+    assert "Usage: facefill" in r.output and "hallucinate" in r.output
