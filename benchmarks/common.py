@@ -1,5 +1,6 @@
 """Shared helpers for the benchmark scripts: timing, peak memory, JSON + Markdown output; and the
-references that both a benchmark and the tests use (the tests load this file, facefill does not):
+references that both a benchmark and the tests use (facefill does not ship them; the tests import
+this file as ``benchmarks.common``, pytest puts the repository root on the path):
 :func:`opencv_laplacian_blend`, :func:`hair_band`, :func:`gather_resize`."""
 
 from __future__ import annotations

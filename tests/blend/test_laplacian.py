@@ -1,30 +1,13 @@
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from benchmarks.common import opencv_laplacian_blend  # the OpenCV reference (benchmarks/blend.py uses it too)
 from facefill.blend import LaplacianBlend, collapse, laplacian_blend, laplacian_pyramid
 from facefill.blend.laplacian import _pad_to_multiple
 
 
-def _benchmarks_common():
-    """benchmarks/common.py, home of the OpenCV reference blend (shared with benchmarks/blend.py);
-    facefill does not ship it."""
-    import importlib.util
-    import sys
-
-    name = "facefill_benchmarks_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "benchmarks" / "common.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-opencv_laplacian_blend = _benchmarks_common().opencv_laplacian_blend
 
 
 @pytest.mark.parametrize("size", [(128, 128), (101, 77), (64, 50), (33, 40)])

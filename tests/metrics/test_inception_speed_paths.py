@@ -7,25 +7,9 @@ import warnings
 import pytest
 import torch
 
+from benchmarks.common import gather_resize  # the previous resize, also fid_features.py's "before" row
 from facefill.metrics.inception import (FIDInceptionV3, InceptionFeatures, fid_helper_path, fold_batch_norms,
                                         load_inception, tf_resize_bilinear)
-
-
-def gather_resize(x, size=299):
-    """The previous implementation: gather the two TF1 neighbours per output pixel (also the
-    "before" row of benchmarks/fid_features.py, which loads it from here)."""
-    b, c, h, w = x.shape
-
-    def coords(n_in):
-        src = torch.arange(size, device=x.device, dtype=torch.float64) * (n_in / size)
-        lo = src.floor().long().clamp(max=n_in - 1)
-        hi = (lo + 1).clamp(max=n_in - 1)
-        return lo, hi, (src - lo).to(x.dtype)
-
-    y0, y1, fy = coords(h)
-    x0, x1, fx = coords(w)
-    rows = x[:, :, y0] * (1 - fy)[:, None] + x[:, :, y1] * fy[:, None]
-    return rows[..., x0] * (1 - fx) + rows[..., x1] * fx
 
 
 @pytest.mark.parametrize("shape,size", [((2, 3, 128, 128), 299), ((1, 3, 37, 50), 299), ((1, 2, 400, 311), 299),

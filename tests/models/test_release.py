@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,21 +8,7 @@ from facefill.config import get_preset, to_dict
 from facefill.errors import CheckpointError
 from facefill.models import build_generator
 from facefill.models.release import load_generator, read_metadata, save_release
-
-GOLDEN = Path(__file__).parent / "golden" / "default_small.json"
-GOLDEN_INPUT = "torch.manual_seed(0); torch.rand(2, 3, 128, 128) * 2 - 1"
-
-
-def golden_outputs(G) -> dict:
-    """Per scale: mean, mean absolute value and the first 8 values of G's output on
-    ``GOLDEN_INPUT``: what default_small.json stores (tools/update_default_golden.py writes it
-    with this function)."""
-    torch.manual_seed(0)
-    x = torch.rand(2, 3, 128, 128) * 2 - 1
-    with torch.no_grad():
-        out = G(x)
-    return {str(k): {"mean": float(v.double().mean()), "abs_mean": float(v.double().abs().mean()),
-                     "first": [round(float(a), 6) for a in v.flatten()[:8]]} for k, v in out.items()}
+from tools.update_default_golden import GOLDEN, GOLDEN_INPUT, golden_outputs  # the one definition of the file
 
 
 def _legacy_config(cfg):

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.common import hair_band  # shared with benchmarks/segment.py
 from facefill.mask.region import face_mask
 from facefill.segment import get_segmenter, refine
 
@@ -21,24 +22,6 @@ SEG = Path(__file__).parents[1] / "data" / "segment"
 LANDMARKS = {k: np.array(v) for k, v in json.loads((SEG / "landmarks.json").read_text())["landmarks"].items()}
 POLYGONS = json.loads((SEG / "person_polygons.json").read_text())["polygons"]
 NAMES = sorted(LANDMARKS)
-
-
-def _benchmarks_common():
-    """benchmarks/common.py, home of hair_band (shared with benchmarks/segment.py);
-    facefill does not ship it."""
-    import importlib.util
-    import sys
-
-    name = "facefill_benchmarks_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[2] / "benchmarks" / "common.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-hair_band = _benchmarks_common().hair_band
 
 
 @pytest.fixture(scope="module")
