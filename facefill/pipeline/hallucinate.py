@@ -237,7 +237,8 @@ class _Hallucinate:
         self.mask_cfg = opts.mask or MaskConfig(grow=cfg.mask.grow if cfg is not None else 0)
         # detects landmarks in photos and in aligned crops without a sidecar (built only when there are any)
         self.backend = lazy_backend(opts.raw.landmarks, **opts.raw.backend_args(str(device)))
-        self.rows = {p for p in plan.inputs[:opts.grid_max]} if opts.grid is not None else set()
+        self.rows = set(plan.inputs[:opts.grid_max]) if opts.grid is not None else set()
+        self.owners = {q: p for p, q in plan.outputs.items()}  # output -> input, for faces="all" name clashes
         self.sheet: dict[Path, list] = {}  # input -> contact-sheet rows (masked, output, real)
         self.kinds: dict[Path, tuple[str, int]] = {}  # input -> (the path it took, faces)
 
@@ -338,7 +339,7 @@ class _Hallucinate:
         except NoFaceError:
             raise NoFaceError(f"{path}: {image.shape[1]}x{image.shape[0]}, no face found to align it on the fly; "
                               f"{no_face_fix()}") from None
-        items, out, owners = [], self.plan.outputs[path], {q: p for p, q in self.plan.outputs.items()}
+        items, out, owners = [], self.plan.outputs[path], self.owners
         for i, face in enumerate(faces):
             dst = face_path(out, i, self.opts.raw.faces)
             if dst != out and owners.get(dst, path) != path:

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from facefill.align.landmarks import lazy_backend
-from facefill.align.sidecar import read_sidecar, write_sidecar
+from facefill.align.sidecar import read_sidecar, sidecar_path, write_sidecar
 from facefill.config import AlignConfig, MaskConfig
 from facefill.data.batch import BatchReport, Progress
 from facefill.data.io import MASK_SUFFIX, read_image, write_image
@@ -84,4 +84,4 @@ def mask_job(plan: Plan, cfg: MaskConfig, backend: str, align: AlignConfig) -> J
     return Job("mask", settings, load, compute=lambda items: [None] * len(items), write=write,
                done=lambda p: plan.outputs[p].is_file() and mask_out(p).is_file(),
                started=lambda p: plan.outputs[p].is_file(),
-               outputs=lambda p: [plan.outputs[p], mask_out(p), plan.outputs[p].with_suffix(".json")])
+               outputs=lambda p: [plan.outputs[p], mask_out(p), sidecar_path(plan.outputs[p])])

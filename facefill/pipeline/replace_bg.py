@@ -54,27 +54,28 @@ def replace_bg_folder(src: str | os.PathLike, dst: str | os.PathLike, background
     bg_files = list_images(background)
     if not bg_files:
         raise FacefillError(f"--background {background}: no background image found")
-    read_image(bg_files[0])  # an unreadable single background fails here, before any folder is made
+    first = read_image(bg_files[0])  # an unreadable single background fails here, before any folder is made
     folders = Folders(Path(src), Path(dst), f"no images found in {src}",
                       reads={"--background": background, "--face-masks": opts.face_masks_dir})
-    return run_folder(folders, lambda plan: replace_job(plan, bg_files, opts, torch.device(device)), opts.overwrite,
+    return run_folder(folders, lambda plan: replace_job(plan, bg_files, opts, torch.device(device), first), opts.overwrite,
                       progress=progress, should_stop=should_stop)[0]
 
 
-def replace_job(plan: Plan, bg_files: list[Path], opts: ReplaceOptions, device: torch.device) -> Job:
+def replace_job(plan: Plan, bg_files: list[Path], opts: ReplaceOptions, device: torch.device,
+                first: np.ndarray) -> Job:
     """``replace-bg`` as a :class:`~facefill.pipeline.runner.Job`: load = the image, its face
     mask, validity map and background; compute = segment the chunk at once (the network runs
-    batched), refine, and blend each size group in one batch; write = the image (and its mask)."""
+    batched), refine, and blend each size group in one batch; write = the image (and its mask).
+    ``first``: ``bg_files[0]`` decoded (:func:`replace_bg_folder` read it to check it)."""
     from facefill.segment import get_segmenter, refine
 
-    backgrounds: dict[Path, np.ndarray] = {}
+    backgrounds: dict[Path, np.ndarray] = {bg_files[0]: first}
 
     def bg_image(p: Path) -> np.ndarray:
         if p not in backgrounds:
             backgrounds[p] = read_image(p)
         return backgrounds[p]
 
-    bg_image(bg_files[0])  # an unreadable single background fails here, before any work
     rng = random.Random(opts.seed)
     picks = {f: bg_files[i % len(bg_files)] if opts.assign == "round-robin" else rng.choice(bg_files)
              for i, f in enumerate(plan.inputs)}

@@ -69,12 +69,13 @@ def scan(root: Path, backend: Callable[[], LandmarkBackend] | None = None,
             h, w = image.shape[:2]
             if h != w:
                 raise ImageError(f"{path}: {w}x{h} is not square; align it first with 'facefill align'")
-            if backend is None and read_sidecar(path) is None:
+            side = read_sidecar(path)
+            if backend is None and side is None:
                 raise ImageError(f"{path}: no alignment sidecar (run 'facefill align' first)")
             lm = np.asarray(landmarks_for(path, image, backend), np.float32)
             if lm.shape != (68, 2):
                 raise ImageError(f"{path}: expected 68 landmarks, found {lm.shape}")
-            check_aligned(path, image, lm, read_sidecar(path), eyes)
+            check_aligned(path, image, lm, side, eyes)
             samples.append(Sample(path, lm, h))
         except (FacefillError, *DATA_ERRORS) as exc:
             skipped.append((path, str(exc)))
