@@ -9,6 +9,7 @@ white, 16-bit and float images are scaled to 8 bits. Unreadable files raise
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -146,13 +147,34 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     return path
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename), creating folders.
-    OutputError (naming the file) when it cannot be written; OutputPathError (that input fails,
-    a batch goes on) when a folder sits at ``path`` or a file where a folder is needed."""
+def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Where a write to ``path`` goes, and whether it may go through a temporary file and a
+    rename: a symbolic link is written through (its target gets the data, the link stays, as
+    the shell's ``>`` does); a device, FIFO or socket (``/dev/null``, ``/dev/stdout``) is written
+    into, never replaced by a regular file."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path, True
+    return path, stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename), creating folders; through
+    a symbolic link and into a device or FIFO (:func:`write_target`). OutputError (naming the
+    file) when it cannot be written; OutputPathError (that input fails, a batch goes on) when a
+    folder sits at ``path`` or a file where a folder is needed."""
+    given = Path(path)
+    path, atomic = write_target(given)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        if not atomic:
+            with open(path, "wb") as fh:
+                fh.write(data)
+            return given
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -164,9 +186,9 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError)):
             raise OutputPathError(f"cannot write {path}: a folder of that name, or a file where a folder is needed, "
                                   "is in the way; rename or move it") from None
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); check the output folder's "
+        raise OutputError(f"cannot write {given} ({exc.strerror or exc}); check the output folder's "
                           "permissions and free space") from None
-    return path
+    return given
 
 
 def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:

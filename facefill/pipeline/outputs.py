@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from facefill.data.io import COMPANION_SUFFIXES
+from facefill.data.io import COMPANION_SUFFIXES, write_target
 from facefill.errors import ImageError, OutputError
 
 MANIFEST = ".facefill-run.json"
@@ -60,9 +60,16 @@ def _cannot_write(path: Path, exc: OSError) -> OutputError:
 
 def _write_atomic(path: Path, text: str) -> None:
     """``text`` into ``path`` through a temporary file in the same folder, which is removed
-    again when the write fails; an OSError becomes a one-line :class:`OutputError`."""
+    again when the write fails (through a link, into a device: :func:`write_target`); an
+    OSError becomes a one-line :class:`OutputError`."""
+    given = path
+    path, atomic = write_target(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
+        if not atomic:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
@@ -70,7 +77,7 @@ def _write_atomic(path: Path, text: str) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        raise _cannot_write(path, exc) from None
+        raise _cannot_write(given, exc) from None
 
 
 def tsv_field(text: str) -> str:
@@ -131,7 +138,11 @@ def check_write_plan(writes: Iterable[Write], reads: Mapping[str, str | os.PathL
             if out.is_dir():
                 raise OutputError(f"{w.what} {w.path} is a folder; give a file name")
             states[w.what] = "replace" if out.exists() else "new"
-            _probe(w, out.parent, f"cannot write {w.what} {w.path}", "choose a writable path")
+            target, atomic = write_target(w.path)
+            if atomic:
+                _probe(w, target.parent, f"cannot write {w.what} {w.path}", "choose a writable path")
+            elif not os.access(target, os.W_OK):
+                raise OutputError(f"cannot write {w.what} {w.path} (permission denied); choose a writable path")
             continue
         if out.exists() and not out.is_dir():
             raise OutputError(f"{w.what} {w.path} exists and is not a folder")
