@@ -530,15 +530,19 @@ def input_key(path: Path, src_root: Path) -> str:
     return path.name if Path(src_root).is_file() else path.relative_to(src_root).as_posix()
 
 
-def write_failures(out_dir: Path, failed: list[tuple[Path, str]], inputs: Iterable[Path] | None = None) -> Path | None:
+def write_failures(out_dir: Path, failed: list[tuple[Path, str]], inputs: Iterable[Path] | None = None,
+                   folder: Path | None = None) -> Path | None:
     """Update ``OUT/failures.tsv`` (input path, reason): the rows of ``inputs`` (this run's
-    inputs; default: every row) are replaced by this run's ``failed``, the rows of other inputs
-    (another shard's, another call's in a per-file pipeline) are kept; the file is removed when no
-    row is left. Shards updating it at once take turns (a lock file beside it)."""
+    inputs; default: every row) and of anything under ``folder`` (a whole input folder's run) are
+    replaced by this run's ``failed``, the rows of other inputs (another shard's, another call's
+    in a per-file pipeline) are kept; the file is removed when no row is left. Shards updating it
+    at once take turns (a lock file beside it)."""
     path = Path(out_dir) / FAILURES
+    under = None if folder is None else tsv_field(Path(folder)).rstrip("/") + "/"
     with _failures_lock(Path(out_dir)):
         ours = None if inputs is None else {tsv_field(p) for p in inputs} | {tsv_field(p) for p, _ in failed}
-        rows = [] if ours is None else [r for r in _read_failures(path) if r[0] not in ours]
+        rows = [] if ours is None else [r for r in _read_failures(path)
+                                        if r[0] not in ours and not (under and r[0].startswith(under))]
         rows += [(tsv_field(p), tsv_field(r)) for p, r in failed]
         if not rows:
             if not path.is_dir():  # a folder of that name is the user's, not a stale list

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from facefill.data.batch import BatchReport, Progress
-from facefill.data.io import list_images
-from facefill.errors import FacefillError
+from facefill.data.io import scan_images
+from facefill.errors import FacefillError, ImageError
 from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_identity, input_key, open_run,
                                        plan_outputs, write_failures)
 
@@ -85,6 +85,7 @@ class Plan:
     inputs: list[Path]
     outputs: dict[Path, Path]
     targets: dict[str, str]
+    unlisted: tuple[tuple[Path, str], ...] = ()  # what looked like an input but could not be listed, and why
 
     def key(self, path: Path) -> str:
         """How the run record names ``path``: its path relative to the input folder."""
@@ -94,14 +95,14 @@ class Plan:
 def plan_run(folders: Folders, shard: tuple[int, int] = (0, 1)) -> Plan:
     """Steps 1-3 of :func:`run_folder`: inputs, the write plan's checks, the shard and the names."""
     src, dst = Path(folders.src), Path(folders.dst)
-    inputs = list_images(src)
-    if not inputs:
+    inputs, unlisted = scan_images(src)
+    if not inputs and not unlisted:
         raise FacefillError(folders.empty)
     targets = check_write_plan([Write("output folder", dst), *folders.writes],
                                {"input folder": src, **(folders.reads or {})})
     i, n = shard
     inputs = inputs[i::n]
-    return Plan(src, dst, inputs, plan_outputs(inputs, src, dst), targets)
+    return Plan(src, dst, inputs, plan_outputs(inputs, src, dst), targets, tuple(unlisted[i::n]))
 
 
 def run_folder(
@@ -118,7 +119,9 @@ def run_folder(
     job = make_job(plan)
     finished = {p: job.done(p) for p in plan.inputs}
     started = any(finished.values()) or (job.started is not None and any(job.started(p) for p in plan.inputs))
-    report = BatchReport(total=len(plan.inputs))
+    report = BatchReport(total=len(plan.inputs) + len(plan.unlisted))
+    for path, why in plan.unlisted:  # an unreadable folder, a dangling link: failed loudly, not dropped
+        report.record_failure(path, ImageError(why))
     targets = [f for p in plan.inputs for f in _planned(job, plan, p)]
     # the input is part of each output's identity (its content, in the record), not of the
     # folder's: other inputs may be added one call at a time, a changed one is not resumed
@@ -128,7 +131,8 @@ def run_folder(
         for path in plan.inputs:
             (report.skipped if finished[path] and not overwrite else todo).append(path)
         _Chunks(job, plan, report, run.record, progress).run(todo, should_stop)
-        write_failures(plan.dst, report.failed, plan.inputs)
+        whole = plan.src if shard[1] == 1 and plan.src.is_dir() else None  # its rows are all this run's
+        write_failures(plan.dst, report.failed, plan.inputs, folder=whole)
     return report, plan
 
 

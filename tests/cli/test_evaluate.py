@@ -164,3 +164,13 @@ def test_json_report_through_a_link_keeps_the_link(pair, tmp_path):
     res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "--json", str(link), "-q"])
     assert res.exit_code == 0, res.output
     assert link.is_symlink() and "ssim" in json.loads(target.read_text())["summary"]
+
+
+def test_quiet_with_a_report_file_prints_no_table(pair, tmp_path):
+    """Issue 33 #2: `evaluate -q --json r.json` still printed its table. With -q and a report
+    file the file is the result; without a file the table is the only result, so it stays."""
+    g, r = pair
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "--json", str(tmp_path / "r.json"), "-q"])
+    assert res.exit_code == 0 and res.stdout == "" and (tmp_path / "r.json").is_file(), res.output
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "-q"])
+    assert res.exit_code == 0 and "ssim" in res.stdout

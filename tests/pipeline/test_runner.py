@@ -38,6 +38,7 @@ def _job(plan, calls, fail_load=(), fail_write=(), stop_write=(), batch_size=3, 
             raise OutputError("disk full")
         if path.name in fail_write:
             raise OutputPathError(f"cannot write {plan.outputs[path]}: a folder is in the way")
+        plan.outputs[path].parent.mkdir(parents=True, exist_ok=True)
         plan.outputs[path].write_text(result)
         return [plan.outputs[path]]
 
@@ -268,3 +269,41 @@ def test_outputs_of_another_input_folder_are_not_resumed(tmp_path):
         run_folder(Folders(other, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
     report, _ = run_folder(Folders(other, tmp_path / "out", "empty"), lambda plan: _job(plan, calls), overwrite=True)
     assert len(report.done) == 7
+
+
+def test_what_cannot_be_listed_fails_loudly_instead_of_being_dropped(tmp_path, monkeypatch):
+    """Issue 33 #9: an unreadable subfolder, a dangling link and a link loop were dropped in
+    silence (exit 0, '0 failed'); a linked subfolder and .gif files were never listed."""
+    import facefill.data.io as io
+
+    src, calls = _inputs(tmp_path, n=2), []
+    extra = tmp_path / "elsewhere"
+    extra.mkdir()
+    (extra / "e.png").write_bytes(b"x")
+    (src / "linked").symlink_to(extra)  # followed
+    (src / "anim.gif").write_bytes(b"x")  # listed (OpenCV reads a GIF's first frame)
+    (src / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")
+    (src / "loop.png").symlink_to(src / "loop.png")
+    (src / "back").symlink_to(src)  # a folder link back to the input folder: not listed twice
+    (src / "locked").mkdir()
+    (src / "locked" / "l.png").write_bytes(b"x")
+    scandir = os.scandir
+
+    def refusing(path):
+        if Path(path).name == "locked":  # root reads any folder: refuse as a chmod 000 would
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(io.os, "scandir", refusing)
+    report, plan = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    assert sorted(p.relative_to(src).as_posix() for p in report.done) == ["anim.gif", "f0.png", "f1.png", "linked/e.png"]
+    failed = {p.name: why for p, why in report.failed}
+    assert set(failed) == {"back", "gone.jpg", "locked", "loop.png"}
+    assert "cannot list" in failed["locked"] and "does not exist" in failed["gone.jpg"] and "loop" in failed["loop.png"]
+    assert report.total == 8 and "locked" in (tmp_path / "out" / "failures.tsv").read_text()
+    monkeypatch.setattr(io.os, "scandir", scandir)  # fixed: its row goes, its image is done
+    for link in ("gone.jpg", "loop.png", "back"):
+        (src / link).unlink()
+    report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    assert [p.name for p in report.done] == ["l.png"] and not report.failed
+    assert not (tmp_path / "out" / "failures.tsv").exists()
