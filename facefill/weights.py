@@ -19,8 +19,10 @@ Nothing here imports torch or a model (torch hub's cache folder is computed the 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,3 +157,70 @@ def find(key: str, path: str | os.PathLike | None = None) -> Path:
     if found is None:
         raise WeightsNotFoundError(f"{WEIGHTS[key].what}: weights not found; {detail}")
     return found
+
+
+#: torch hub's naming of published weights: ``name-<first hex digits of the SHA-256>.ext``
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.")
+_vetted: dict[tuple[str, int, int], None] = {}
+
+
+def vet_third_party(key: str) -> Path | None:
+    """Check a weight file that another library (piq, face-alignment, torchvision) will open
+    with ``torch.load(weights_only=False)`` before it does, so a crafted pickle in torch hub's
+    cache cannot run code: the file must load with ``torch.load(weights_only=True)`` (tensors,
+    numbers, strings and containers only; nothing is executed), and where its name carries the
+    published SHA-256 prefix (``vgg16-397923af.pth``), its content must match it. Returns the
+    path (None when the file is missing: the caller's missing-weights message applies);
+    CheckpointError, one line, otherwise. Each file is checked once per process."""
+    from facefill.errors import CheckpointError
+
+    w = WEIGHTS[key]
+    path, _ = locate(key)
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    stamp = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if stamp in _vetted:
+        return path
+    fix = f"delete it and copy the published file ({w.how})"
+    match = _HASH_IN_NAME.search(path.name)
+    if match:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if not h.hexdigest().startswith(match.group(1)):
+            raise CheckpointError(f"{path}: its SHA-256 does not start with {match.group(1)} as its name says "
+                                  f"(a damaged or replaced file); {w.reader} would load it as {w.what}: {fix}")
+    _load_weights_only(path, f"{path} is not plain weights ({{why}}); {w.reader} would load it with "
+                             f"torch.load(weights_only=False), which runs such content: {fix}")
+    _vetted[stamp] = None
+    return path
+
+
+def _load_weights_only(path: Path, message: str) -> None:
+    """``torch.load(path, weights_only=True)`` (memory-mapped where the format allows, so a large
+    file is not read twice); CheckpointError(message with ``{why}`` filled) when it fails."""
+    import pickle
+
+    import torch
+
+    from facefill.errors import CheckpointError
+
+    try:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            torch.load(path, map_location="cpu", weights_only=True)  # the legacy (pre-zip) format
+    except Exception as exc:  # torch raises several unrelated types for foreign files
+        if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
+            why = "it holds pickled Python objects, not only tensors"
+        else:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            why = f"not a torch weights file: {first[:120]}"
+        raise CheckpointError(message.format(why=why)) from None

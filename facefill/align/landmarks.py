@@ -140,6 +140,10 @@ class FanBackend:
                 + "; ".join(missing) + ". Download them on a machine with internet and copy them there "
                 "(or set TORCH_HOME to a folder holding hub/checkpoints/ with them)"
             )
+        from facefill.weights import vet_third_party
+
+        for key in FAN_WEIGHTS:  # face-alignment loads S3FD with torch.load(weights_only=False)
+            vet_third_party(key)
         try:
             import face_alignment
         except ImportError:

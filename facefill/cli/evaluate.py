@@ -78,7 +78,8 @@ def evaluate(
 ) -> None:
     """Compare generated images with real ones (paired by relative path): face match score,
     SSIM, FID, KID, PieAPP, LPIPS, and with --masks SSIM and L1 over the hallucinated region only.
-    Prints a table; --json/--csv write per-image values too."""
+    Prints a table; --json/--csv write per-image values too (with -q and a report file, only
+    the file is written)."""
     flat = _check_options(metrics, json_out, csv_out, device)
     targets = _check_writes(generated_dir, real_dir, masks, inception_weights, json_out, csv_out, real_stats)
 
@@ -89,9 +90,13 @@ def evaluate(
     result = run_with_progress("evaluate", lambda progress: evaluate_folders(
         generated_dir, real_dir, flat, dev, batch_size, real_stats, inception_weights,
         progress=progress, masks_dir=masks, match_padding=match_padding), quiet)
-    if not any(state == "-" for _, state in targets.values()):
+    to_stdout = any(state == "-" for _, state in targets.values())
+    to_file = any(state in ("new", "replace") for _, state in targets.values())
+    if not to_stdout and not (quiet and to_file):  # -q with a report file: the file is the result
         console.print(_summary_table(result, f"{generated_dir} vs {real_dir}"))
     for note in result.notes:
+        if quiet and not note.startswith("warning"):
+            continue
         err_console.print(f"[yellow]{note}[/]" if note.startswith("warning") else f"[dim]{note}[/]", highlight=False)
     _write_reports(result, targets, quiet)
 

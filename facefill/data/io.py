@@ -8,7 +8,9 @@ white, 16-bit and float images are scaled to 8 bits. Unreadable files raise
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from facefill.errors import ImageError, OutputError, OutputPathError
 # incomplete") before facefill's one line about the file; facefill reports every such file itself
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")  # a GIF: its first frame
 MASK_SUFFIX = ".mask.png"
 #: foreground masks written by ``replace-bg --save-masks``; skipped like masks when listing inputs
 FG_SUFFIX = ".fg.png"
@@ -146,13 +148,34 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     return path
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename), creating folders.
-    OutputError (naming the file) when it cannot be written; OutputPathError (that input fails,
-    a batch goes on) when a folder sits at ``path`` or a file where a folder is needed."""
+def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Where a write to ``path`` goes, and whether it may go through a temporary file and a
+    rename: a symbolic link is written through (its target gets the data, the link stays, as
+    the shell's ``>`` does); a device, FIFO or socket (``/dev/null``, ``/dev/stdout``) is written
+    into, never replaced by a regular file."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path, True
+    return path, stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename), creating folders; through
+    a symbolic link and into a device or FIFO (:func:`write_target`). OutputError (naming the
+    file) when it cannot be written; OutputPathError (that input fails, a batch goes on) when a
+    folder sits at ``path`` or a file where a folder is needed."""
+    given = Path(path)
+    path, atomic = write_target(given)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        if not atomic:
+            with open(path, "wb") as fh:
+                fh.write(data)
+            return given
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -164,31 +187,72 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError)):
             raise OutputPathError(f"cannot write {path}: a folder of that name, or a file where a folder is needed, "
                                   "is in the way; rename or move it") from None
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); check the output folder's "
+        raise OutputError(f"cannot write {given} ({exc.strerror or exc}); check the output folder's "
                           "permissions and free space") from None
-    return path
+    return given
 
 
 def list_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
     """Image files under ``root`` (sorted; hidden files skipped, and companions: ``x.mask.png``,
     ``x.fg.png``, ``x.valid.png`` beside an image ``x.*``; one with no such image is listed, so a
-    command fails it loudly instead of losing it). A single file is returned as a one-element list."""
+    command fails it loudly instead of losing it). A single file is returned as a one-element
+    list. What cannot be listed is left out here; :func:`scan_images` says what and why."""
+    return scan_images(root, recursive)[0]
+
+
+def scan_images(root: str | os.PathLike, recursive: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(images, problems)``: the images of :func:`list_images`, and ``(path, reason)`` for
+    everything under ``root`` that looks like an input but cannot be taken, so a batch can fail
+    it loudly instead of dropping it: a folder that cannot be read, a link to nothing, a link
+    loop. Linked folders are followed (each real folder once)."""
     root = Path(root)
     if root.is_file():
-        return [root]
-    pattern = "**/*" if recursive else "*"
-    found = [
-        p for p in root.glob(pattern)
-        if p.suffix.lower() in IMAGE_EXTENSIONS
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and p.is_file()
-    ]
+        return [root], []
+    found, problems, seen = [], [], set()
+
+    def walk(folder: Path) -> None:
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                if folder != root:
+                    problems.append((folder, f"{folder}: a link back to a folder already listed (a loop); "
+                                             "its images are not taken twice"))
+                return
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append((folder, f"{folder}: cannot list this folder ({exc.strerror or exc}); "
+                                     "fix its permissions and run again"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError as exc:  # a link loop (ELOOP), a vanished file
+                problems.append((path, f"{path}: cannot be read ({exc.strerror or exc})"))
+                continue
+            if is_dir:
+                if recursive:
+                    walk(path)
+            elif is_file:
+                if path.suffix.lower() in IMAGE_EXTENSIONS:
+                    found.append(path)
+            elif entry.is_symlink() and (path.suffix.lower() in IMAGE_EXTENSIONS or not path.suffix):
+                try:
+                    os.stat(path)
+                except OSError as exc:  # a link to nothing (an image, or maybe a folder), or a loop
+                    why = "a link loop" if exc.errno == errno.ELOOP else f"a link to {os.readlink(path)}, which does not exist"
+                    problems.append((path, f"{path}: {why}; fix or remove the link"))
+
+    walk(root)
     stems = {(p.parent, p.stem) for p in found}
 
     def companion(p: Path) -> bool:
         return any(p.name.endswith(s) and (p.parent, p.name[: -len(s)]) in stems for s in COMPANION_SUFFIXES)
 
-    return sorted(p for p in found if not companion(p))
+    return sorted(p for p in found if not companion(p)), sorted(problems)
 
 
 def companion_path(image_path: str | os.PathLike, suffix: str) -> Path:

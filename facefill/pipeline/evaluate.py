@@ -228,7 +228,12 @@ def _load_nets(metrics: tuple[str, ...], device: torch.device) -> dict[str, torc
         nets["match"] = FaceEmbedder().to(device)
     if "pieapp" in metrics or "lpips" in metrics:
         from facefill.runtime import import_piq
+        from facefill.weights import vet_third_party
 
+        for metric in ("pieapp", "lpips"):  # piq loads them with torch.load(weights_only=False)
+            if metric in metrics:
+                for key in PIQ_WEIGHTS[metric]:
+                    vet_third_party(key)
         piq = import_piq()
         if "pieapp" in metrics:
             nets["pieapp"] = piq.PieAPP(reduction="none", stride=27).to(device)

@@ -12,24 +12,32 @@
   ``p.mask.jpg``, ``r.fg.png``) fail loudly instead of overwriting or hiding behind them.
 * :func:`open_run`: the run on an output folder: a lock (``OUT/.facefill-lock``, with the PID),
   the run record ``OUT/.facefill-run.json`` (the settings that made the outputs there; resume
-  only with the same settings) and ``OUT/.facefill-run.files`` (every file written, by input),
-  from which ``--overwrite`` removes what earlier runs wrote before any new output.
-* :func:`write_failures`: ``OUT/failures.tsv`` lists every input that failed and why.
+  only with the same settings) and ``OUT/.facefill-run.files`` (every file written, by input,
+  with the input's identity: its content digest), from which ``--overwrite`` removes what earlier
+  runs wrote for this run's inputs (never another input's) before any new output. The input is
+  part of an output's identity, not of the folder's: photos added one call at a time
+  (``ls photos/* | xargs -I{} facefill hallucinate {} out/``) each keep their outputs, and an
+  input whose content changed since its outputs were made is refused (or redone with
+  ``--overwrite``), never resumed.
+* :func:`write_failures`: ``OUT/failures.tsv`` lists every input that failed and why, merged
+  over runs and shards (each run replaces the rows of its own inputs only).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import socket
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from facefill.data.io import COMPANION_SUFFIXES
+from facefill.data.io import COMPANION_SUFFIXES, write_target
 from facefill.errors import ImageError, OutputError
 
 MANIFEST = ".facefill-run.json"
@@ -52,9 +60,16 @@ def _cannot_write(path: Path, exc: OSError) -> OutputError:
 
 def _write_atomic(path: Path, text: str) -> None:
     """``text`` into ``path`` through a temporary file in the same folder, which is removed
-    again when the write fails; an OSError becomes a one-line :class:`OutputError`."""
+    again when the write fails (through a link, into a device: :func:`write_target`); an
+    OSError becomes a one-line :class:`OutputError`."""
+    given = path
+    path, atomic = write_target(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
+        if not atomic:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
@@ -62,7 +77,7 @@ def _write_atomic(path: Path, text: str) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        raise _cannot_write(path, exc) from None
+        raise _cannot_write(given, exc) from None
 
 
 def tsv_field(text: str) -> str:
@@ -123,7 +138,11 @@ def check_write_plan(writes: Iterable[Write], reads: Mapping[str, str | os.PathL
             if out.is_dir():
                 raise OutputError(f"{w.what} {w.path} is a folder; give a file name")
             states[w.what] = "replace" if out.exists() else "new"
-            _probe(w, out.parent, f"cannot write {w.what} {w.path}", "choose a writable path")
+            target, atomic = write_target(w.path)
+            if atomic:
+                _probe(w, target.parent, f"cannot write {w.what} {w.path}", "choose a writable path")
+            elif not os.access(target, os.W_OK):
+                raise OutputError(f"cannot write {w.what} {w.path} (permission denied); choose a writable path")
             continue
         if out.exists() and not out.is_dir():
             raise OutputError(f"{w.what} {w.path} exists and is not a folder")
@@ -181,6 +200,10 @@ def check_input_name(path: Path) -> None:
                              f"behind one; rename it (e.g. {base}_{marker[1:]}{path.suffix})")
 
 
+def _record_line(rel: str, key: str, identity: str) -> str:
+    return f"{rel}\t{key}\t{identity}\n" if identity else f"{rel}\t{key}\n"
+
+
 class RunManifest:
     """The record of the runs that wrote an output folder: ``OUT/.facefill-run.json`` (command
     and settings) and ``OUT/.facefill-run.files`` (``output<TAB>input`` lines, relative paths,
@@ -193,6 +216,7 @@ class RunManifest:
         self.command = command
         self.settings = json.loads(json.dumps(settings, default=str))
         self._log = None
+        self._lock = threading.Lock()  # record() is called from the writer threads
 
     def previous(self) -> dict | None:
         try:
@@ -200,21 +224,42 @@ class RunManifest:
         except (OSError, json.JSONDecodeError):
             return None
 
+    def _lines(self) -> list[tuple[str, str, str]]:
+        """``(output, input key, input identity)`` per line of the files record (identity ``""``
+        in records written before facefill kept it)."""
+        try:
+            lines = self.files_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        rows = []
+        for line in lines:
+            rel, _, key = line.partition("\t")
+            key, tab, ident = key.rpartition("\t")
+            if not tab:
+                key, ident = ident, ""
+            rows.append((rel, key, ident))
+        return rows
+
     def previous_files(self) -> list[tuple[Path, str]]:
         """``(output, input key)`` for every file an earlier run recorded, still on disk and
         inside the folder."""
-        try:
-            lines = self.files_path.read_text().splitlines()
-        except OSError:
-            return []
         root, out, seen = self.dir.resolve(), [], set()
-        for line in lines:
-            rel, _, key = line.partition("\t")
+        for rel, key, _ in self._lines():
             p = self.dir / rel
             if rel and rel not in seen and _inside(p.resolve(), root) and p.is_file():
                 seen.add(rel)
                 out.append((p, key))
         return out
+
+    def changed_inputs(self, sources: Mapping[str, Path]) -> list[str]:
+        """The keys of ``sources`` (``{input key: input path}``) whose recorded outputs, still on
+        disk, were made from another file's content than the one there now."""
+        on_disk = {str(p.relative_to(self.dir)) for p, _ in self.previous_files()}
+        recorded: dict[str, str] = {}
+        for rel, key, ident in self._lines():
+            if ident and key in sources and rel in on_disk:
+                recorded[key] = ident  # the newest line wins
+        return sorted(k for k, ident in recorded.items() if not same_input(ident, sources[k]))
 
     def check_resume(self, has_outputs: bool, overwrite: bool) -> None:
         """Refuse to skip existing outputs that other settings made (or an unknown run)."""
@@ -225,8 +270,9 @@ class RunManifest:
             raise OutputError(f"{self.dir} already holds files at this run's output names but no record that "
                               f"facefill wrote them ({MANIFEST}); they may be yours: move them away, or write into "
                               f"a new folder")
-        if prev.get("command") != self.command or prev.get("settings") != self.settings:
-            old, new = prev.get("settings", {}), self.settings
+        old, new = dict(prev.get("settings") or {}), self.settings
+        old.pop("input", None)  # records before 2026-12 named the input folder; inputs are now told by content
+        if prev.get("command") != self.command or old != new:
             diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
             what = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4]) or prev.get("command")
             raise OutputError(f"{self.dir} holds outputs of '{prev.get('command')}' made with other settings "
@@ -240,9 +286,12 @@ class RunManifest:
 
     def remove_previous(self, keys: set[str] | None = None) -> int:
         """``--overwrite``: delete the files earlier runs recorded (only those of the inputs in
-        ``keys`` when given: a shard leaves the other shards' files), never any other file.
+        ``keys`` when given: a shard, or a run over some of the folder's inputs, leaves the other
+        inputs' files), never any other file; the record keeps the other inputs' lines.
         Returns how many were removed."""
         gone = 0
+        if keys is not None:
+            kept = [(rel, key, ident) for rel, key, ident in self._lines() if key not in keys]
         for p, key in self.previous_files():
             if keys is None or key in keys:
                 p.unlink(missing_ok=True)
@@ -256,26 +305,32 @@ class RunManifest:
                     parent = parent.parent
         if keys is None:
             self.files_path.unlink(missing_ok=True)
+        elif self.files_path.is_file():
+            _write_atomic(self.files_path, "".join(_record_line(*row) for row in kept))
         return gone
 
     def write(self) -> None:
         _write_atomic(self.path, json.dumps({"command": self.command, "settings": self.settings}, indent=1))
 
-    def record(self, key: str, files: Iterable[Path]) -> None:
-        """Append ``files`` (written for the input ``key``) to the record of written files."""
+    def record(self, key: str, files: Iterable[Path], identity: str = "") -> None:
+        """Append ``files`` (written, or about to be written, for the input ``key`` whose
+        :func:`input_identity` is ``identity``) to the record of written files. The runner calls
+        it before an input's files are written and again after, so a run killed in between
+        leaves no file that no record lists."""
         lines = []
         for f in files:
             try:
-                lines.append(f"{Path(f).relative_to(self.dir).as_posix()}\t{key}\n")
+                lines.append(_record_line(Path(f).relative_to(self.dir).as_posix(), key, identity))
             except ValueError:  # written into another folder (--all-scales): not this folder's record
                 pass
-        try:
-            if self._log is None:
-                self._log = open(self.files_path, "a", encoding="utf-8")
-            self._log.write("".join(lines))
-            self._log.flush()
-        except OSError as exc:
-            raise _cannot_write(self.files_path, exc) from None
+        with self._lock:
+            try:
+                if self._log is None:
+                    self._log = open(self.files_path, "a", encoding="utf-8")
+                self._log.write("".join(lines))
+                self._log.flush()
+            except OSError as exc:
+                raise _cannot_write(self.files_path, exc) from None
 
     def close(self) -> None:
         if self._log is not None:
@@ -398,23 +453,31 @@ class OutputLock:
 @contextmanager
 def open_run(out_dir: str | os.PathLike, command: str, settings: dict, *, overwrite: bool, has_outputs: bool,
              keys: set[str] | None = None, shard: tuple[int, int] = (0, 1),
-             outputs: Iterable[Path] = ()) -> Iterator[RunManifest]:
+             outputs: Iterable[Path] = (), sources: Mapping[str, Path] | None = None) -> Iterator[RunManifest]:
     """The run on an output folder, for a batch command, after :func:`check_write_plan`: lock it,
-    refuse to resume over outputs made with other settings, with ``overwrite`` refuse when any of
-    ``outputs`` (the files this run would write over) exists without an earlier run having
-    recorded writing it (a user's file), then remove the files earlier runs wrote (only those of
-    the inputs ``keys`` for a shard), write the run record, and yield it for
-    :meth:`RunManifest.record`. The lock is released on exit."""
+    refuse to resume over outputs made with other settings, or from inputs whose content changed
+    (``sources``: ``{input key: path}`` of this run's inputs), with ``overwrite`` refuse when any
+    of ``outputs`` (the files this run would write over) exists without an earlier run having
+    recorded writing it (a user's file), then remove the files earlier runs wrote for this run's
+    inputs (``keys``, default the keys of ``sources``; every input's when both are None), write
+    the run record, and yield it for :meth:`RunManifest.record`. The lock is released on exit."""
     manifest = RunManifest(Path(out_dir), command, settings)
+    if keys is None and sources is not None:
+        keys = set(sources)
     with OutputLock(Path(out_dir), command, manifest.settings, shard):
         manifest.check_resume(has_outputs or (not overwrite and bool(manifest.previous_files())), overwrite)
+        changed = manifest.changed_inputs(sources) if sources and not overwrite else []
+        if changed:
+            names = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            raise OutputError(f"{out_dir} holds outputs made from other photos named {names} (the content differs "
+                              "from the input now); pass --overwrite to redo them, or write into a new folder")
         theirs = manifest.foreign(outputs) if overwrite else []
         if theirs:
             names = ", ".join(str(p) for p in theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
             raise OutputError(f"--overwrite would replace {names}, which no facefill run recorded writing (they may "
                               "be yours): move them away, or write into a new folder")
         if overwrite:
-            manifest.remove_previous(keys if shard[1] > 1 else None)
+            manifest.remove_previous(keys)
         manifest.write()
         try:
             yield manifest
@@ -435,21 +498,84 @@ def file_digest(*paths: Path) -> str:
     return digests[0] if len(digests) == 1 else hashlib.sha256(" ".join(digests).encode()).hexdigest()[:16]
 
 
+def input_identity(path: Path) -> str:
+    """What the run record keeps of an input: ``sha256[:16]:size:mtime_ns`` of the file (an empty
+    string when it cannot be read: unknown, trusted)."""
+    try:
+        st = os.stat(path)
+        return f"{file_digest(Path(path))}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return ""
+
+
+def same_input(recorded: str, path: Path) -> bool:
+    """Whether ``path`` is still the input ``recorded`` (:func:`input_identity`) was taken from:
+    the same size and modification time, or else the same content (a copy or a ``touch`` is the
+    same input; an edited or replaced photo is not). An unknown identity counts as the same."""
+    digest, _, rest = recorded.partition(":")
+    size, _, mtime = rest.partition(":")
+    if not digest:
+        return True
+    try:
+        st = os.stat(path)
+        if str(st.st_size) == size and str(st.st_mtime_ns) == mtime:
+            return True
+        return file_digest(Path(path)) == digest
+    except OSError:
+        return True  # gone since it was listed: the load fails it, loudly
+
+
 def input_key(path: Path, src_root: Path) -> str:
     """How the run record names an input: its path relative to the input folder."""
     return path.name if Path(src_root).is_file() else path.relative_to(src_root).as_posix()
 
 
-def write_failures(out_dir: Path, failed: list[tuple[Path, str]]) -> Path | None:
-    """Write ``OUT/failures.tsv`` (input path, reason) or remove a stale one when nothing failed."""
+def write_failures(out_dir: Path, failed: list[tuple[Path, str]], inputs: Iterable[Path] | None = None,
+                   folder: Path | None = None) -> Path | None:
+    """Update ``OUT/failures.tsv`` (input path, reason): the rows of ``inputs`` (this run's
+    inputs; default: every row) and of anything under ``folder`` (a whole input folder's run) are
+    replaced by this run's ``failed``, the rows of other inputs (another shard's, another call's
+    in a per-file pipeline) are kept; the file is removed when no row is left. Shards updating it
+    at once take turns (a lock file beside it)."""
     path = Path(out_dir) / FAILURES
-    if not failed:
-        if not path.is_dir():  # a folder of that name is the user's, not a stale list
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                raise _cannot_write(path, exc) from None
-        return None
-    lines = ["input\treason"] + [f"{tsv_field(p)}\t{tsv_field(r)}" for p, r in failed]
-    _write_atomic(path, "\n".join(lines) + "\n")
+    under = None if folder is None else tsv_field(Path(folder)).rstrip("/") + "/"
+    with _failures_lock(Path(out_dir)):
+        ours = None if inputs is None else {tsv_field(p) for p in inputs} | {tsv_field(p) for p, _ in failed}
+        rows = [] if ours is None else [r for r in _read_failures(path)
+                                        if r[0] not in ours and not (under and r[0].startswith(under))]
+        rows += [(tsv_field(p), tsv_field(r)) for p, r in failed]
+        if not rows:
+            if not path.is_dir():  # a folder of that name is the user's, not a stale list
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise _cannot_write(path, exc) from None
+            return None
+        _write_atomic(path, "\n".join(["input\treason"] + [f"{p}\t{r}" for p, r in rows]) + "\n")
     return path
+
+
+def _read_failures(path: Path) -> list[tuple[str, str]]:
+    """The rows of an existing ``failures.tsv`` (fields still escaped), [] when there is none."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return [(a, b) for a, _, b in (line.partition("\t") for line in lines[1:] if line)]
+
+
+@contextmanager
+def _failures_lock(out_dir: Path) -> Iterator[None]:
+    """An exclusive lock (``OUT/.facefill-failures.lock``) around the read-modify-write of
+    ``failures.tsv``; where the file system has no locks, the update goes ahead unlocked."""
+    try:
+        fh = open(out_dir / ".facefill-failures.lock", "a")
+    except OSError:
+        yield
+        return
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield

@@ -40,6 +40,9 @@ def _face_mask_for(path: Path, plan: Plan, opts: ReplaceOptions, shape: tuple[in
         m = read_mask(c, shape)
         if m is not None:
             return m
+        if c.is_file():  # there, but not a mask of this image: never ignored in silence
+            raise ImageError(f"{c}: not a readable {shape[1]}x{shape[0]} mask for {path.name}; re-run 'facefill mask' "
+                             "on the aligned faces, or remove it")
     return None
 
 
@@ -51,6 +54,9 @@ def replace_bg_folder(src: str | os.PathLike, dst: str | os.PathLike, background
     image under ``src``; write ``dst/<name>.png`` (and ``<name>.fg.png`` with ``save_masks``).
     Failed inputs are listed in the report and ``dst/failures.tsv``."""
     background = Path(background)
+    if opts.face_masks_dir is not None and not Path(opts.face_masks_dir).is_dir():
+        raise FacefillError(f"--face-masks {opts.face_masks_dir} is not a folder; give the output folder of "
+                            "'facefill mask' (its <name>.mask.png files), or leave the option out")
     bg_files = list_images(background)
     if not bg_files:
         raise FacefillError(f"--background {background}: no background image found")

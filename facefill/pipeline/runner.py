@@ -16,9 +16,10 @@ written, the file that marks the input done last) and ``done`` (the input's outp
    same settings), ``--overwrite`` removing what earlier runs wrote;
 5. skip inputs whose outputs exist; for the rest, in chunks of ``batch_size``: load (in
    ``read_ahead`` threads, the next chunk while this one computes), compute, write (in
-   ``write_threads`` threads, overlapping the next chunk's compute); every written file is
-   added to the run record as soon as its input is done;
-6. ``failures.tsv``: every input that failed, and why.
+   ``write_threads`` threads, overlapping the next chunk's compute); an input's files enter the
+   run record, with the input's identity (its content digest), before they are written and again
+   after, so a run killed at any point leaves no output the record does not list;
+6. ``failures.tsv``: every input that failed, and why (merged with other shards' and calls').
 
 Failures: a :class:`~facefill.errors.FacefillError` or unreadable data in ``load`` or ``write``
 fails that input only (recorded; the batch goes on; every good output is kept); an
@@ -37,10 +38,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from facefill.data.batch import BatchReport, Progress
-from facefill.data.io import list_images
-from facefill.errors import FacefillError
-from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_key, open_run, plan_outputs,
-                                       write_failures)
+from facefill.data.io import scan_images
+from facefill.errors import FacefillError, ImageError
+from facefill.pipeline.outputs import (Write, check_input_name, check_write_plan, input_identity, input_key, open_run,
+                                       plan_outputs, write_failures)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Plan:
     inputs: list[Path]
     outputs: dict[Path, Path]
     targets: dict[str, str]
+    unlisted: tuple[tuple[Path, str], ...] = ()  # what looked like an input but could not be listed, and why
 
     def key(self, path: Path) -> str:
         """How the run record names ``path``: its path relative to the input folder."""
@@ -93,14 +95,14 @@ class Plan:
 def plan_run(folders: Folders, shard: tuple[int, int] = (0, 1)) -> Plan:
     """Steps 1-3 of :func:`run_folder`: inputs, the write plan's checks, the shard and the names."""
     src, dst = Path(folders.src), Path(folders.dst)
-    inputs = list_images(src)
-    if not inputs:
+    inputs, unlisted = scan_images(src)
+    if not inputs and not unlisted:
         raise FacefillError(folders.empty)
     targets = check_write_plan([Write("output folder", dst), *folders.writes],
                                {"input folder": src, **(folders.reads or {})})
     i, n = shard
     inputs = inputs[i::n]
-    return Plan(src, dst, inputs, plan_outputs(inputs, src, dst), targets)
+    return Plan(src, dst, inputs, plan_outputs(inputs, src, dst), targets, tuple(unlisted[i::n]))
 
 
 def run_folder(
@@ -117,17 +119,26 @@ def run_folder(
     job = make_job(plan)
     finished = {p: job.done(p) for p in plan.inputs}
     started = any(finished.values()) or (job.started is not None and any(job.started(p) for p in plan.inputs))
-    report = BatchReport(total=len(plan.inputs))
-    targets = [f for p in plan.inputs for f in (job.outputs(p) if job.outputs is not None else [plan.outputs[p]])]
-    settings = {**job.settings, "input": str(plan.src.resolve())}  # other photos of the same names are not resumed
-    with open_run(plan.dst, job.command, settings, overwrite=overwrite, has_outputs=started,
-                  keys={plan.key(p) for p in plan.inputs}, shard=shard, outputs=targets) as run:
+    report = BatchReport(total=len(plan.inputs) + len(plan.unlisted))
+    for path, why in plan.unlisted:  # an unreadable folder, a dangling link: failed loudly, not dropped
+        report.record_failure(path, ImageError(why))
+    targets = [f for p in plan.inputs for f in _planned(job, plan, p)]
+    # the input is part of each output's identity (its content, in the record), not of the
+    # folder's: other inputs may be added one call at a time, a changed one is not resumed
+    with open_run(plan.dst, job.command, job.settings, overwrite=overwrite, has_outputs=started, shard=shard,
+                  outputs=targets, sources={plan.key(p): p for p in plan.inputs}) as run:
         todo = []
         for path in plan.inputs:
             (report.skipped if finished[path] and not overwrite else todo).append(path)
         _Chunks(job, plan, report, run.record, progress).run(todo, should_stop)
-        write_failures(plan.dst, report.failed)
+        whole = plan.src if shard[1] == 1 and plan.src.is_dir() else None  # its rows are all this run's
+        write_failures(plan.dst, report.failed, plan.inputs, folder=whole)
     return report, plan
+
+
+def _planned(job: Job, plan: Plan, path: Path) -> list[Path]:
+    """The files an input's outputs would replace (the job's list, or its planned output)."""
+    return job.outputs(path) if job.outputs is not None else [plan.outputs[path]]
 
 
 class _Chunks:
@@ -145,11 +156,14 @@ class _Chunks:
         except Exception as exc:  # recorded (or re-raised) in the caller's thread, in order
             return path, None, exc
 
-    def _write(self, path: Path, item: Any, result: Any) -> tuple[list[Path] | None, BaseException | None]:
+    def _write(self, path: Path, item: Any, result: Any) -> tuple[list[Path] | None, BaseException | None, str]:
+        """Write one input's outputs, recorded (with the input's identity) before they are written."""
+        key, identity = self.plan.key(path), input_identity(path)
         try:
-            return self.job.write(path, item, result), None
+            self.record(key, _planned(self.job, self.plan, path), identity)
+            return self.job.write(path, item, result), None, identity
         except Exception as exc:
-            return None, exc
+            return None, exc, identity
 
     def _fail(self, path: Path, exc: BaseException) -> None:
         if not self.report.record_failure(path, exc):
@@ -158,13 +172,13 @@ class _Chunks:
     def _finish(self, chunk: list[Path], written: list[tuple[Path, Any]]) -> None:
         """Record a chunk's writes in input order (futures or plain results), then report progress."""
         for path, outcome in written:
-            files, exc = outcome.result() if isinstance(outcome, Future) else outcome
+            files, exc, identity = outcome.result() if isinstance(outcome, Future) else outcome
             if exc is not None:
                 self._fail(path, exc)
                 continue
             self.report.done.append(path)
             self.report.written.extend(files)
-            self.record(self.plan.key(path), files)
+            self.record(self.plan.key(path), files, identity)
         self.count += len(chunk)
         if self.progress is not None:
             self.progress(self.count, self.report.total, chunk[-1].name)

@@ -151,3 +151,26 @@ def test_unwritable_report_is_refused_before_any_metric(pair, tmp_path, monkeypa
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and str(target) in lines[0], res.stderr
     assert "Traceback" not in res.output and not target.exists()
+
+
+def test_json_report_through_a_link_keeps_the_link(pair, tmp_path):
+    """Issue 33 #5: `--json link.json` replaced the link with a file and left its target stale."""
+    g, r = pair
+    target = tmp_path / "reports" / "latest.json"
+    target.parent.mkdir()
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "--json", str(link), "-q"])
+    assert res.exit_code == 0, res.output
+    assert link.is_symlink() and "ssim" in json.loads(target.read_text())["summary"]
+
+
+def test_quiet_with_a_report_file_prints_no_table(pair, tmp_path):
+    """Issue 33 #2: `evaluate -q --json r.json` still printed its table. With -q and a report
+    file the file is the result; without a file the table is the only result, so it stays."""
+    g, r = pair
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "--json", str(tmp_path / "r.json"), "-q"])
+    assert res.exit_code == 0 and res.stdout == "" and (tmp_path / "r.json").is_file(), res.output
+    res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "-q"])
+    assert res.exit_code == 0 and "ssim" in res.stdout

@@ -327,3 +327,28 @@ def test_a_grid_that_replaces_an_existing_file_says_so_even_when_quiet(masked, t
     r = runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "out"), "--method", "mean", "--grid", str(mine),
                             "-q"])
     assert r.exit_code == 0 and f"replaced the existing file {mine}" in r.stderr
+
+
+def test_a_per_file_shell_pipeline_keeps_every_output(masked, tmp_path):
+    """Issue 33 #3: ``ls photos/* | xargs -I{} facefill hallucinate {} out/ -q``: every call
+    after the first was refused ('made with other settings (input: a -> b)'), and with
+    --overwrite, as that said to, only the last face was left. The input is part of an output's
+    identity, not of the folder's."""
+    out = tmp_path / "out"
+    faces = sorted(p for p in masked.glob("*.png") if not p.name.endswith((".mask.png", ".valid.png")))
+    assert len(faces) >= 3
+    for face in faces:
+        r = runner.invoke(app, ["hallucinate", str(face), str(out), "--method", "mean", "-q"])
+        assert r.exit_code == 0, r.output
+    want = sorted(f.name for f in faces)
+    assert [n for n in images(out) if not n.endswith(".mask.png")] == want
+    r = runner.invoke(app, ["hallucinate", str(faces[0]), str(out), "--method", "mean", "-q", "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert [n for n in images(out) if not n.endswith(".mask.png")] == want  # the others' outputs kept
+    # a changed photo under a name already done is refused, not resumed as if it were the old one
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(faces[0], other / faces[1].name)
+    shutil.copy(masked / (faces[0].stem + ".mask.png"), other / (faces[1].stem + ".mask.png"))
+    r = runner.invoke(app, ["hallucinate", str(other / faces[1].name), str(out), "--method", "mean", "-q"])
+    assert r.exit_code != 0 and "other photos named" in r.output and "Traceback" not in r.output

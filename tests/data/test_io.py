@@ -94,3 +94,41 @@ def test_a_truncated_png_is_one_facefill_error_and_no_opencv_log_line(tmp_path, 
             "try:\n    read_image(%r)\nexcept Exception as e:\n    print(type(e).__name__)" % str(tmp_path / "cut.png"))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # OpenCV logs from C++
     assert r.stdout.strip() == "ImageError" and "WARN" not in r.stderr, r.stderr
+
+
+def test_writes_go_through_links_and_into_special_files(tmp_path):
+    """Issue 33 #5: the temp-file-and-rename write replaced a symlink (its target left as it
+    was) and, run as root, turned /dev/null into a regular file. A link is written through; a
+    FIFO or device is written into, never replaced."""
+    import os
+    import stat
+    import threading
+
+    from facefill.data.io import write_bytes
+    from facefill.pipeline.outputs import write_failures
+
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_bytes(link, b"new")
+    assert link.is_symlink() and target.read_text() == "new"
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "made.png")
+    write_image(dangling, np.zeros((4, 4, 3), np.uint8))
+    assert dangling.is_symlink() and read_image(tmp_path / "made.png").shape == (4, 4, 3)
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    write_bytes(fifo, b"through the pipe")
+    reader.join(10)
+    assert got == [b"through the pipe"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    # the run record's own writes (failures.tsv) go through a link too
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere.tsv").write_text("")
+    (tmp_path / "out" / "failures.tsv").symlink_to(tmp_path / "elsewhere.tsv")
+    write_failures(tmp_path / "out", [(tmp_path / "x.png", "broken")])
+    assert (tmp_path / "out" / "failures.tsv").is_symlink() and "broken" in (tmp_path / "elsewhere.tsv").read_text()

@@ -83,3 +83,23 @@ def test_replace_bg_with_an_unreadable_background_makes_no_folder(aligned_faces,
     with pytest.raises(ImageError, match="bg.jpg"):
         replace_bg_folder(aligned_faces, tmp_path / "out", tmp_path / "bg.jpg")
     assert not (tmp_path / "out").exists()
+
+
+def test_replace_bg_never_ignores_face_masks_in_silence(aligned_faces, tmp_path):
+    """Issue 33 #13: `--face-masks MISSING_DIR` and a corrupt or wrong-size x.mask.png were
+    ignored in silence (exit 0, the face then left to the segmenter)."""
+    from facefill.errors import FacefillError
+
+    src = _without_sidecar(aligned_faces, tmp_path)
+    shutil.copy(aligned_faces / "biden.png", src / "biden.png")
+    bg = np.full((128, 128, 3), 90, np.uint8)
+    write_image(tmp_path / "bg.png", bg)
+    with pytest.raises(FacefillError, match="--face-masks .*nowhere is not a folder"):
+        replace_bg_folder(src, tmp_path / "out", tmp_path / "bg.png", ReplaceOptions(face_masks_dir=tmp_path / "nowhere"))
+    assert not (tmp_path / "out").exists()
+    (src / "obama.mask.png").write_bytes(b"not a png")
+    write_image(src / "biden.mask.png", np.zeros((64, 64), np.uint8))
+    report = replace_bg_folder(src, tmp_path / "out", tmp_path / "bg.png")
+    failed = {p.name: why for p, why in report.failed}
+    assert set(failed) == {"obama.png", "biden.png"} and "64x64" not in failed["obama.png"]
+    assert "not a readable 128x128 mask" in failed["biden.png"]

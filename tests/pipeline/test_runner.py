@@ -1,11 +1,14 @@
 """The batch runner's contract (facefill.pipeline.runner): what every batch command relies on."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from facefill.data.io import list_images
 from facefill.errors import ImageError, OutputError, OutputPathError
+from facefill.pipeline.outputs import RunManifest
 from facefill.pipeline.runner import Folders, Job, run_folder
 
 
@@ -35,6 +38,7 @@ def _job(plan, calls, fail_load=(), fail_write=(), stop_write=(), batch_size=3, 
             raise OutputError("disk full")
         if path.name in fail_write:
             raise OutputPathError(f"cannot write {plan.outputs[path]}: a folder is in the way")
+        plan.outputs[path].parent.mkdir(parents=True, exist_ok=True)
         plan.outputs[path].write_text(result)
         return [plan.outputs[path]]
 
@@ -56,8 +60,12 @@ def test_bad_inputs_are_skipped_and_every_good_output_kept(tmp_path, threads):
     # compute sees only the loaded inputs of a chunk, batched
     assert ("compute", ("f0", "f2")) in calls
     # every written file is in the run record, by input
-    record = (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()
-    assert sorted(record) == sorted(f"f{i}.png\tf{i}.png" for i in (0, 2, 3, 4, 6))
+    # (each input's files are recorded before they are written and again after, with the
+    # input's content identity; f5's write failed, so its line names a file that is not there)
+    rows = {tuple(line.split("\t")[:2]) for line in (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()}
+    assert rows == {(f"f{i}.png", f"f{i}.png") for i in (0, 2, 3, 4, 5, 6)}
+    written = RunManifest(tmp_path / "out", "test", {}).previous_files()
+    assert sorted(p.name for p, _ in written) == [f"f{i}.png" for i in (0, 2, 3, 4, 6)]
     assert json.loads((tmp_path / "out" / ".facefill-run.json").read_text())["command"] == "test"
 
 
@@ -128,9 +136,105 @@ def test_a_crash_while_computing_still_records_the_chunk_written_behind(tmp_path
 
     with pytest.raises(KeyboardInterrupt):
         run_folder(Folders(src, tmp_path / "out", "empty"), make)
-    record = (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()
-    assert sorted(record) == [f"f{i}.png\tf{i}.png" for i in range(3)]
+    written = RunManifest(tmp_path / "out", "test", {}).previous_files()
+    assert sorted((p.name, key) for p, key in written) == [(f"f{i}.png", f"f{i}.png") for i in range(3)]
     assert not (tmp_path / "out" / ".facefill-lock").exists()
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from pipeline.test_runner import _job
+from facefill.pipeline.runner import Folders, run_folder
+
+def make(plan):
+    job = _job(plan, [], batch_size=2, threads=2)
+    write = job.write
+    def write_then_die(path, item, result):
+        files = write(path, item, result)
+        if path.name == "f3.png":  # written, and the process dies before anything else
+            os.kill(os.getpid(), signal.SIGKILL)
+        return files
+    job.write = write_then_die
+    return job
+
+run_folder(Folders(Path({src!r}), Path({out!r}), "empty"), make)
+"""
+
+
+def test_a_run_killed_right_after_writing_leaves_no_unrecorded_output(tmp_path):
+    """kill -9 between an input's files being written and the runner taking note of them: the
+    files were recorded before they were written, so a later run resumes, and --overwrite
+    redoes them (before, every later run was refused: 'no facefill run recorded writing')."""
+    import subprocess
+    import sys
+
+    src, out = _inputs(tmp_path), tmp_path / "out"
+    script = _KILLED_RUN.format(tests=str(Path(__file__).parents[1]), src=str(src), out=str(out))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    assert (out / "f3.png").is_file()
+    recorded = {p.name for p, _ in RunManifest(out, "test", {}).previous_files()}
+    assert "f3.png" in recorded
+    calls = []
+    report, _ = run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls))
+    assert "f3.png" in [p.name for p in report.skipped] and len(report.done) + len(report.skipped) == 7
+    report, _ = run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), overwrite=True)
+    assert len(report.done) == 7
+
+
+def test_inputs_added_one_call_at_a_time_keep_every_output(tmp_path):
+    """``ls photos/* | xargs -I{} facefill CMD {} out/``: each call's input is part of its
+    outputs' identity, so every call adds its output, and --overwrite on one input removes
+    that input's outputs only."""
+    src, calls = _inputs(tmp_path, n=4), []
+    out = tmp_path / "out"
+    for path in sorted(src.iterdir()):
+        report, _ = run_folder(Folders(path, out, "empty"), lambda plan: _job(plan, calls))
+        assert len(report.done) == 1
+    assert sorted(p.name for p in out.glob("f*.png")) == ["f0.png", "f1.png", "f2.png", "f3.png"]
+    report, _ = run_folder(Folders(src / "f2.png", out, "empty"), lambda plan: _job(plan, calls), overwrite=True)
+    assert [p.name for p in report.done] == ["f2.png"]
+    assert sorted(p.name for p in out.glob("f*.png")) == ["f0.png", "f1.png", "f2.png", "f3.png"]
+    report, _ = run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls))  # the folder: all done
+    assert len(report.skipped) == 4
+
+
+def test_an_input_whose_content_changed_is_not_resumed(tmp_path):
+    """A photo replaced under the same name is another input: its old outputs are not kept as
+    if they were its own (refused, one line), and --overwrite redoes that input only."""
+    src, calls = _inputs(tmp_path, n=3), []
+    out = tmp_path / "out"
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls))
+    (src / "f1.png").write_bytes(b"another photo")
+    with pytest.raises(OutputError, match="other photos named f1.png.*--overwrite"):
+        run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls))
+    os.utime(src / "f0.png")  # touched, same content: the same input
+    calls.clear()
+    report, _ = run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), overwrite=True)
+    assert len(report.done) == 3
+    report, _ = run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls))
+    assert len(report.skipped) == 3
+
+
+def test_failures_of_other_shards_and_calls_are_kept(tmp_path):
+    """failures.tsv is merged: a shard (or a per-file call) with no failures leaves the rows of
+    the others, and a rerun that fixes an input removes only its row."""
+    src, calls = _inputs(tmp_path, n=4), []
+    out = tmp_path / "out"
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls, fail_load={"f0.png"}), shard=(0, 2))
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), shard=(1, 2))
+    assert "f0.png" in (out / "failures.tsv").read_text()
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls, fail_load={"f1.png"}), shard=(1, 2),
+               overwrite=True)
+    rows = (out / "failures.tsv").read_text().splitlines()[1:]
+    assert sorted(Path(r.split("\t")[0]).name for r in rows) == ["f0.png", "f1.png"]
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), shard=(0, 2))
+    rows = (out / "failures.tsv").read_text().splitlines()[1:]
+    assert [Path(r.split("\t")[0]).name for r in rows] == ["f1.png"]
+    run_folder(Folders(src, out, "empty"), lambda plan: _job(plan, calls), shard=(1, 2))
+    assert not (out / "failures.tsv").exists()
 
 
 def test_overwrite_never_replaces_a_file_no_run_recorded(tmp_path):
@@ -165,3 +269,41 @@ def test_outputs_of_another_input_folder_are_not_resumed(tmp_path):
         run_folder(Folders(other, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
     report, _ = run_folder(Folders(other, tmp_path / "out", "empty"), lambda plan: _job(plan, calls), overwrite=True)
     assert len(report.done) == 7
+
+
+def test_what_cannot_be_listed_fails_loudly_instead_of_being_dropped(tmp_path, monkeypatch):
+    """Issue 33 #9: an unreadable subfolder, a dangling link and a link loop were dropped in
+    silence (exit 0, '0 failed'); a linked subfolder and .gif files were never listed."""
+    import facefill.data.io as io
+
+    src, calls = _inputs(tmp_path, n=2), []
+    extra = tmp_path / "elsewhere"
+    extra.mkdir()
+    (extra / "e.png").write_bytes(b"x")
+    (src / "linked").symlink_to(extra)  # followed
+    (src / "anim.gif").write_bytes(b"x")  # listed (OpenCV reads a GIF's first frame)
+    (src / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")
+    (src / "loop.png").symlink_to(src / "loop.png")
+    (src / "back").symlink_to(src)  # a folder link back to the input folder: not listed twice
+    (src / "locked").mkdir()
+    (src / "locked" / "l.png").write_bytes(b"x")
+    scandir = os.scandir
+
+    def refusing(path):
+        if Path(path).name == "locked":  # root reads any folder: refuse as a chmod 000 would
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(io.os, "scandir", refusing)
+    report, plan = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    assert sorted(p.relative_to(src).as_posix() for p in report.done) == ["anim.gif", "f0.png", "f1.png", "linked/e.png"]
+    failed = {p.name: why for p, why in report.failed}
+    assert set(failed) == {"back", "gone.jpg", "locked", "loop.png"}
+    assert "cannot list" in failed["locked"] and "does not exist" in failed["gone.jpg"] and "loop" in failed["loop.png"]
+    assert report.total == 8 and "locked" in (tmp_path / "out" / "failures.tsv").read_text()
+    monkeypatch.setattr(io.os, "scandir", scandir)  # fixed: its row goes, its image is done
+    for link in ("gone.jpg", "loop.png", "back"):
+        (src / link).unlink()
+    report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
+    assert [p.name for p in report.done] == ["l.png"] and not report.failed
+    assert not (tmp_path / "out" / "failures.tsv").exists()
