@@ -212,7 +212,7 @@ def _nets(device: str) -> tuple[GenderNet, AgeNet]:
 
 def _as_images(faces) -> torch.Tensor:
     """uint8 ``(B, S, S, 3)`` (NumPy or torch) or float ``(B, 3, S, S)`` in [-1, 1] (torch) ->
-    float ``(B, 3, S, S)`` in [0, 255]; ValueError for anything else."""
+    float ``(B, 3, S, S)`` with integer values in [0, 255]; ValueError for anything else."""
     if isinstance(faces, np.ndarray):
         faces = torch.from_numpy(np.ascontiguousarray(faces))
     if not isinstance(faces, torch.Tensor):
@@ -225,11 +225,21 @@ def _as_images(faces) -> torch.Tensor:
         raise ValueError(f"faces must be uint8 (B, S, S, 3) or float (B, 3, S, S), got {faces.dtype}")
     if faces.ndim != 4 or faces.shape[1] != 3 or faces.shape[2] != faces.shape[3]:
         raise ValueError(f"float faces must be (B, 3, S, S) RGB in [-1, 1], got {tuple(faces.shape)}")
-    return (faces.float() + 1.0) * 127.5
+    # quantised as to_uint8 does: dlib's chips are cut from uint8 images (and truncate)
+    return torch.round((faces.float().clamp(-1, 1) + 1.0) * 127.5)
+
+
+def refill_masked(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, S, S)`` images in [0, 255] with their context replaced by the mean colour of the
+    face (``masks`` ``(B, S, S)``, nonzero = face), rounded: what :func:`estimate` does with a
+    masked face, since a black surround reads as "female" to the gender network."""
+    m = (masks != 0).to(images.dtype)[:, None]
+    mean = (images * m).sum((2, 3), keepdim=True) / m.sum((2, 3), keepdim=True).clamp(min=1)
+    return images * m + torch.round(mean) * (1 - m)
 
 
 def estimate(faces, landmarks=None, device: str | torch.device = "cpu", batch_size: int = 256,
-             eyes=ALIGN_EYES) -> tuple[np.ndarray, np.ndarray]:
+             eyes=ALIGN_EYES, masks=None) -> tuple[np.ndarray, np.ndarray]:
     """Gender and age of aligned faces: ``(p_male (B,) float32 in [0, 1], age (B,) float32 in
     years, 0.25 .. 80)``.
 
@@ -239,13 +249,22 @@ def estimate(faces, landmarks=None, device: str | torch.device = "cpu", batch_si
     (the sidecar's), or None for dlib's template at the eye positions. Runs on ``device`` in
     batches of ``batch_size``; the result does not depend on the batch size.
 
-    Masked faces: the networks look at a tight chip (brows to chin, cheek to cheek, plus 20 %),
-    so a crop masked as ``facefill mask`` gives (context outside the landmark hull black) loses
-    the hair, forehead and ears. On CelebA the gender still agrees with the unmasked crop for
-    most faces but not all, and the age shifts; see docs/age-gender.md for the numbers. Estimate
-    on the unmasked aligned crop wherever there is one.
+    Masked faces: the networks look at a tight chip (brows to chin, cheek to cheek, plus 20 %
+    each side), so a crop masked as ``facefill mask`` writes it (context outside the landmark
+    hull black) loses the hair, forehead top and ears, and the black surround pushes the gender
+    network to "female": on 964 CelebA faces the gender of the masked crop agreed with the
+    unmasked one for 86.4 % (131 men read as women, no woman as a man), age moved by 4.6 years
+    on average. Estimate on the unmasked aligned crop wherever there is one. Where only a masked
+    face exists, pass ``masks`` (``(B, S, S)``, nonzero = face): the context is then refilled with
+    the face's mean colour (:func:`refill_masked`), which brings the agreement to 97.1 % (9 men
+    and 19 women flip) and the age change to 3.4 years (docs/age-gender.md).
     """
     images = _as_images(faces)
+    if masks is not None:
+        masks = torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks)
+        if masks.shape != (images.shape[0],) + tuple(images.shape[2:]):
+            raise ValueError(f"masks must be {(images.shape[0],) + tuple(images.shape[2:])}, got {tuple(masks.shape)}")
+        images = refill_masked(images, masks)
     if landmarks is not None:
         landmarks = torch.as_tensor(np.asarray(landmarks) if not isinstance(landmarks, torch.Tensor) else landmarks)
         if landmarks.ndim != 3 or landmarks.shape[0] != images.shape[0] or landmarks.shape[1] not in (5, 68) \
@@ -269,4 +288,4 @@ def estimate(faces, landmarks=None, device: str | torch.device = "cpu", batch_si
 
 
 __all__ = ["AGE_CHIP", "AGE_CLASSES", "ALIGN_EYES", "AgeGenderEstimator", "AgeNet", "CHIP_PADDING", "GENDER_CHIP",
-           "GenderNet", "MEAN_RGB", "age_years", "aligned_landmarks", "estimate", "face_chips", "load_age_gender"]
+           "GenderNet", "MEAN_RGB", "age_years", "aligned_landmarks", "estimate", "face_chips", "load_age_gender", "refill_masked"]
