@@ -199,9 +199,16 @@ class AgeGenderEstimator(nn.Module):
             landmarks = aligned_landmarks(images.shape[0], images.shape[-1], self.eyes, images)
         return tuple(face_chips(images, landmarks, s) for s in (GENDER_CHIP, AGE_CHIP))
 
-    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None,
+                flip: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``flip``: also run the mirrored chips and average (p_male and age); the networks are
+        not mirror-symmetric (on CelebA 14 of 964 genders change side when mirrored)."""
         g, a = self.chips(images, landmarks)
-        return torch.softmax(self.gender(g), 1)[:, 1], age_years(self.age(a))
+        p, age = torch.softmax(self.gender(g), 1)[:, 1], age_years(self.age(a))
+        if flip:
+            p = (p + torch.softmax(self.gender(g.flip(-1)), 1)[:, 1]) / 2
+            age = (age + age_years(self.age(a.flip(-1)))) / 2
+        return p, age
 
 
 @lru_cache(maxsize=4)
@@ -239,7 +246,7 @@ def refill_masked(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 def estimate(faces, landmarks=None, device: str | torch.device = "cpu", batch_size: int = 256,
-             eyes=ALIGN_EYES, masks=None) -> tuple[np.ndarray, np.ndarray]:
+             eyes=ALIGN_EYES, masks=None, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Gender and age of aligned faces: ``(p_male (B,) float32 in [0, 1], age (B,) float32 in
     years, 0.25 .. 80)``.
 
@@ -247,7 +254,8 @@ def estimate(faces, landmarks=None, device: str | torch.device = "cpu", batch_si
     uint8 ``(B, S, S, 3)`` RGB (NumPy or torch, as read from disk) or a float torch tensor
     ``(B, 3, S, S)`` RGB in [-1, 1]. ``landmarks``: ``(B, 68, 2)`` (or 5) in the crop's pixels
     (the sidecar's), or None for dlib's template at the eye positions. Runs on ``device`` in
-    batches of ``batch_size``; the result does not depend on the batch size.
+    batches of ``batch_size``; the result does not depend on the batch size. ``flip`` averages
+    with the mirrored chips (off by default: the original pipeline does not).
 
     Masked faces: the networks look at a tight chip (brows to chin, cheek to cheek, plus 20 %
     each side), so a crop masked as ``facefill mask`` writes it (context outside the landmark
@@ -279,7 +287,7 @@ def estimate(faces, landmarks=None, device: str | torch.device = "cpu", batch_si
     with torch.no_grad():
         for i in range(0, images.shape[0], batch_size):
             lm = None if landmarks is None else landmarks[i:i + batch_size].to(dev)
-            p, a = net(images[i:i + batch_size].to(dev), lm)
+            p, a = net(images[i:i + batch_size].to(dev), lm, flip)
             p_out.append(p.float().cpu())
             a_out.append(a.float().cpu())
     if not p_out:

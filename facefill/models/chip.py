@@ -127,7 +127,7 @@ def _bilinear_dlib(img: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
     xi, yi = x0.long().clamp(0, max(w - 2, 0)), y0.long().clamp(0, max(h - 2, 0))
     if h < 2 or w < 2:
         return img.new_zeros(c, pts.shape[0])
-    flat = img.reshape(c, -1)
+    flat = img.reshape(c, -1).to(pts.dtype)
 
     def at(dy: int, dx: int) -> torch.Tensor:
         return flat[:, (yi + dy) * w + xi + dx]
@@ -167,8 +167,9 @@ def extract_chips_dlib(images: torch.Tensor, landmarks: torch.Tensor, size: int 
         lo = torch.clamp(rot.min(0).values - grow, min=0.0)
         hi = torch.minimum(rot.max(0).values + grow, torch.tensor([w - 1.0, h - 1.0], dtype=torch.float64))
         x0, y0, x1, y1 = (int(torch.floor(v + 0.5)) for v in (lo[0], lo[1], hi[0], hi[1]))
-        level = images[i, :, y0:y1 + 1, x0:x1 + 1].to(torch.float64) if x1 >= x0 and y1 >= y0 else \
-            images.new_zeros(images.shape[1], 0, 0, dtype=torch.float64)
+        # float32 holds dlib's integer pyramid sums exactly (< 2^24); the sampling runs in float64
+        level = images[i, :, y0:y1 + 1, x0:x1 + 1].to(torch.float32) if x1 >= x0 and y1 >= y0 else \
+            images.new_zeros(images.shape[1], 0, 0, dtype=torch.float32)
         pts = grid @ a.T - torch.tensor([x0, y0], dtype=torch.float64)
         for _ in range(depth):
             level = _pyramid_down(level)

@@ -141,6 +141,22 @@ def test_batch_size_does_not_change_results(aligned_faces):
     assert np.array_equal(p0 > 0.5, p1 > 0.5)
 
 
+def test_flip_averages_with_the_mirrored_chips(aligned_faces, nets):
+    from facefill.models.age_gender import AgeGenderEstimator
+
+    _, images, lms = _aligned(aligned_faces)
+    p, a = estimate(images, lms, flip=True)
+    est = AgeGenderEstimator(nets)
+    g, c = est.chips(torch.from_numpy(images).permute(0, 3, 1, 2).float(), torch.from_numpy(lms).float())
+    with torch.no_grad():
+        pf = torch.softmax(nets[0](g.flip(-1)), 1)[:, 1].numpy()
+        af = age_years(nets[1](c.flip(-1))).numpy()
+    p0, a0 = estimate(images, lms)
+    np.testing.assert_allclose(p, (p0 + pf) / 2, atol=1e-6)
+    np.testing.assert_allclose(a, (a0 + af) / 2, atol=1e-4)
+    assert np.abs(pf - p0).max() > 1e-4  # the mirrored chips do give other values
+
+
 def test_uint8_and_signed_float_inputs_agree(aligned_faces):
     from facefill.data.tensors import from_uint8
 
