@@ -14,7 +14,9 @@ Where each output's files are found (the sidecar with the matrix, the face mask,
    wrote them there when it aligned raw photos on the fly (a donor variant has its own);
 2. otherwise in ``aligned`` (default: the folder ``hallucinate`` read, from ``out``'s run record),
    at the output's relative path with any ``_v<k>`` dropped: the ``facefill mask`` (or ``align``)
-   folder of masked inputs. The validity map is also computed from the matrix and the photo's
+   folder of masked inputs. An aligned crop that hallucinate masked on the fly has no mask file:
+   its mask is drawn again from the sidecar's landmarks with the run's mask settings
+   (:func:`landmark_mask`). The validity map is also computed from the matrix and the photo's
    size, so padding is never pasted even where no ``.valid.png`` is found.
 
 Checks, each failing one input only: the photo must be the one the sidecar was made from (its
@@ -150,8 +152,26 @@ def _check_photo(photo: Path, hw: tuple[int, int], ref: FaceRef) -> None:
                          "photos hallucinate read")
 
 
-def load_face(photo: Path, hw: tuple[int, int], ref: FaceRef) -> Face:
-    """One output as a :class:`~facefill.align.unwarp.Face`, checked against its photo."""
+def landmark_mask(side: dict, size: int, settings: dict) -> np.ndarray | None:
+    """The face mask hallucinate drew on the fly for an aligned crop that had no mask file
+    (``(S, S) float32`` in {0, 1}): from the sidecar's landmarks with the run's mask settings
+    (``settings``: the hallucinate run record's), as :func:`facefill.pipeline.mask.mask_face`
+    (or, with ``--mask-from-landmarks``, hallucinate's own hard mask) draws it. None without landmarks."""
+    from facefill.mask.region import face_mask
+
+    if "landmarks" not in side:
+        return None
+    landmarks = np.asarray(side["landmarks"], np.float64)
+    cfg = (settings.get("raw_photos") or {}).get("mask") or {}
+    grow = int(cfg.get("grow", 0))
+    if settings.get("mask_from_landmarks"):
+        return (face_mask(landmarks, size, grow, 0) > 0.5).astype(np.float32)
+    return (face_mask(landmarks, (size, size), grow, int(cfg.get("feather", 0))) >= 0.5).astype(np.float32)
+
+
+def load_face(photo: Path, hw: tuple[int, int], ref: FaceRef, settings: dict | None = None) -> Face:
+    """One output as a :class:`~facefill.align.unwarp.Face`, checked against its photo;
+    ``settings``: the hallucinate run's (for masks drawn on the fly, :func:`landmark_mask`)."""
     _check_photo(photo, hw, ref)
     image = read_image(ref.output)
     size = int(ref.side.get("size") or image.shape[0])
@@ -159,6 +179,8 @@ def load_face(photo: Path, hw: tuple[int, int], ref: FaceRef) -> Face:
         raise ImageError(f"{ref.output}: {image.shape[1]}x{image.shape[0]}, its sidecar {ref.sidecar} says "
                          f"{size}x{size}; re-run hallucinate")
     mask = read_mask(ref.mask, (size, size))
+    if mask is None and not ref.mask.is_file() and settings is not None:
+        mask = landmark_mask(ref.side, size, settings)
     if mask is None:
         raise ImageError(f"{ref.output}: no face mask {ref.mask.name} ({size}x{size}) beside it or its sidecar; "
                          "pass --aligned the 'facefill mask' folder that hallucinate read")
@@ -231,7 +253,7 @@ class _Paste:
                              f"no face in it, failed it, or ran on other photos); see {self.out}/failures.tsv")
         image = read_image(photo)
         hw = image.shape[:2]
-        faces = {k: [load_face(photo, hw, ref) for ref in sorted(refs, key=lambda r: str(r.output))]
+        faces = {k: [load_face(photo, hw, ref, self.hallucinate_settings) for ref in sorted(refs, key=lambda r: str(r.output))]
                  for k, refs in self.groups[key].items()}
         missing = [k for k in range(self.variants) if k not in faces]
         if missing:
@@ -254,4 +276,4 @@ class _Paste:
                    batch_size=self.opts.batch_size, read_ahead=threads, write_threads=threads)
 
 
-__all__ = ["FaceRef", "PasteOptions", "hallucinate_record", "index_outputs", "load_face", "paste_folder", "variant_count"]
+__all__ = ["FaceRef", "PasteOptions", "hallucinate_record", "index_outputs", "landmark_mask", "load_face", "paste_folder", "variant_count"]

@@ -176,3 +176,24 @@ def test_resume_and_shards(run, tmp_path):
         paste_folder(run / "out", run / "raw", tmp_path / "sharded", PasteOptions(feather=FEATHER, shard=(i, 2)))
     for name in ("obama", "biden", "astronaut"):
         assert np.array_equal(read_image(tmp_path / "sharded" / f"{name}.png"), read_image(run / "final" / f"{name}.png"))
+
+
+def test_aligned_crops_masked_on_the_fly_get_their_mask_drawn_again(tmp_path, aligned_faces):
+    """hallucinate over an align folder masks each crop on the fly and writes no mask: paste
+    draws it again from the sidecar's landmarks, as hallucinate did, and keeps the photo's face."""
+    from facefill.mask.region import face_mask
+
+    report = hallucinate_folder(aligned_faces, tmp_path / "out", None, None, HallucinateOptions(method="mean"))
+    assert len(report.done) == 5 and not list((tmp_path / "out").glob("*.mask.png"))
+    report = paste_folder(tmp_path / "out", DATA, tmp_path / "final")
+    assert not report.failed and len(report.written) == 5
+    side = json.loads((aligned_faces / "biden.json").read_text())
+    mask = (face_mask(np.asarray(side["landmarks"]), 128) >= 0.5).astype(np.float32)
+    # the same region in the hallucinate output is the aligned crop's own pixels (the mask hallucinate used)
+    crop, out = read_image(aligned_faces / "biden.png"), read_image(tmp_path / "out" / "biden.png")
+    assert np.array_equal(out[mask > 0], crop[mask > 0])
+    photo, final = read_image(DATA / "biden.jpg"), read_image(tmp_path / "final" / "biden.png")
+    face = cv2.erode((_warp_back(mask, side["matrix"], photo.shape[:2]) > 0.5).astype(np.uint8),
+                     np.ones((3, 3), np.uint8)) > 0
+    assert face.sum() > 2000 and np.array_equal(final[face], photo[face])
+    assert not np.array_equal(final, photo)
