@@ -96,7 +96,7 @@ def test_the_parser_reads_blocks_chains_and_comments():
 def test_the_readme_has_the_lines_a_user_starts_with():
     """The README shows each command at least once (so this file tests them all)."""
     subs = {c[1] for line in readme_lines() for c in line.facefill}
-    assert {"align", "mask", "train", "hallucinate", "replace-bg", "evaluate"} <= subs, subs
+    assert {"align", "mask", "train", "hallucinate", "replace-bg", "paste", "evaluate"} <= subs, subs
 
 
 def test_the_facefill_command_is_the_installed_script():
@@ -117,12 +117,13 @@ READS = {
     "hallucinate": {"input_dir": "hallucinate input", "checkpoint": "checkpoint", "donors": "aligned",
                     "real_dir": "aligned"},
     "replace-bg": {"images_dir": "generated", "background": "background", "face_masks": "masked"},
+    "paste": {"out_dir": "generated", "photos_dir": "generated's photos", "aligned": "masked"},
     "evaluate": {"generated_dir": "generated", "real_dir": "aligned", "masks": "masked",
                  "inception_weights": "file"},
 }
 WRITES = {
     "align": ("aligned_dir",), "mask": ("masked_dir",), "train": ("out",),
-    "hallucinate": ("out_dir", "grid"), "replace-bg": ("out_dir",), "evaluate": ("json_out", "csv_out"),
+    "hallucinate": ("out_dir", "grid"), "replace-bg": ("out_dir",), "paste": ("final_dir",), "evaluate": ("json_out", "csv_out"),
 }
 
 
@@ -195,7 +196,7 @@ def material(tmp_path_factory, aligned_faces):
         for companion in aligned.glob(src.stem + ".*"):
             shutil.copy(companion, training / f"{src.stem}_{i:02d}{companion.name[len(src.stem):]}")
     return {"photos": photos, "aligned": aligned, "masked": root / "masked", "generated": root / "generated",
-            "training set": training, "background": DATA / "astronaut.jpg"}
+            "training set": training, "background": DATA / "astronaut.jpg", "generated's photos": DATA}
 
 
 def provide(kind: str, path: Path, material: dict) -> None:

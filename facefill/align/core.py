@@ -43,6 +43,7 @@ class AlignedFace:
     matrix: np.ndarray  # (2, 3) source -> aligned
     face: Face  # detection in source pixels
     valid: np.ndarray | None = None  # (size, size) bool: True where the pixel came from the photo
+    photo_size: tuple[int, int] | None = None  # (height, width) of the photo the matrix maps from
 
     def sidecar(self, source: str, backend: str, cfg: AlignConfig) -> dict:
         return {
@@ -57,6 +58,7 @@ class AlignedFace:
             "matrix": self.matrix.tolist(),
             "landmarks": np.round(self.landmarks, 3).tolist(),
             "valid_fraction": round(float(self.valid.mean()), 4) if self.valid is not None else 1.0,
+            **({"photo_size": [int(v) for v in self.photo_size]} if self.photo_size is not None else {}),
         }
 
 
@@ -96,7 +98,7 @@ def align_image(
     matrices = similarity_from_eyes(eyes, cfg.size, cfg.left_eye, cfg.right_eye)
     if shrink < 1.0:
         crops, valid = zip(*(_warp_region(image, m, cfg.size, device) for m in matrices.numpy()))
-        return [AlignedFace(c, transform_points(f.landmarks, m), m, f, ok)
+        return [AlignedFace(c, transform_points(f.landmarks, m), m, f, ok, (h, w))
                 for c, ok, m, f in zip(crops, valid, matrices.numpy(), found)]
     src = from_uint8(image, device, signed=False)
     src = torch.cat([src, torch.ones_like(src[:, :1])], dim=1)  # 4th channel: 1 inside the photo
@@ -106,19 +108,22 @@ def align_image(
     valid = (out[:, 3] > 0.999).cpu().numpy()
     result = []
     for crop, ok, m, face in zip(crops, valid, matrices.numpy(), found):
-        result.append(AlignedFace(crop, transform_points(face.landmarks, m), m, face, ok))
+        result.append(AlignedFace(crop, transform_points(face.landmarks, m), m, face, ok, (h, w)))
     return result
 
 
-def _to_full_resolution(face: AlignedFace, k: int) -> AlignedFace:
+def _to_full_resolution(face: AlignedFace, k: int, dims: tuple[int, int]) -> AlignedFace:
     """``face`` found and cut in a photo decoded at 1/``k`` size, with its matrix, landmarks and
-    box in the full photo's pixels (reduced pixel ``x_r = (x + 0.5) / k - 0.5``)."""
+    box in the full photo's pixels (reduced pixel ``x_r = (x + 0.5) / k - 0.5``). ``dims``: the
+    full photo's ``(height, width)`` as stored; swapped when EXIF turned the decode."""
     m = face.matrix
     lin = m[:, :2] / k
     shift = m[:, 2] + m[:, :2] @ np.full(2, 0.5 / k - 0.5)
     f = face.face
     full = Face((f.landmarks + 0.5) * k - 0.5, tuple(float(v) * k for v in f.box), f.score)
-    return AlignedFace(face.image, face.landmarks, np.concatenate([lin, shift[:, None]], 1), full, face.valid)
+    stored = (math.ceil(dims[0] / k), math.ceil(dims[1] / k))
+    photo = tuple(dims) if face.photo_size is None or tuple(face.photo_size) == stored else tuple(dims[::-1])
+    return AlignedFace(face.image, face.landmarks, np.concatenate([lin, shift[:, None]], 1), full, face.valid, photo)
 
 
 def align_file(path, backend: LandmarkBackend, cfg: AlignConfig = AlignConfig(), faces: str = "largest",
@@ -136,7 +141,7 @@ def align_file(path, backend: LandmarkBackend, cfg: AlignConfig = AlignConfig(),
     if k > 1:
         found = align_image(read_image(path, reduce=k), backend, cfg, faces, device, detect_max)
         if all(math.sqrt(abs(np.linalg.det(f.matrix[:, :2]))) <= 1.0 for f in found):
-            return [_to_full_resolution(f, k) for f in found]
+            return [_to_full_resolution(f, k, dims) for f in found]
     return align_image(read_image(path), backend, cfg, faces, device, detect_max)
 
 

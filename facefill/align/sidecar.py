@@ -3,8 +3,9 @@
 For ``<name>.png`` (``(S, S, 3) uint8``):
 
 * ``<name>.json``: the sidecar: format version, source photo, backend, output size, eye targets,
-  detector score and box (source pixels), the ``(2, 3)`` source->aligned matrix, and the 68
-  landmarks in aligned pixels. ``mask`` adds a ``"mask"`` entry with its settings.
+  detector score and box (source pixels), the ``(2, 3)`` source->aligned matrix, the 68
+  landmarks in aligned pixels, and ``photo_size`` (the photo's ``[height, width]``, upright;
+  absent in sidecars written before ``facefill paste``, which checks it). ``mask`` adds a ``"mask"`` entry with its settings.
 * ``<name>.valid.png``: ``(S, S) uint8``, 255 where the output pixel was sampled from inside
   the photo and 0 where the eye-centred frame reached past the photo's edge (padding).
   Training ignores invalid pixels in every loss, so a model never learns to draw black bars.

@@ -17,6 +17,7 @@ from facefill.cli import evaluate as evaluate_cmd
 from facefill.cli import hallucinate as hallucinate_cmd
 from facefill.cli import info as info_cmd
 from facefill.cli import mask as mask_cmd
+from facefill.cli import paste as paste_cmd
 from facefill.cli import replace_bg as replace_bg_cmd
 from facefill.cli import train as train_cmd
 
@@ -86,6 +87,7 @@ app.command("mask")(mask_cmd.mask)
 app.command("train")(train_cmd.train)
 app.command("hallucinate")(hallucinate_cmd.hallucinate)
 app.command("replace-bg")(replace_bg_cmd.replace_bg)
+app.command("paste")(paste_cmd.paste)
 app.command("evaluate", cls=evaluate_cmd.EvaluateCommand)(evaluate_cmd.evaluate)
 
 

@@ -125,7 +125,8 @@ def read_image(path: str | os.PathLike, reduce: int = 1) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise ImageError(f"{path}: cannot open ({exc.strerror})") from None
-    flag = cv2.IMREAD_UNCHANGED if reduce == 1 else _REDUCED[reduce]
+    # the reduced decoders apply EXIF orientation themselves; _apply_orientation below does it once
+    flag = cv2.IMREAD_UNCHANGED if reduce == 1 else _REDUCED[reduce] | cv2.IMREAD_IGNORE_ORIENTATION
     img = cv2.imdecode(data, flag) if data.size else None
     if img is None:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format); remove or re-export it")

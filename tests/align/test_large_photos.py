@@ -74,3 +74,21 @@ def test_a_face_that_would_be_magnified_falls_back_to_the_full_decode(backend, b
 def test_reduce_must_be_a_power_of_two(big_jpeg):
     with pytest.raises(ValueError):
         read_image(big_jpeg, reduce=3)
+
+
+def test_the_sidecar_records_the_upright_photos_size_on_every_path(backend, big_jpeg, tmp_path):
+    """``photo_size`` (read by 'facefill paste' to check the photo) is the full, upright photo's
+    (height, width), whether the JPEG was decoded whole, decoded small, or turned by EXIF."""
+    from PIL import Image
+
+    from facefill.config import AlignConfig
+
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[274] = 6  # rotate 90 degrees clockwise when shown
+    Image.open(big_jpeg).transpose(Image.Transpose.ROTATE_90).save(turned, exif=exif, quality=95)
+    for path, detect_max in ((big_jpeg, 240), (big_jpeg, 0), (turned, 240)):
+        face = align_file(path, backend, detect_max=detect_max)[0]
+        upright = read_image(path).shape[:2]
+        assert face.sidecar("x.jpg", "dlib", AlignConfig())["photo_size"] == list(upright), (path, detect_max)
+    assert read_image(turned).shape[:2] == (1200, 960)

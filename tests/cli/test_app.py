@@ -5,7 +5,7 @@ from facefill import __version__
 from facefill.cli.app import app
 
 runner = CliRunner()
-COMMANDS = ["info", "align", "mask", "train", "hallucinate", "replace-bg", "evaluate"]
+COMMANDS = ["info", "align", "mask", "train", "hallucinate", "replace-bg", "paste", "evaluate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,37 @@
+"""``facefill paste`` of donor variants (issue 34 item 4): ``<name>_v<k>.png`` of masked inputs
+find the one sidecar and mask of ``<name>`` in the folder hallucinate read, and give one photo
+per variant, ``<name>_v<k>.png``, each at the photo's size with the photo's own face."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from facefill.align.sidecar import read_sidecar
+from facefill.cli.app import app
+from facefill.data.io import read_image, read_mask
+
+runner = CliRunner()
+DATA = Path(__file__).resolve().parents[1] / "data" / "faces"
+
+
+def test_each_donor_variant_is_pasted_into_its_own_photo(masked, donor_bank, cache, tmp_path):
+    out, final = tmp_path / "out", tmp_path / "final"
+    r = runner.invoke(app, ["hallucinate", str(masked), str(out), "--method", "donor", "--donors", str(donor_bank),
+                            "--variants", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["paste", str(out), str(DATA), str(final)])
+    assert r.exit_code == 0, r.output
+    for photo_path in sorted(DATA.iterdir()):
+        photo = read_image(photo_path)
+        side = read_sidecar(masked / f"{photo_path.stem}.png")
+        mask = read_mask(masked / f"{photo_path.stem}.mask.png")
+        back = cv2.warpAffine(mask, np.asarray(side["matrix"]), (photo.shape[1], photo.shape[0]),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        face = cv2.erode((back > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        finals = [read_image(final / f"{photo_path.stem}_v{k}.png") for k in range(2)]
+        for f in finals:
+            assert f.shape == photo.shape and np.array_equal(f[face], photo[face]), photo_path.name
+        assert not np.array_equal(finals[0], finals[1]), photo_path.name  # each variant's own context
+        assert not (final / f"{photo_path.stem}.png").exists()
