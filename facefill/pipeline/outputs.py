@@ -209,12 +209,13 @@ class RunManifest:
     and settings) and ``OUT/.facefill-run.files`` (``output<TAB>input`` lines, relative paths,
     appended as outputs are written, so an interrupted run's files are listed too)."""
 
-    def __init__(self, out_dir: Path, command: str, settings: dict) -> None:
+    def __init__(self, out_dir: Path, command: str, settings: dict, source: str | None = None) -> None:
         self.dir = Path(out_dir)
         self.path = self.dir / MANIFEST
         self.files_path = self.dir / FILES
         self.command = command
         self.settings = json.loads(json.dumps(settings, default=str))
+        self.source = source  # the input folder (or file) of the latest run: said, never compared
         self._log = None
         self._lock = threading.Lock()  # record() is called from the writer threads
 
@@ -310,7 +311,10 @@ class RunManifest:
         return gone
 
     def write(self) -> None:
-        _write_atomic(self.path, json.dumps({"command": self.command, "settings": self.settings}, indent=1))
+        record = {"command": self.command, "settings": self.settings}
+        if self.source is not None:
+            record["input"] = self.source
+        _write_atomic(self.path, json.dumps(record, indent=1))
 
     def record(self, key: str, files: Iterable[Path], identity: str = "") -> None:
         """Append ``files`` (written, or about to be written, for the input ``key`` whose
@@ -453,7 +457,8 @@ class OutputLock:
 @contextmanager
 def open_run(out_dir: str | os.PathLike, command: str, settings: dict, *, overwrite: bool, has_outputs: bool,
              keys: set[str] | None = None, shard: tuple[int, int] = (0, 1),
-             outputs: Iterable[Path] = (), sources: Mapping[str, Path] | None = None) -> Iterator[RunManifest]:
+             outputs: Iterable[Path] = (), sources: Mapping[str, Path] | None = None,
+             source: str | None = None) -> Iterator[RunManifest]:
     """The run on an output folder, for a batch command, after :func:`check_write_plan`: lock it,
     refuse to resume over outputs made with other settings, or from inputs whose content changed
     (``sources``: ``{input key: path}`` of this run's inputs), with ``overwrite`` refuse when any
@@ -461,7 +466,7 @@ def open_run(out_dir: str | os.PathLike, command: str, settings: dict, *, overwr
     recorded writing it (a user's file), then remove the files earlier runs wrote for this run's
     inputs (``keys``, default the keys of ``sources``; every input's when both are None), write
     the run record, and yield it for :meth:`RunManifest.record`. The lock is released on exit."""
-    manifest = RunManifest(Path(out_dir), command, settings)
+    manifest = RunManifest(Path(out_dir), command, settings, source)
     if keys is None and sources is not None:
         keys = set(sources)
     with OutputLock(Path(out_dir), command, manifest.settings, shard):

@@ -199,8 +199,9 @@ def paste_folder(out: str | os.PathLike, photos: str | os.PathLike, final: str |
     record = hallucinate_record(out)
     settings = record.get("settings") or {}
     aligned = opts.aligned_dir
-    if aligned is None and settings.get("input"):
-        read = Path(settings["input"])
+    source = record.get("input") or settings.get("input")  # the run record's top level; in settings before 2026-12
+    if aligned is None and source:
+        read = Path(source)
         aligned = read if read.is_dir() else read.parent
     folders = Folders(photos, final, f"no photos found in {photos}; give the folder of photos hallucinate read",
                       reads={"hallucinate output": out, "--aligned": aligned})
@@ -214,7 +215,7 @@ def paste_folder(out: str | os.PathLike, photos: str | os.PathLike, final: str |
     orphans = jobs[0].orphans()
     if orphans:  # outputs that no photo of this run takes: listed by output, after the photos' own failures
         report.failed.extend(orphans)
-        write_failures(plan.dst, report.failed)
+        write_failures(plan.dst, report.failed, plan.inputs)
     return report
 
 

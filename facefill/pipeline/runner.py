@@ -126,7 +126,8 @@ def run_folder(
     # the input is part of each output's identity (its content, in the record), not of the
     # folder's: other inputs may be added one call at a time, a changed one is not resumed
     with open_run(plan.dst, job.command, job.settings, overwrite=overwrite, has_outputs=started, shard=shard,
-                  outputs=targets, sources={plan.key(p): p for p in plan.inputs}) as run:
+                  outputs=targets, sources={plan.key(p): p for p in plan.inputs},
+                  source=str(plan.src.resolve())) as run:
         todo = []
         for path in plan.inputs:
             (report.skipped if finished[path] and not overwrite else todo).append(path)
