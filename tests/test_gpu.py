@@ -29,12 +29,13 @@ def test_blend_on_cuda_equals_cpu():
 @cuda
 def test_hallucinate_bf16_on_cuda_keeps_the_face(aligned_faces, tmp_path):
     from facefill.data.io import read_image
+    from facefill.fill.model import ModelFill
     from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model
     from facefill.pipeline.mask import mask_folder
 
     mask_folder(aligned_faces, tmp_path / "m")
     G, cfg = load_model(None, "cuda")
-    report = hallucinate_folder(tmp_path / "m", tmp_path / "o", G, cfg, HallucinateOptions(precision="bf16"), "cuda")
+    report = hallucinate_folder(tmp_path / "m", tmp_path / "o", HallucinateOptions(precision="bf16"), "cuda", filler=ModelFill(G=G, cfg=cfg))
     assert len(report.written) == 5
     for out in report.written:
         m = cv2.imread(str(tmp_path / "m" / (out.stem + ".mask.png")), cv2.IMREAD_GRAYSCALE) > 127

@@ -105,18 +105,17 @@ def run_case(case: str, inputs: dict, donors, tmp_path: Path) -> dict[str, str]:
 
 
 def _hallucinate(method, src, out, kwargs, variants, donors):
-    """hallucinate_folder as the CLI calls it for ``method``."""
+    """hallucinate_folder with ``method`` (the donor bank's index built once for every case)."""
+    from facefill.donor import DonorHallucinator, DonorSettings
+    from facefill.fill.donor import DonorFill
     from facefill.options import HallucinateOptions
-    from facefill.pipeline import hallucinate as H
+    from facefill.pipeline.hallucinate import hallucinate_folder
 
-    if method == "model":
-        G, cfg = H.load_model(None)
-        return H.hallucinate_folder(src, out, G, cfg, HallucinateOptions(**kwargs))
     if method == "donor":
-        from facefill.donor import DonorHallucinator, DonorSettings
-
-        kwargs["donor"] = DonorHallucinator(donors, DonorSettings(variants=variants))
-    return H.hallucinate_folder(src, out, None, None, HallucinateOptions(**kwargs))
+        opts = HallucinateOptions(**kwargs, donors=donors.root, variants=variants)
+        return hallucinate_folder(src, out, opts, filler=DonorFill(
+            hallucinator=DonorHallucinator(donors, DonorSettings(variants=variants))))
+    return hallucinate_folder(src, out, HallucinateOptions(**kwargs))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
