@@ -37,13 +37,21 @@ class DonorFill(ContextFiller):
         return cls(opts.donors, DonorSettings(variants=opts.variants, seed=opts.seed))
 
     def prepare(self, device: str | torch.device = "cpu", progress: Progress | None = None) -> "DonorFill":
-        """Reads the bank's index from the cache or builds it (``progress`` reports the build).
-        FacefillError with one line for a missing, unreadable or too small bank."""
+        """Reads the bank's index from the cache or builds it (``progress`` reports the build; the
+        descriptor and segmentation networks run on ``device``), and puts the hallucinator's torch
+        steps on ``device``. FacefillError with one line for a missing, unreadable or too small bank."""
+        device = torch.device(device)
         if self.hallucinator is None:
             from facefill.donor import DonorHallucinator, load_index
+            from facefill.models.embedders import FaceEmbedder
+            from facefill.segment.selfie import SelfieSegmenter
 
-            self.hallucinator = DonorHallucinator(load_index(self.bank, progress=progress), self.donor_settings)
-        self.device = torch.device(device)
+            embedder = FaceEmbedder().to(device)
+            index = load_index(self.bank, progress=progress, embedder=embedder, segmenter=SelfieSegmenter(device=device))
+            self.hallucinator = DonorHallucinator(index, self.donor_settings, embedder, device)
+        elif getattr(self.hallucinator, "device", device) != device:
+            self.hallucinator.to(device)
+        self.device = device
         return self
 
     def reads(self) -> dict:
