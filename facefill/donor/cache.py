@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def read_index(path: Path, root: Path, key: str) -> DonorIndex | None:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             arrays = {k: z[k] for k in ARRAYS}
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
         return None  # a damaged cache file is rebuilt, never trusted
     if meta.get("version") != INDEX_VERSION or len(meta["names"]) != len(arrays["descriptors"]):
         return None
