@@ -119,16 +119,20 @@ def _run_method(method: str, work: Path, bank: Path, keys: list[str], inputs: di
     """Hallucinate the masked validation faces with ``method`` (``donor``, ``donor, other people``,
     ``model``, a baseline) and score them; ``inputs``: reals, masks, valids, real_feats, inception."""
     from facefill.donor import DonorSettings
-    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_donors, load_model
+    from facefill.fill.donor import DonorFill
+    from facefill.fill.registry import make_filler
+    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder
 
     out = work / method.replace(", ", "-").replace(" ", "-")
     shutil.rmtree(out, ignore_errors=True)
-    G, cfg = load_model() if method == "model" else (None, None)
-    donor = (load_donors(bank, DonorSettings(duplicate=0.5 if "other" in method else 0.25))
-             if method.startswith("donor") else None)
-    opts = HallucinateOptions(method="donor" if method.startswith("donor") else method, batch_size=32, donor=donor)
+    if method.startswith("donor"):
+        opts = HallucinateOptions(method="donor", donors=bank, batch_size=32)
+        filler = DonorFill(bank, DonorSettings(duplicate=0.5 if "other" in method else 0.25)).prepare("cpu")
+    else:
+        opts = HallucinateOptions(method=method, batch_size=32)
+        filler = make_filler(opts).prepare("cpu")  # weights loaded before the clock starts
     t0, c0 = time.perf_counter(), time.process_time()
-    report = hallucinate_folder(work / "masked", out, G, cfg, opts)
+    report = hallucinate_folder(work / "masked", out, opts, filler=filler)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert not report.failed, report.failed
     row = score(method, read_folder(out, keys), inputs["reals"], inputs["masks"], inputs["valids"],

@@ -27,6 +27,7 @@ from common import RESULTS, device_name, peak_memory_mb, write  # noqa: E402
 from facefill.pipeline.align import align_folder  # noqa: E402
 from facefill.align.landmarks import get_backend  # noqa: E402
 from facefill.config import get_preset  # noqa: E402
+from facefill.fill.model import ModelFill  # noqa: E402
 from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder  # noqa: E402
 from facefill.pipeline.mask import mask_folder  # noqa: E402
 from facefill.models import build_generator  # noqa: E402
@@ -93,7 +94,7 @@ def main() -> None:
                         if device == "cuda":
                             torch.cuda.reset_peak_memory_stats()
                         t = time.perf_counter()
-                        report = hallucinate_folder(sub, out, G, cfg, opts, device)
+                        report = hallucinate_folder(sub, out, opts, device, filler=ModelFill(G=G, cfg=cfg))
                         dt = time.perf_counter() - t
                         fwd = forward_only(G, batch, n, device) if precision == "fp32" else None
                         rows.append({"preset": preset, "device": device_name(device), "batch": batch, "dtype": precision,

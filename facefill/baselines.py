@@ -36,12 +36,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facefill.config import HALLUCINATE_METHODS
 from facefill.errors import ConfigError, ImageError
+from facefill.fill.registry import classical
+from facefill.mask.compose import paste_face
 
-#: the classical methods of ``hallucinate --method`` (:data:`facefill.config.HALLUCINATE_METHODS`,
-#: the one list): all of it but the generator and donor context
-METHODS = tuple(m for m in HALLUCINATE_METHODS if m not in ("model", "donor"))
+#: the classical methods of ``hallucinate --method``: those the registry of ways to fill context
+#: (:mod:`facefill.fill.registry`, over :data:`facefill.config.HALLUCINATE_METHODS`) marks classical
+METHODS = classical()
 DEFAULT_RADIUS = 3
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -70,7 +71,7 @@ def fill(method: str, image: np.ndarray, face_mask: np.ndarray, radius: int = DE
         raise ImageError("the face mask is empty: there are no face pixels to fill the context from")
     if face.all():
         return image.copy()
-    if method == "mean":
+    if method not in _FLAGS:  # mean: the face's mean colour
         colour = np.floor(image[face].astype(np.float64).mean(0) + 0.5).astype(np.uint8)
         out = np.empty_like(image)
         out[:] = colour
@@ -78,6 +79,5 @@ def fill(method: str, image: np.ndarray, face_mask: np.ndarray, radius: int = DE
         # The context's input values do not matter to cv2.inpaint; blank them so they cannot leak.
         src = np.where(face[..., None], image, 0).astype(np.uint8)
         out = cv2.inpaint(src, (~face).astype(np.uint8) * 255, float(radius), _FLAGS[method])
-    out[face] = image[face]
-    return out
+    return paste_face(image, out, face)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from facefill.config import HALLUCINATE_METHODS, MaskConfig
+from facefill.config import MaskConfig
 from facefill.errors import UsageError
+from facefill.fill.registry import FILLERS, input_problems
 from facefill.runtime import PRECISIONS
 
 
@@ -70,13 +71,8 @@ FACES = Choices("--faces", (
     ("largest", "one crop per photo, of its largest face"),
     ("all", "every face: <name>_0.png, <name>_1.png, ..."),
 ))
-METHODS = _choices("--method", HALLUCINATE_METHODS, {
-    "model": "the generator (--checkpoint, or the model shipped with facefill)",
-    "donor": "real context from the donor faces in --donors: photographic hair, clothes and background",
-    "telea": "OpenCV inpainting (Telea), a classical baseline",
-    "ns": "OpenCV inpainting (Navier-Stokes), a classical baseline",
-    "mean": "the face's mean colour, a flat baseline",
-})
+#: ``hallucinate --method``: the ways of filling context, from their registry (:mod:`facefill.fill.registry`)
+METHODS = Choices("--method", tuple((m.name, m.meaning) for m in FILLERS.values()))
 PRECISION = _choices("--precision", PRECISIONS, {
     "auto": "bf16 on CUDA, fp32 on the CPU", "fp32": "full precision everywhere", "bf16": "bfloat16 autocast"})
 SEGMENTERS = Choices("--segmenter", (
@@ -154,19 +150,20 @@ class AlignOptions:
         return {"device": device} if self.landmarks == "fan" else {}
 
 
-#: how ``hallucinate`` aligns photos that 'facefill align' did not make: align's defaults
-RawOptions = AlignOptions
-
-
 @dataclass(frozen=True)
 class HallucinateOptions(Batch):
-    """``hallucinate``: the method and what goes with it. ``raw``: how photos are aligned on the
-    fly; ``mask``: how photos and aligned crops are masked on the fly (None: the model's mask
-    config, ``MaskConfig()`` for a baseline). ``donor``: for ``method="donor"``, a
-    :class:`facefill.donor.DonorHallucinator` (:func:`facefill.pipeline.hallucinate.load_donors`)."""
+    """``hallucinate``: the method, its inputs, and what goes with it. ``checkpoint``: the
+    generator's release file (``model``; None: the shipped default); ``donors``, ``variants``,
+    ``seed``: the donor bank and its outputs per face (``donor``). A method's missing input, or
+    another method's, is refused here (:func:`facefill.fill.registry.input_problems`). ``raw``: how
+    photos are aligned on the fly; ``mask``: how photos and aligned crops are masked on the fly
+    (None: the method's default, the model's mask config or ``MaskConfig()``)."""
 
     method: str = "model"
-    donor: object | None = field(default=None, compare=False)
+    checkpoint: Path | None = None
+    donors: Path | None = None
+    variants: int = 1
+    seed: int = 0
     keep_face: bool = True
     feather: int = 2  # px outside the mask edge over which the face edge fades into the context
     precision: str = "auto"
@@ -182,9 +179,17 @@ class HallucinateOptions(Batch):
         super().__post_init__()
         METHODS.check(self.method)
         PRECISION.check(self.precision)
-        if self.method == "donor" and not self.keep_face:
-            raise UsageError("--method donor always keeps the face (it only supplies context): drop --no-keep-face")
-        if self.all_scales_dir is not None and self.method != "model":
+        method = FILLERS[self.method]
+        problems = input_problems(self.method, {"checkpoint": self.checkpoint, "donors": self.donors,
+                                                "variants": self.variants, "seed": self.seed})
+        if problems:
+            raise UsageError("; ".join(problems))
+        _positive("--variants", self.variants, 64)
+        if self.seed < 0:
+            raise UsageError(f"--seed {self.seed}: must be >= 0")
+        if method.keeps_face and not self.keep_face:
+            raise UsageError(f"--method {self.method} always keeps the face (it only supplies context): drop --no-keep-face")
+        if self.all_scales_dir is not None and not method.scales:
             raise UsageError(f"--method {self.method} has one scale only; --all-scales is for the generator")
         if not 0 <= self.feather <= 32:
             raise UsageError(f"--feather {self.feather}: must be between 0 and 32")

@@ -29,16 +29,42 @@ def test_blend_on_cuda_equals_cpu():
 @cuda
 def test_hallucinate_bf16_on_cuda_keeps_the_face(aligned_faces, tmp_path):
     from facefill.data.io import read_image
+    from facefill.fill.model import ModelFill
     from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model
     from facefill.pipeline.mask import mask_folder
 
     mask_folder(aligned_faces, tmp_path / "m")
     G, cfg = load_model(None, "cuda")
-    report = hallucinate_folder(tmp_path / "m", tmp_path / "o", G, cfg, HallucinateOptions(precision="bf16"), "cuda")
+    report = hallucinate_folder(tmp_path / "m", tmp_path / "o", HallucinateOptions(precision="bf16"), "cuda", filler=ModelFill(G=G, cfg=cfg))
     assert len(report.written) == 5
     for out in report.written:
         m = cv2.imread(str(tmp_path / "m" / (out.stem + ".mask.png")), cv2.IMREAD_GRAYSCALE) > 127
         assert np.array_equal(read_image(out)[m], read_image(tmp_path / "m" / out.name)[m])
+
+
+@cuda
+@pytest.mark.parametrize("method", ["model", "donor"])
+def test_hallucinate_cli_on_cuda(method, aligned_faces, donor_bank, tmp_path, monkeypatch):
+    """``facefill hallucinate --device cuda`` with the model and with donors (issue 32): the run
+    works on the GPU and keeps every face pixel; the donor's own device checks are in
+    tests/donor/test_steps.py."""
+    from typer.testing import CliRunner
+
+    from facefill.cli.app import app
+    from facefill.data.io import read_image
+    from facefill.pipeline.mask import mask_folder
+
+    monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
+    mask_folder(aligned_faces, tmp_path / "m")
+    extra = ["--method", "donor", "--donors", str(donor_bank), "--variants", "2"] if method == "donor" else []
+    r = CliRunner().invoke(app, ["hallucinate", str(tmp_path / "m"), str(tmp_path / "o"), "--device", "cuda", *extra])
+    assert r.exit_code == 0, r.output
+    outs = sorted((tmp_path / "o").glob("*.png"))
+    assert len(outs) == (10 if method == "donor" else 5)
+    for out in outs:
+        name = out.name.replace("_v0", "").replace("_v1", "")
+        m = cv2.imread(str(tmp_path / "m" / name.replace(".png", ".mask.png")), cv2.IMREAD_GRAYSCALE) > 127
+        assert np.array_equal(read_image(out)[m], read_image(tmp_path / "m" / name)[m])
 
 
 @cuda

@@ -62,3 +62,43 @@ def test_choice_lists_match_what_the_code_implements():
     assert METHODS.names == HALLUCINATE_METHODS
     assert set(BASELINES) <= set(METHODS.names)
     assert tuple(SEGMENT_NAMES) == SEGMENTERS.names
+
+
+def _method_name_comparisons(root: Path = PACKAGE) -> list[str]:
+    """``opts.method == "donor"``, ``method != "model"``, ``method in ("model", "donor")``...: a
+    method chosen by its name, anywhere in facefill but the registry of ways to fill context."""
+    from facefill.config import HALLUCINATE_METHODS
+
+    def names(node) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in HALLUCINATE_METHODS
+        return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(names(e) for e in node.elts)
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix() == "fill/registry.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            operands = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+            if any(names(n) for n in operands) and any("method" in ast.unparse(n) for n in operands if not names(n)):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_no_method_is_chosen_by_its_name_outside_the_registry():
+    """Issue 32: the pipeline, the CLI and the options never compare a method's name; what a
+    method needs, takes and does is the registry's (facefill/fill/registry.py)."""
+    assert _method_name_comparisons() == []
+
+
+def test_the_method_rule_sees_a_comparison(tmp_path):
+    pkg = tmp_path / "facefill"
+    pkg.mkdir()
+    (pkg / "m.py").write_text("def f(opts):\n    return opts.method == 'donor' or opts.method in ('mean',)\n")
+    assert len(_method_name_comparisons(pkg)) == 2
+
+
+def test_hallucinate_pipeline_stays_short():
+    """Issue 32: the job holds names, the run record, the chunk's fill and the writes; input kinds,
+    masks, sidecars, sheets and the methods live elsewhere."""
+    assert len((PACKAGE / "pipeline" / "hallucinate.py").read_text().splitlines()) < 250

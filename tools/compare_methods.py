@@ -46,7 +46,7 @@ def _method_dir(out: Path, method: str) -> Path:
 def _generate(method: str, masked: Path, out: Path, checkpoint: Path | None) -> Path:
     """``method``'s outputs for the masked faces (``masked``: the masked input itself, as a floor)."""
     from facefill.data.io import list_images
-    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_model
+    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder
 
     gen = _method_dir(out, method)
     if method == "masked":
@@ -55,9 +55,8 @@ def _generate(method: str, masked: Path, out: Path, checkpoint: Path | None) -> 
         for p in list_images(masked):
             shutil.copy(p, gen / p.name)
         return gen
-    G, cfg = load_model(checkpoint) if method == "model" else (None, None)
-    hallucinate_folder(masked, gen, G, cfg, HallucinateOptions(method=method, overwrite=True, batch_size=32),
-                       checkpoint=checkpoint)
+    hallucinate_folder(masked, gen, HallucinateOptions(method=method, overwrite=True, batch_size=32,
+                                                      checkpoint=checkpoint if method == "model" else None))
     return gen
 
 

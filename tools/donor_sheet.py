@@ -35,15 +35,16 @@ def main() -> int:
 
     from facefill.data.io import read_image
     from facefill.data.sheet import write_contact_sheet
-    from facefill.donor import DonorSettings
-    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder, load_donors
+    from facefill.donor import DonorHallucinator, DonorSettings, load_index
+    from facefill.fill.donor import DonorFill
+    from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder
 
     if args.names:
         names = [n.strip() for n in args.names.read_text().split() if (args.masked / n.strip()).is_file()]
     else:
         names = sorted(p.name for p in args.masked.glob("*.png") if p.name.count(".") == 1)
     names = names[:args.max]
-    donor = load_donors(args.bank, DonorSettings(variants=args.variants, seed=args.seed))
+    donor = DonorHallucinator(load_index(args.bank), DonorSettings(variants=args.variants, seed=args.seed))
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in", Path(tmp) / "out"
         src.mkdir()
@@ -66,7 +67,8 @@ def main() -> int:
 
         from facefill.donor import name_seed
 
-        report = hallucinate_folder(src, out, None, None, HallucinateOptions(method="donor", donor=Recorder()))
+        opts = HallucinateOptions(method="donor", donors=args.bank, variants=args.variants, seed=args.seed)
+        report = hallucinate_folder(src, out, opts, filler=DonorFill(hallucinator=Recorder()))
         if report.failed:
             print(report.failed, file=sys.stderr)
         rows = []

@@ -10,6 +10,8 @@ For ``<name>.png`` (``(S, S, 3) uint8``):
   the photo and 0 where the eye-centred frame reached past the photo's edge (padding).
   Training ignores invalid pixels in every loss, so a model never learns to draw black bars.
   Written only when some pixel is invalid; no file means every pixel is valid.
+* ``<name>.mask.png``: ``(S, S) uint8``, 255 = face, written by ``mask`` and by ``hallucinate``
+  beside the output of a photo it aligned and masked on the fly (:func:`write_companions`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facefill.data.io import VALID_SUFFIX, companion_path, read_mask, write_bytes
+from facefill.data.io import MASK_SUFFIX, VALID_SUFFIX, companion_path, read_mask, write_bytes, write_image
 
 SIDECAR_VERSION = 2
 
@@ -53,3 +55,22 @@ def read_valid(image_path: str | Path, size: int | None = None) -> np.ndarray | 
     """The ``(S, S) float32`` validity mask (1 = from the photo) of an aligned image, or None
     when every pixel is valid (no ``.valid.png``). ``size`` checks the side length."""
     return read_mask(valid_path(image_path), None if size is None else (size, size))
+
+
+def write_companions(out: str | Path, sidecar: dict, valid: np.ndarray | None,
+                     mask: np.ndarray | None = None) -> list[Path]:
+    """The files written beside the image ``out`` of one aligned face, before the image itself
+    (it marks the face done): with ``mask`` (``(S, S)`` in [0, 1], 1 = face) the binary
+    ``<name>.mask.png`` (``mask > 0.5``); ``<name>.valid.png`` when ``valid`` (``(S, S)`` bool, the
+    pixels from inside the photo) has an invalid pixel (a stale one is removed otherwise); then the
+    sidecar. Returns the files written, in that order."""
+    out = Path(out)
+    written = []
+    if mask is not None:
+        written.append(write_image(companion_path(out, MASK_SUFFIX), (np.asarray(mask) > 0.5).astype(np.uint8) * 255))
+    if valid is not None and not valid.all():
+        written.append(write_image(valid_path(out), valid.astype(np.uint8) * 255))
+    else:
+        valid_path(out).unlink(missing_ok=True)
+    written.append(write_sidecar(out, sidecar))
+    return written

@@ -65,21 +65,16 @@ def hallucinate(
     donor faces (--method donor --donors BANK: photographic, the face kept bit for bit), or with a
     classical baseline (--method) for comparison."""
     from facefill.config import MaskConfig
-    from facefill.options import HallucinateOptions, RawOptions, parse_shard
+    from facefill.options import AlignOptions, HallucinateOptions, parse_shard
     from facefill.runtime import check_device_name
 
-    if checkpoint is not None and method != "model":
-        raise typer.BadParameter("--checkpoint is for --method model", param_hint="--checkpoint")
-    if method == "donor" and donors is None:
-        raise typer.BadParameter("--method donor needs --donors BANK (a folder of 'facefill align' outputs)",
-                                 param_hint="--donors")
-    if method != "donor" and (donors is not None or variants != 1):
-        raise typer.BadParameter("--donors and --variants are for --method donor", param_hint="--donors")
-    # every other check (choices, ranges, combinations, --shard) is the options' own: exit 2, before any work
-    opts = HallucinateOptions(method=method, keep_face=keep_face, feather=feather, batch_size=batch_size,
+    # every check (choices, ranges, a method's inputs and combinations, --shard) is the options' own:
+    # exit 2, before any work
+    opts = HallucinateOptions(method=method, checkpoint=checkpoint, donors=donors, variants=variants, seed=seed,
+                              keep_face=keep_face, feather=feather, batch_size=batch_size,
                               precision=precision, overwrite=overwrite, shard=parse_shard(shard),
                               mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
-                              raw=RawOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces),
+                              raw=AlignOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces),
                               mask=None if grow is None else MaskConfig(grow=grow), grid=grid, grid_max=grid_max)
     check_device_name(device)
     if not input_dir.exists():
@@ -87,19 +82,13 @@ def hallucinate(
     if real_dir is not None and not real_dir.is_dir():
         raise FacefillError(f"--real-dir {real_dir} is not a folder")
 
-    from dataclasses import replace
-
-    from facefill.pipeline.hallucinate import hallucinate_folder, load_model
+    from facefill.fill.registry import make_filler
+    from facefill.pipeline.hallucinate import hallucinate_folder
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
-    G, cfg = load_model(checkpoint, dev) if method == "model" else (None, None)
-    if method == "donor":
-        from facefill.donor import DonorSettings
-        from facefill.pipeline.hallucinate import load_donors
-
-        opts = replace(opts, donor=run_with_progress("donor index", lambda progress: load_donors(
-            donors, DonorSettings(variants=variants, seed=seed), progress=progress), quiet))
+    filler = make_filler(opts)  # then prepared: weights loaded, a donor bank's index read or built (with a bar)
+    run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
-        input_dir, out_dir, G, cfg, opts, dev, progress=progress, checkpoint=checkpoint), quiet)
+        input_dir, out_dir, opts, dev, progress=progress, filler=filler), quiet)
     report_batch(report, "hallucinate", out_dir, quiet)

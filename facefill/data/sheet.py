@@ -19,3 +19,12 @@ def contact_sheet(rows: list[list[np.ndarray | None]]) -> np.ndarray:
 def write_contact_sheet(path: str | Path, rows: list[list[np.ndarray | None]]) -> Path:
     """Write :func:`contact_sheet` of ``rows`` to ``path`` (PNG/JPEG by suffix)."""
     return write_image(path, contact_sheet(rows))
+
+
+def write_comparison_sheet(path: str | Path, rows: list[list[np.ndarray | None]], max_rows: int) -> Path:
+    """``hallucinate``'s contact sheet: the first ``max_rows`` of ``rows`` (each ``[masked,
+    output, real or None]``), without the third column when no row has a real photo."""
+    rows = rows[:max_rows]
+    if all(row[2] is None for row in rows):  # no real photos known: masked | output only
+        rows = [row[:2] for row in rows]
+    return write_contact_sheet(path, rows)

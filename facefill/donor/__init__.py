@@ -2,29 +2,45 @@
 
 Every ``facefill align`` output shares one eye-centred frame, so another person's context lines
 up with a query face. ``hallucinate --method donor --donors BANK`` picks, for each masked face,
-the bank faces that fit it best (:mod:`facefill.donor.select`: face descriptor for gender, age and
-look, jaw and brow shape, head pose, skin colour, padding), warps each onto the face's landmarks
-and fits its colour, sharpness and seam (:mod:`facefill.donor.composite`), then pastes the
-query's face back bit for bit. The family of face swapping (Bitouk et al. 2008, Nirkin et al.
-2018), used the other way round: the face stays, the context is swapped in.
+the donors that fit it best, warps each onto the face's landmarks and fits its colour, sharpness
+and seam, then pastes the query's face back bit for bit. The family of face swapping (Bitouk et
+al. 2008, Nirkin et al. 2018), used the other way round: the face stays, the context is swapped in.
 
-The bank's index (:mod:`facefill.donor.index`) is cached outside the bank, keyed by its contents.
+The units, each a module with its own tests:
+
+* **source** (:mod:`facefill.donor.source`): where donors come from (:class:`DonorSource`); a bank
+  folder's index (:class:`DonorIndex`) is one kind, built by :mod:`facefill.donor.index`;
+* **describe** (:mod:`facefill.donor.describe`): descriptor, skin colour, pose, outline, thumbnail;
+* **cache** (:mod:`facefill.donor.cache`): the index cache outside the bank, keyed by its contents;
+* **choose** (:mod:`facefill.donor.select`): the cost of every donor for every query, and the picks;
+* **warp** and padding (:mod:`facefill.donor.warp`), **colour** (:mod:`facefill.donor.colour`),
+  **sharpness** (:mod:`facefill.donor.sharpness`), **seam** (:mod:`facefill.donor.seam`), in that
+  order in :func:`facefill.donor.composite.fit_donors`;
+* the face pasted back: :func:`facefill.mask.compose.paste_face`.
+
+**Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network and every
+torch step of the fit (warp, colour, sharpness, seam) run there. These run on the CPU whatever the
+device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
+statistics (:func:`facefill.donor.describe.face_stats`), the mirror fill of padding
+(:func:`facefill.donor.warp.mirror_fill`), the distance to the face
+(:func:`facefill.donor.seam.distance_outside`), and reading the donors' photos.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from facefill.donor.composite import fit_donors
-from facefill.donor.index import DonorIndex, describe, load_index
+from facefill.donor.describe import describe, face_stats
+from facefill.donor.index import load_index
 from facefill.donor.select import choose, costs
 from facefill.donor.settings import DonorSettings
+from facefill.donor.source import DonorIndex, DonorSource
 
-__all__ = ["DonorHallucinator", "DonorIndex", "DonorSettings", "load_index", "name_seed"]
+__all__ = ["DonorHallucinator", "DonorIndex", "DonorSettings", "DonorSource", "load_index", "name_seed"]
 
 
 def name_seed(name: str) -> int:
@@ -36,81 +52,68 @@ def name_seed(name: str) -> int:
 class DonorHallucinator:
     """Donor context for batches of masked faces.
 
-    ``index``: a loaded bank (:func:`load_index`); ``embedder``: the face descriptor network
-    (default :class:`facefill.models.embedders.FaceEmbedder`, the one the index was built with).
-    Donor photos are read on demand and the most recent ``cache_size`` kept in memory."""
+    ``source``: the donors (:class:`DonorSource`; a loaded bank: :func:`load_index`);
+    ``embedder``: the face descriptor network (default
+    :class:`facefill.models.embedders.FaceEmbedder`, the one the index was built with), moved to
+    ``device``, where the torch steps run (see the module docstring)."""
 
-    def __init__(self, index: DonorIndex, settings: DonorSettings = DonorSettings(), embedder=None,
-                 cache_size: int = 2048) -> None:
+    def __init__(self, source: DonorSource, settings: DonorSettings = DonorSettings(), embedder=None,
+                 device: str | torch.device = "cpu") -> None:
         if embedder is None:
             from facefill.models.embedders import FaceEmbedder
 
             embedder = FaceEmbedder()
-        self.index, self.settings, self.embedder = index, settings, embedder
-        if len(index) <= settings.variants:
+        self.device = torch.device(device)
+        self.source, self.settings, self.embedder = source, settings, embedder.to(self.device)
+        if len(source) <= settings.variants:
             from facefill.errors import FacefillError
 
-            raise FacefillError(f"--variants {settings.variants} needs more donors than the bank's {len(index)}")
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cache_size = cache_size
+            raise FacefillError(f"--variants {settings.variants} needs more donors than the bank's {len(source)}")
+
+    def to(self, device: str | torch.device) -> "DonorHallucinator":
+        """Run the torch steps on ``device`` from now on."""
+        self.device = torch.device(device)
+        self.embedder = self.embedder.to(self.device)
+        return self
+
+    @property
+    def index(self) -> DonorSource:
+        """The donor source (named for the bank index it usually is)."""
+        return self.source
 
     def summary(self) -> str:
         """One line for the user: how many donors, from where, and whether the index was cached."""
-        idx = self.index
-        how = "index read from the cache" if idx.cached else "index built and cached"
-        skipped = f"; {len(idx.skipped)} files skipped (e.g. {idx.skipped[0][0]}: {idx.skipped[0][1]})" if idx.skipped else ""
-        return f"donor context from {len(idx)} donors in {idx.root} ({how}){skipped}"
-
-    def donor(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Donor ``i``'s ``(image (S, S, 3) uint8, valid (S, S) float32)``."""
-        hit = self._cache.get(i)
-        if hit is not None:
-            self._cache.move_to_end(i)
-            return hit
-        from facefill.align.sidecar import read_valid
-        from facefill.data.io import read_image
-
-        path = self.index.path(i)
-        image = read_image(path)
-        valid = read_valid(path, self.index.size)
-        entry = (image, np.ones(image.shape[:2], np.float32) if valid is None else valid)
-        self._cache[i] = entry
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return entry
+        return self.source.summary()
 
     def choose(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]) -> np.ndarray:
         """``(B, K)`` donor indices for ``images (B, S, S, 3) uint8``, ``masks (B, S, S)``,
         ``landmarks (B, 68, 2)``."""
-        from facefill.donor.index import _face_stats
-
         desc = describe(images, landmarks, masks, self.embedder)
-        skin = _face_stats(images, masks)
-        return choose(self.index, costs(self.index, desc, landmarks, skin, self.settings), self.settings, seeds)
+        cost = costs(self.source, desc, landmarks, face_stats(images, masks), self.settings)
+        return choose(self.source, cost, self.settings, seeds)
 
     def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]
                  ) -> tuple[np.ndarray, np.ndarray]:
         """Outputs ``(B, K, S, S, 3) uint8`` (K = ``settings.variants``; every pixel with
-        ``mask > 0.5`` is the input's, bit for bit) and the donors ``(B, K)`` as bank indices."""
+        ``mask > 0.5`` is the input's, bit for bit) and the donors ``(B, K)`` as source indices."""
         from facefill.data.tensors import from_uint8, masks_from_numpy, to_uint8
+        from facefill.mask.compose import paste_face
 
         images = np.asarray(images)
         masks = np.asarray(masks, np.float32)
         landmarks = np.asarray(landmarks, np.float32)
         picks = self.choose(images, masks, landmarks, seeds)
-        q = from_uint8(images, signed=False)
-        m = (masks_from_numpy(masks) > 0.5).float()
-        q_lm = torch.from_numpy(landmarks)
-        face = masks > 0.5
+        dev = self.device
+        q = from_uint8(images, dev, signed=False)
+        m = (masks_from_numpy(masks, dev) > 0.5).float()
+        q_lm = torch.from_numpy(landmarks).to(dev)
         out = np.empty((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
         with torch.no_grad():
             for k in range(picks.shape[1]):
-                donors = [self.donor(int(i)) for i in picks[:, k]]
-                d = from_uint8(np.stack([im for im, _ in donors]), signed=False)
-                v = masks_from_numpy(np.stack([va for _, va in donors]))
-                d_lm = torch.from_numpy(self.index.landmarks[picks[:, k]])
-                res = to_uint8(fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach),
-                               signed=False)
-                res[face] = images[face]
-                out[:, k] = res
+                donors = [self.source.read(int(i)) for i in picks[:, k]]
+                d = from_uint8(np.stack([im for im, _ in donors]), dev, signed=False)
+                v = masks_from_numpy(np.stack([va for _, va in donors]), dev)
+                d_lm = torch.from_numpy(self.source.landmarks[picks[:, k]]).to(dev)
+                res = fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach)
+                out[:, k] = paste_face(images, to_uint8(res, signed=False), masks)
         return out, picks

@@ -7,7 +7,7 @@ distance (two different people are typically 0.6-0.9 apart):
   is what keeps gender, age and ethnicity: the descriptor's nearest faces share them far more
   often than landmarks or colour do;
 * ``shape``: RMS distance (aligned pixels) of the jaw line and brows, per pixel;
-* ``pose``: distance of the yaw and pitch proxies (:func:`facefill.donor.index.pose_from_landmarks`);
+* ``pose``: distance of the yaw and pitch proxies (:func:`facefill.donor.describe.pose_from_landmarks`);
 * ``skin``: CIE Lab distance of the mean face colour, per 100 units (low weight: colour is
   corrected afterwards, but a close start needs less correction);
 * ``padding``: the share of the donor's context that lies outside its photo;
@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from facefill.donor.index import DonorIndex, pose_from_landmarks
+from facefill.donor.describe import pose_from_landmarks
 from facefill.donor.settings import DonorSettings
+from facefill.donor.source import DonorSource
 
 #: Landmarks compared for head shape: jaw line (0-16) and brows (17-26).
 SHAPE_POINTS = list(range(27))
 
 
-def costs(index: DonorIndex, descriptors: np.ndarray, landmarks: np.ndarray, skin: np.ndarray,
+def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, skin: np.ndarray,
           settings: DonorSettings) -> np.ndarray:
     """``(Q, N) float32`` cost of every donor for every query. ``descriptors (Q, 128)``,
     ``landmarks (Q, 68, 2)``, ``skin (Q, 6)`` (Lab mean, std). Duplicates cost ``inf``."""
@@ -61,7 +62,7 @@ def costs(index: DonorIndex, descriptors: np.ndarray, landmarks: np.ndarray, ski
     return cost.astype(np.float32)
 
 
-def choose(index: DonorIndex, cost: np.ndarray, settings: DonorSettings, seeds: list[int]) -> np.ndarray:
+def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds: list[int]) -> np.ndarray:
     """``(Q, K) int64`` donor indices, K = ``settings.variants``: column 0 is each query's
     cheapest donor; later columns are drawn from its ``pool`` cheapest with a seeded Gumbel draw
     that favours cheap donors and donors unlike those already chosen. ``seeds``: one int per

@@ -6,11 +6,15 @@ query's, so that the donor's neck, ears and hair line continue *this* face's out
 anchors along the image border keep the far background where it is.
 
 Coordinates are pixels with integer values at pixel centres (``align_corners=True``, as
-:mod:`facefill.models.chip`). Solves run in float64 on the points' device.
+:mod:`facefill.models.chip`). Solves run in float64 on the points' device. Donor pixels that the
+warp brings in from outside the donor's photo are filled by mirroring (:func:`mirror_fill`,
+OpenCV on the CPU; :func:`warp_donors` does both).
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -96,3 +100,40 @@ def warp_to_landmarks(images: torch.Tensor, donor_landmarks: torch.Tensor, query
     if n != w:
         src = F.interpolate(src, size=(h, w), mode="bilinear", align_corners=True)
     return F.grid_sample(images, src.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def mirror_fill(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill the invalid pixels of ``image`` (``(S, S, C)``, ``valid`` ``(S, S)`` bool) with the
+    valid pixel mirrored across the nearest valid pixel (or that nearest pixel where the mirror
+    falls outside the valid area). Returns a new array; an all-valid image is returned as is."""
+    if valid.all() or not valid.any():
+        return image
+    _, labels = cv2.distanceTransformWithLabels((~valid).astype(np.uint8) * 255, cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    vy, vx = np.nonzero(valid)
+    lookup = np.zeros(labels.max() + 1, np.int64)
+    lookup[labels[vy, vx]] = np.arange(len(vy))
+    iy, ix = np.nonzero(~valid)
+    near = lookup[labels[iy, ix]]
+    ny, nx = vy[near], vx[near]
+    h, w = valid.shape
+    my, mx = np.clip(2 * ny - iy, 0, h - 1), np.clip(2 * nx - ix, 0, w - 1)
+    ok = valid[my, mx]
+    out = image.copy()
+    out[iy, ix] = np.where(ok[:, None], image[my, mx], image[ny, nx])
+    return out
+
+
+def warp_donors(donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
+                query_landmarks: torch.Tensor) -> torch.Tensor:
+    """Donors ``(B, 3, S, S)`` in [0, 1] warped onto the queries' landmarks (:func:`warp_to_landmarks`),
+    with the pixels that came from outside a donor's photo (``donor_valid (B, 1, S, S)``, 1 = from
+    the photo, warped alike) mirrored in (:func:`mirror_fill`), so each output is a whole image.
+    On the donors' device; the mirror fill runs on the CPU."""
+    warped = warp_to_landmarks(torch.cat([donor, donor_valid], 1), donor_landmarks, query_landmarks)
+    d, valid = warped[:, :3], warped[:, 3:] > 0.99
+    if not bool(valid.all()):
+        arr, ok = d.permute(0, 2, 3, 1).cpu().numpy(), valid[:, 0].cpu().numpy()
+        filled = np.stack([mirror_fill(a, v) for a, v in zip(arr, ok)])
+        d = torch.from_numpy(filled).permute(0, 3, 1, 2).to(donor.device)
+    return d

@@ -2,8 +2,9 @@
 
 The region is the convex hull of all 68 landmarks (jaw line below, eyebrows above: brows to chin,
 cheek to cheek, as in the paper). :func:`face_mask` rasterises it, optionally grown (or eroded)
-and feathered. The same function makes masks on the fly during training. The folder driver is
-:func:`facefill.pipeline.mask.mask_folder`; applying a mask to pixels is in
+and feathered. The same function makes masks on the fly during training; :func:`mask_face` masks a
+photo as ``facefill mask`` writes it (``hallucinate`` masks photos on the fly with it). The folder
+driver is :func:`facefill.pipeline.mask.mask_folder`; applying a mask to pixels is in
 :mod:`facefill.data.tensors`.
 """
 
@@ -17,6 +18,8 @@ import numpy as np
 
 from facefill.align.landmarks import LandmarkBackend
 from facefill.align.sidecar import read_sidecar
+from facefill.config import MaskConfig
+from facefill.data.tensors import apply_mask_uint8
 from facefill.errors import NoFaceError
 
 
@@ -46,6 +49,19 @@ def face_mask(landmarks: np.ndarray, size: int | tuple[int, int], grow: int = 0,
     if feather > 0:
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=feather / 2.0)
     return out
+
+
+def mask_face(image: np.ndarray, landmarks: np.ndarray, cfg: MaskConfig = MaskConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """One aligned photo ``(S, S, 3) uint8`` masked as ``mask`` writes it: the masked photo
+    (context filled with ``cfg.fill``, the edge feathered over ``cfg.feather`` px) and the binary
+    mask ``(S, S) uint8`` (255 = face: the grown hull, where the feathered mask is >= 0.5)."""
+    soft = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
+    return apply_mask_uint8(image, soft, cfg.fill), ((soft >= 0.5) * 255).astype(np.uint8)
+
+
+def mask_settings(cfg: MaskConfig) -> dict:
+    """The ``"mask"`` entry ``mask`` adds to a sidecar."""
+    return {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
 
 
 def landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkBackend]) -> np.ndarray:

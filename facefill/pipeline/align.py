@@ -6,11 +6,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from facefill.align.core import AlignedFace, align_file
 from facefill.align.landmarks import LandmarkBackend, get_backend
-from facefill.align.sidecar import sidecar_path, valid_path, write_sidecar
+from facefill.align.sidecar import sidecar_path, write_companions
 from facefill.config import AlignConfig
 from facefill.data.batch import BatchReport, Progress
 from facefill.data.io import write_image
@@ -33,20 +32,6 @@ def face_path(base: Path, i: int, faces: str) -> Path:
     """Where face ``i`` of a photo goes: ``base`` with ``faces="largest"``, else
     ``<stem>_<i>.png`` beside it."""
     return base if faces == "largest" else base.with_name(f"{base.stem}_{i}.png")
-
-
-def write_companions(out: Path, face: AlignedFace, sidecar: dict) -> list[Path]:
-    """The files ``align`` writes beside the image ``out`` of one aligned face: ``<name>.valid.png``
-    when part of the frame lies outside the photo (a stale one is removed otherwise), then the
-    sidecar ``<name>.json`` (``sidecar``, e.g. :meth:`AlignedFace.sidecar`). Returns the files written."""
-    written = []
-    valid = valid_path(out)
-    if face.valid is not None and not face.valid.all():
-        written.append(write_image(valid, face.valid.astype(np.uint8) * 255))
-    else:
-        valid.unlink(missing_ok=True)
-    written.append(write_sidecar(out, sidecar))
-    return written
 
 
 def align_folder(
@@ -100,7 +85,7 @@ def align_job(plan: Plan, engine: LandmarkBackend, cfg: AlignConfig, faces: str,
         for i in reversed(range(len(aligned))):  # face 0 last: its sidecar marks the photo done
             face, out = aligned[i], face_path(plan.outputs[path], i, faces)
             written.append(write_image(out, face.image))
-            written += write_companions(out, face, face.sidecar(plan.key(path), engine.name, cfg))  # sidecar last
+            written += write_companions(out, face.sidecar(plan.key(path), engine.name, cfg), face.valid)  # sidecar last
         return written
 
     settings = {"backend": engine.name, **getattr(engine, "settings", {}), "faces": faces, **asdict(cfg)}

@@ -13,23 +13,9 @@ from facefill.align.sidecar import read_sidecar, sidecar_path, write_sidecar
 from facefill.config import AlignConfig, MaskConfig
 from facefill.data.batch import BatchReport, Progress
 from facefill.data.io import MASK_SUFFIX, read_image, write_image
-from facefill.data.tensors import apply_mask_uint8
-from facefill.mask.region import check_aligned, face_mask, landmarks_for
+from facefill.mask.region import check_aligned, landmarks_for, mask_face, mask_settings
 from facefill.options import LANDMARKS
 from facefill.pipeline.runner import Folders, Job, Plan, run_folder
-
-
-def mask_face(image: np.ndarray, landmarks: np.ndarray, cfg: MaskConfig = MaskConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """One aligned photo ``(S, S, 3) uint8`` masked as ``mask`` writes it: the masked photo
-    (context filled with ``cfg.fill``, the edge feathered over ``cfg.feather`` px) and the binary
-    mask ``(S, S) uint8`` (255 = face: the grown hull, where the feathered mask is >= 0.5)."""
-    soft = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
-    return apply_mask_uint8(image, soft, cfg.fill), ((soft >= 0.5) * 255).astype(np.uint8)
-
-
-def mask_settings(cfg: MaskConfig) -> dict:
-    """The ``"mask"`` entry ``mask`` adds to a sidecar."""
-    return {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
 
 
 def mask_folder(

@@ -91,9 +91,7 @@ def hallucinate_record(out: Path) -> dict:
 
 def variant_count(settings: dict) -> int:
     """How many donor variants each face has in a hallucinate run with ``settings`` (1: none)."""
-    if settings.get("method") != "donor":
-        return 1
-    return int((settings.get("donor_settings") or {}).get("variants", 1) or 1)
+    return int((settings.get("donor_settings") or {}).get("variants", 1) or 1)  # only the donor method has them
 
 
 def _find(output: Path, out: Path, aligned: Path | None, variants: int) -> FaceRef | tuple[int, str]:

@@ -1,53 +1,9 @@
-"""A small donor bank made from the real test photos: 4 aligned faces, each as is and mirrored,
-in three colour casts (24 donors), with sidecars as ``facefill align`` writes them."""
+"""Donor tests: a copy of the shared donor bank (tests/conftest.py) and an empty index cache."""
 
-import json
 import shutil
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-
-from facefill.align.sidecar import read_sidecar
-
-#: Where each of the 68 landmarks goes when the image is mirrored left-right.
-FLIP_68 = (list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]
-           + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40] + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
-           + [64, 63, 62, 61, 60, 67, 66, 65])
-CASTS = {"plain": (1.0, 1.0, 1.0), "warm": (1.08, 1.0, 0.9), "cool": (0.9, 1.0, 1.1)}
-FACES = ("astronaut", "biden", "obama", "obama2")
-
-
-def write_donor(folder: Path, name: str, image: np.ndarray, landmarks: np.ndarray, valid: np.ndarray | None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    (folder / f"{name}.json").write_text(json.dumps({"landmarks": np.asarray(landmarks).tolist(), "size": image.shape[0]}))
-    if valid is not None:
-        cv2.imwrite(str(folder / f"{name}.valid.png"), (valid > 0.5).astype(np.uint8) * 255)
-    return path
-
-
-@pytest.fixture(scope="session")
-def donor_bank(aligned_faces, tmp_path_factory) -> Path:
-    from facefill.align.sidecar import read_valid
-    from facefill.data.io import read_image
-
-    bank = tmp_path_factory.mktemp("bank")
-    for face in FACES:
-        path = aligned_faces / f"{face}.png"
-        image, lm = read_image(path), np.asarray(read_sidecar(path)["landmarks"], np.float64)
-        valid = read_valid(path, image.shape[0])
-        size = image.shape[1]
-        flipped_lm = lm[FLIP_68].copy()
-        flipped_lm[:, 0] = size - 1 - flipped_lm[:, 0]
-        for cast, gain in CASTS.items():
-            tinted = np.clip(image * np.array(gain), 0, 255).round().astype(np.uint8)
-            write_donor(bank, f"{face}_{cast}", tinted, lm, valid)
-            write_donor(bank, f"{face}_{cast}_flip", tinted[:, ::-1].copy(), flipped_lm,
-                        None if valid is None else valid[:, ::-1].copy())
-    return bank
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_the_same_seed_gives_the_same_donors_and_another_seed_other_variants(ind
 
 
 def test_cost_prefers_the_same_person_and_refuses_too_few_donors(index, queries, embedder):
-    from facefill.donor.index import _face_stats, describe
+    from facefill.donor.describe import describe, face_stats as _face_stats
 
     images, masks, lms = queries
     desc = describe(images, lms, masks, embedder)

@@ -2,14 +2,14 @@
 
 import pytest
 
-import facefill.pipeline.align as align_pipeline
+import facefill.align.sidecar as sidecar_module
 from facefill.pipeline.align import align_folder
 
 
 def test_faces_all_photo_counts_as_done_only_when_every_face_is_written(two_faces, tmp_path, monkeypatch):
     """Issue 23 #12: interrupted after face 0 of a photo, the re-run skipped it and face 1 never came."""
     out = tmp_path / "al"
-    real_write = align_pipeline.write_sidecar
+    real_write = sidecar_module.write_sidecar
     calls = []
 
     def interrupted(path, data):  # Ctrl-C after the first face's files
@@ -18,10 +18,10 @@ def test_faces_all_photo_counts_as_done_only_when_every_face_is_written(two_face
             raise KeyboardInterrupt
         return real_write(path, data)
 
-    monkeypatch.setattr(align_pipeline, "write_sidecar", interrupted)
+    monkeypatch.setattr(sidecar_module, "write_sidecar", interrupted)
     with pytest.raises(KeyboardInterrupt):
         align_folder(two_faces, out, faces="all")
-    monkeypatch.setattr(align_pipeline, "write_sidecar", real_write)
+    monkeypatch.setattr(sidecar_module, "write_sidecar", real_write)
     report = align_folder(two_faces, out, faces="all")  # resume
     assert len(report.done) == 1 and not report.skipped, report
     assert sorted(p.name for p in out.glob("pair_*.json")) == ["pair_0.json", "pair_1.json"]

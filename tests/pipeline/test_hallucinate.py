@@ -12,6 +12,7 @@ from facefill.config import get_preset
 from facefill.data.io import read_image
 from facefill.mask.compose import compose
 from facefill.models import build_generator
+from facefill.fill.model import ModelFill
 from facefill.models.release import save_release
 from facefill.pipeline.hallucinate import (HallucinateOptions, default_model_path, hallucinate_folder, load_model,
                                            parse_shard)
@@ -48,7 +49,7 @@ def test_default_model_on_real_photos(masked, tmp_path):
 @pytest.mark.parametrize("feather", [0, 3])
 def test_keep_face_is_exact_inside_the_mask(masked, tmp_path, tiny_model, feather):
     G, cfg = load_model(tiny_model)
-    report = hallucinate_folder(masked, tmp_path / "o", G, cfg, HallucinateOptions(feather=feather))
+    report = hallucinate_folder(masked, tmp_path / "o", HallucinateOptions(feather=feather), filler=ModelFill(G=G, cfg=cfg))
     assert len(report.written) == 5 and not report.failed
     for out in report.written:
         img, inp = read_image(out), read_image(masked / out.name)
@@ -59,7 +60,8 @@ def test_keep_face_is_exact_inside_the_mask(masked, tmp_path, tiny_model, feathe
 
 def test_no_keep_face_gives_the_raw_output(masked, tmp_path, tiny_model):
     G, cfg = load_model(tiny_model)
-    hallucinate_folder(masked, tmp_path / "o", G, cfg, HallucinateOptions(keep_face=False, all_scales_dir=tmp_path / "s"))
+    hallucinate_folder(masked, tmp_path / "o", HallucinateOptions(keep_face=False, all_scales_dir=tmp_path / "s"),
+                       filler=ModelFill(G=G, cfg=cfg))
     name = sorted((tmp_path / "o").glob("*.png"))[0].name
     inp = read_image(masked / name)
     m = cv2.imread(str(masked / name.replace(".png", ".mask.png")), cv2.IMREAD_GRAYSCALE) > 127
@@ -87,7 +89,7 @@ def test_bad_files_reported_good_ones_written(masked, tmp_path, tiny_model):
 def test_mask_from_landmarks_on_aligned_photos(aligned_faces, tmp_path, tiny_model):
     G, cfg = load_model(tiny_model)
     opts = HallucinateOptions(mask_from_landmarks=True, grid=tmp_path / "g.png", feather=0)
-    report = hallucinate_folder(aligned_faces, tmp_path / "o", G, cfg, opts)
+    report = hallucinate_folder(aligned_faces, tmp_path / "o", opts, filler=ModelFill(G=G, cfg=cfg))
     assert len(report.written) == 5
     sheet = read_image(tmp_path / "g.png")
     real = read_image(sorted(aligned_faces.glob("*.png"))[0])

@@ -18,8 +18,9 @@ from facefill.data.io import read_image
 from facefill.models import build_generator
 from facefill.models.release import save_release
 from facefill.pipeline.align import align_folder
-from facefill.pipeline.hallucinate import HallucinateOptions, RawOptions, hallucinate_folder, load_model
-from facefill.pipeline.hallucinate import _Hallucinate
+from facefill.fill.model import ModelFill
+from facefill.options import AlignOptions
+from facefill.pipeline.hallucinate import HallucinateJob, HallucinateOptions, hallucinate_folder, load_model
 from facefill.pipeline.runner import Folders, plan_run
 from facefill.pipeline.mask import mask_folder
 
@@ -45,12 +46,12 @@ def raw(tmp_path, data_dir):
 
 def test_photos_give_what_align_then_mask_then_hallucinate_gives(raw, tmp_path, tiny):
     G, cfg = tiny
-    report = hallucinate_folder(raw, tmp_path / "one", G, cfg, HallucinateOptions(feather=3))
+    report = hallucinate_folder(raw, tmp_path / "one", HallucinateOptions(feather=3), filler=ModelFill(G=G, cfg=cfg))
     assert len(report.done) == 2 and not report.failed
     assert "2 photos aligned and masked on the fly, 2 faces (biden.jpg, obama.jpg)" in report.notes[-1]
     align_folder(raw, tmp_path / "al")
     mask_folder(tmp_path / "al", tmp_path / "ma")
-    hallucinate_folder(tmp_path / "ma", tmp_path / "three", G, cfg, HallucinateOptions(feather=3))
+    hallucinate_folder(tmp_path / "ma", tmp_path / "three", HallucinateOptions(feather=3), filler=ModelFill(G=G, cfg=cfg))
     for name in ("obama", "biden"):
         one, three = tmp_path / "one" / f"{name}.png", tmp_path / "three" / f"{name}.png"
         assert np.array_equal(read_image(one), read_image(three)), name  # bit for bit
@@ -68,7 +69,7 @@ def test_photos_give_what_align_then_mask_then_hallucinate_gives(raw, tmp_path, 
                             "--masks", str(tmp_path / "one")])
     assert r.exit_code == 0, r.output
     # a second run resumes
-    again = hallucinate_folder(raw, tmp_path / "one", G, cfg, HallucinateOptions(feather=3))
+    again = hallucinate_folder(raw, tmp_path / "one", HallucinateOptions(feather=3), filler=ModelFill(G=G, cfg=cfg))
     assert len(again.skipped) == 2 and not again.done
 
 
@@ -95,7 +96,7 @@ def test_a_mixed_folder_is_handled_per_file(raw, tmp_path, tiny, faces_copy):
     assert "no face found" in reasons["wall.jpg"] and "200x300" in reasons["wall.jpg"]
     out = tmp_path / "out"
     assert sorted(p.name for p in out.glob("[!.]*.json")) == ["biden.json", "obama.json"]  # raw photos only
-    alone = hallucinate_folder(tmp_path / "ma", tmp_path / "alone", G, cfg, HallucinateOptions())
+    alone = hallucinate_folder(tmp_path / "ma", tmp_path / "alone", HallucinateOptions(), filler=ModelFill(G=G, cfg=cfg))
     assert not alone.failed
     assert np.array_equal(read_image(out / "masked.png"), read_image(tmp_path / "alone" / "astronaut.png"))
     # the aligned crop: as if 'facefill mask' had masked it first
@@ -105,17 +106,16 @@ def test_a_mixed_folder_is_handled_per_file(raw, tmp_path, tiny, faces_copy):
 def test_faces_all_writes_each_face_and_donor_gets_landmarks(tmp_path, two_faces, tiny):
     G, cfg = tiny
     raw = two_faces
-    opts = HallucinateOptions(raw=RawOptions(faces="all"))
-    report = hallucinate_folder(raw, tmp_path / "out", G, cfg, opts)
+    opts = HallucinateOptions(raw=AlignOptions(faces="all"))
+    report = hallucinate_folder(raw, tmp_path / "out", opts, filler=ModelFill(G=G, cfg=cfg))
     assert not report.failed and "1 photos aligned and masked on the fly, 2 faces" in report.notes[-1]
     names = sorted(p.name for p in (tmp_path / "out").glob("pair_*"))
     assert {"pair_0.png", "pair_1.png", "pair_0.json", "pair_1.json", "pair_0.mask.png"} <= set(names)
-    assert len(hallucinate_folder(raw, tmp_path / "out", G, cfg, opts).skipped) == 1  # resumes
+    assert len(hallucinate_folder(raw, tmp_path / "out", opts, filler=ModelFill(G=G, cfg=cfg)).skipped) == 1  # resumes
     # --method donor takes the landmarks of the crop aligned on the fly (as its sidecar stores them)
-    import torch
 
     plan = plan_run(Folders(raw, tmp_path / "x", "no images"))
-    job = _Hallucinate(plan, G, cfg, HallucinateOptions(raw=RawOptions(faces="all")), torch.device("cpu"), None)
+    job = HallucinateJob(plan, ModelFill(G=G, cfg=cfg), HallucinateOptions(raw=AlignOptions(faces="all")))
     items = job.load(raw / "pair.jpg")
     assert [it.kind for it in items] == ["raw", "raw"]
     for i, it in enumerate(items):
@@ -150,7 +150,7 @@ def test_default_model_draws_no_border_frame(tmp_path):
     """Issue 27: zero padding in the output block's last 5x5 conv drew a 2 px frame (edge steps 11-19
     grey levels against 3.3-3.7 inside on these photos); with replicate padding the edge steps
     are those of the inside."""
-    report = hallucinate_folder(EXAMPLES, tmp_path / "out", *load_model(), HallucinateOptions())
+    report = hallucinate_folder(EXAMPLES, tmp_path / "out", HallucinateOptions())
     assert len(report.done) == 4 and not report.failed
     for out in sorted((tmp_path / "out").glob("*.png")):
         if out.name.endswith(".mask.png") or out.name.endswith(".valid.png"):
@@ -168,7 +168,7 @@ def test_a_photo_beside_an_aligned_crop_of_the_same_stem_is_aligned_not_refused(
     shutil.copy(data_dir / "faces" / "obama.jpg", mixed / "obama.jpg")
     for name in ("obama.png", "obama.json"):
         shutil.copy(tmp_path / "al" / name, mixed / name)
-    report = hallucinate_folder(mixed, tmp_path / "out", None, None, HallucinateOptions(method="mean"))
+    report = hallucinate_folder(mixed, tmp_path / "out", HallucinateOptions(method="mean"))
     assert not report.failed and len(report.done) == 2
     assert "1 aligned crops" in report.notes[-1] and "1 photos aligned" in report.notes[-1]
     assert read_image(tmp_path / "out" / "obama.jpg.png").shape == (128, 128, 3)

@@ -53,7 +53,7 @@ def test_hallucinate_with_an_unwritable_grid_stops_before_the_model_runs(masked,
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError, match="--grid"):
-        hallucinate_folder(masked, tmp_path / "out", None, None, HallucinateOptions(method="mean", grid=blocker / "g.png"))
+        hallucinate_folder(masked, tmp_path / "out", HallucinateOptions(method="mean", grid=blocker / "g.png"))
     assert not list((tmp_path / "out").glob("*.png"))
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from facefill.align.unwarp import Face, paste_faces
 from facefill.data.io import read_image, read_mask
-from facefill.options import RawOptions
+from facefill.options import AlignOptions
 from facefill.pipeline.hallucinate import HallucinateOptions, hallucinate_folder
 from facefill.pipeline.paste import PasteOptions, paste_folder
 
@@ -55,7 +55,7 @@ def run(tmp_path_factory):
     raw.mkdir()
     for name in ("obama.jpg", "biden.jpg", "astronaut.jpg"):
         shutil.copy(DATA / name, raw / name)
-    report = hallucinate_folder(raw, root / "out", None, None, HallucinateOptions(method="mean"))
+    report = hallucinate_folder(raw, root / "out", HallucinateOptions(method="mean"))
     assert len(report.done) == 3, report.failed
     report = paste_folder(root / "out", raw, root / "final", PasteOptions(feather=FEATHER))
     assert len(report.done) == 3 and not report.failed, report.failed
@@ -100,8 +100,8 @@ def test_the_edge_is_soft(run):
 
 
 def test_every_face_of_a_faces_all_photo_goes_into_one_output(tmp_path, two_faces):
-    report = hallucinate_folder(two_faces, tmp_path / "out", None, None,
-                                HallucinateOptions(method="mean", raw=RawOptions(faces="all")))
+    report = hallucinate_folder(two_faces, tmp_path / "out",
+                                HallucinateOptions(method="mean", raw=AlignOptions(faces="all")))
     assert not report.failed
     faces = sorted(p.name for p in (tmp_path / "out").glob("pair_?.png"))
     assert faces == ["pair_0.png", "pair_1.png"]
@@ -138,7 +138,7 @@ def test_padding_is_never_pasted():
 def test_photos_from_masked_inputs_find_their_sidecars_in_the_folder_hallucinate_read(tmp_path, masked):
     """Masked inputs (align -> mask -> hallucinate): the sidecars and masks are in the folder
     hallucinate read, found through OUT's run record."""
-    report = hallucinate_folder(masked, tmp_path / "out", None, None, HallucinateOptions(method="mean"))
+    report = hallucinate_folder(masked, tmp_path / "out", HallucinateOptions(method="mean"))
     assert len(report.done) == 5
     report = paste_folder(tmp_path / "out", DATA, tmp_path / "final")
     assert sorted(p.name for p in report.written) == sorted(p.stem + ".png" for p in DATA.iterdir())
@@ -183,7 +183,7 @@ def test_aligned_crops_masked_on_the_fly_get_their_mask_drawn_again(tmp_path, al
     draws it again from the sidecar's landmarks, as hallucinate did, and keeps the photo's face."""
     from facefill.mask.region import face_mask
 
-    report = hallucinate_folder(aligned_faces, tmp_path / "out", None, None, HallucinateOptions(method="mean"))
+    report = hallucinate_folder(aligned_faces, tmp_path / "out", HallucinateOptions(method="mean"))
     assert len(report.done) == 5 and not list((tmp_path / "out").glob("*.mask.png"))
     report = paste_folder(tmp_path / "out", DATA, tmp_path / "final")
     assert not report.failed and len(report.written) == 5

@@ -1,0 +1,70 @@
+"""Donor context (``--method donor``) as a :class:`ContextFiller`: the math is
+:class:`facefill.donor.DonorHallucinator` over a donor source (a bank folder's index)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import torch
+
+from facefill.data.batch import Progress
+from facefill.fill.base import ContextFiller, FillBatch, Filled
+
+
+class DonorFill(ContextFiller):
+    """Context from donor faces. Give the bank folder (``bank``, indexed and cached when prepared)
+    and :class:`facefill.donor.DonorSettings`, or a ready ``hallucinator``
+    (:class:`facefill.donor.DonorHallucinator`: another source, embedder or settings)."""
+
+    name = "donor"
+    landmarks = True
+    keeps_face = True
+
+    def __init__(self, bank: str | os.PathLike | None = None, settings=None, hallucinator=None) -> None:
+        from facefill.donor import DonorSettings
+
+        if (bank is None) == (hallucinator is None):
+            raise ValueError("DonorFill takes a bank folder or a DonorHallucinator, not both")
+        self.bank, self.hallucinator = bank, hallucinator
+        self.donor_settings = hallucinator.settings if hallucinator is not None else settings or DonorSettings()
+        self.variants = self.donor_settings.variants
+
+    @classmethod
+    def from_options(cls, opts) -> "DonorFill":
+        from facefill.donor import DonorSettings
+
+        return cls(opts.donors, DonorSettings(variants=opts.variants, seed=opts.seed))
+
+    def prepare(self, device: str | torch.device = "cpu", progress: Progress | None = None) -> "DonorFill":
+        """Reads the bank's index from the cache or builds it (``progress`` reports the build; the
+        descriptor and segmentation networks run on ``device``), and puts the hallucinator's torch
+        steps on ``device``. FacefillError with one line for a missing, unreadable or too small bank."""
+        device = torch.device(device)
+        if self.hallucinator is None:
+            from facefill.donor import DonorHallucinator, load_index
+            from facefill.models.embedders import FaceEmbedder
+            from facefill.segment.selfie import SelfieSegmenter
+
+            embedder = FaceEmbedder().to(device)
+            index = load_index(self.bank, progress=progress, embedder=embedder, segmenter=SelfieSegmenter(device=device))
+            self.hallucinator = DonorHallucinator(index, self.donor_settings, embedder, device)
+        elif getattr(self.hallucinator, "device", device) != device:
+            self.hallucinator.to(device)
+        self.device = device
+        return self
+
+    def reads(self) -> dict:
+        return {"--donors": self.hallucinator.index.root if self.hallucinator is not None else self.bank}
+
+    def settings(self) -> dict:
+        return {"donor_bank": self.hallucinator.index.key, "donor_settings": asdict(self.donor_settings)}
+
+    def fill(self, batch: FillBatch) -> Filled:
+        from facefill.donor import name_seed
+
+        final, _ = self.hallucinator(batch.images, batch.masks, batch.landmarks, [name_seed(n) for n in batch.names])
+        return Filled(final)
+
+    def notes(self, keep_face: bool) -> list[str]:
+        return [self.hallucinator.summary()]
