@@ -123,13 +123,16 @@ def locate(key: str, path: str | os.PathLike | None = None) -> tuple[Path | None
     w = WEIGHTS[key]
     if path is not None:
         p = Path(path)
-        return (p, f"{p} (given)") if p.is_file() else (None, f"{p} does not exist (to get {w.file}: {w.how})")
+        if p.is_file():
+            return p, f"{p} (given)"
+        return None, f"{p} {'is a folder, not a file' if p.is_dir() else 'does not exist'} (to get {w.file}: {w.how})"
     env = os.environ.get(w.env) if w.overridable else None  # other libraries look in torch hub's cache only
     if env:
         p = Path(env)
         if p.is_file():
             return p, f"{p} (from ${w.env})"
-        return None, f"${w.env}={env} does not exist; point it at the {w.file} file or unset it"
+        what = "is a folder, not a file" if p.is_dir() else "does not exist"
+        return None, f"${w.env}={env} {what}; point it at the {w.file} file or unset it"
     p = home_path(w)
     if p is not None and p.is_file():
         return p, str(p)

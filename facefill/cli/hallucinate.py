@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from facefill.cli import _options as opt
-from facefill.cli.common import handle_errors, report_batch, run_with_progress
+from facefill.cli.common import handle_errors, output_folder, report_batch, run_with_progress
 from facefill.errors import FacefillError
 from facefill.options import DETECTORS, FACES, LANDMARKS, METHODS, PRECISION
 
@@ -75,6 +75,8 @@ def hallucinate(
                                  param_hint="--donors")
     if method != "donor" and (donors is not None or variants != 1):
         raise typer.BadParameter("--donors and --variants are for --method donor", param_hint="--donors")
+    output_folder(out_dir, "OUT_DIR")
+    output_folder(all_scales, "--all-scales")
     # every other check (choices, ranges, combinations, --shard) is the options' own: exit 2, before any work
     opts = HallucinateOptions(method=method, keep_face=keep_face, feather=feather, batch_size=batch_size,
                               precision=precision, overwrite=overwrite, shard=parse_shard(shard),
