@@ -8,7 +8,7 @@ import typer
 
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, output_folder, report_batch, run_with_progress
-from facefill.errors import FacefillError
+from facefill.errors import CheckpointError, FacefillError
 from facefill.options import DETECTORS, FACES, LANDMARKS, METHODS, PRECISION
 
 @handle_errors
@@ -96,6 +96,10 @@ def hallucinate(
 
     dev = resolve_device(device)
     G, cfg = load_model(checkpoint, dev) if method == "model" else (None, None)
+    if cfg is not None and cfg.generator.scales[-1] < 16:  # aligned faces are >= 16 px (AlignConfig.size)
+        raise CheckpointError(f"{checkpoint} makes {cfg.generator.scales[-1]} px images (generator.scales="
+                              f"{list(cfg.generator.scales)}), but hallucinate needs aligned faces of at least 16 px: "
+                              f"train with scales up to 16 px or more (e.g. --set generator.scales=[8,16])")
     if method == "donor":
         from facefill.donor import DonorSettings
         from facefill.pipeline.hallucinate import load_donors

@@ -181,3 +181,145 @@ def test_a_run_files_record_not_utf8_is_read(faces_copy, tmp_path):
     r = _mask(faces_copy, out, "--overwrite")  # the recorded file is removed by its bytes, nothing else
     assert r.exit_code == 0 and not (out / odd).exists(), r.output
     assert (out / "obama.png").is_file()
+
+
+# ------------------------------------------------------------------ item 11: true lines, not misleading ones
+
+@pytest.fixture
+def pair(tmp_path):
+    """Two folders of 3 random 32 px images with the same names (as tests/cli/test_evaluate.py)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name in ("gen", "real"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / name / f"{i}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return str(tmp_path / "gen"), str(tmp_path / "real")
+
+
+def _plain_pickle(path):
+    import pickle
+
+    path.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "plain pickle"])
+def test_an_inception_file_that_is_no_pickle_of_objects_is_not_called_one(kind, pair, tmp_path):
+    f = tmp_path / "inception.pth"
+    f.write_bytes(os.urandom(5000)) if kind == "random bytes" else _plain_pickle(f)
+    line = error_line(runner.invoke(app, ["evaluate", *pair, "-m", "fid", "--inception-weights", str(f)]), 1)
+    assert str(f) in line and "pickled Python objects" not in line and "weights_only" not in line, line
+    assert ("not a PyTorch file" if kind == "random bytes" else "a plain Python pickle") in line, line
+
+
+def test_a_plain_pickle_as_checkpoint_is_not_called_a_training_state(masked, tmp_path):
+    f = _plain_pickle(tmp_path / "model.pkl")
+    line = error_line(runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "out"), "--checkpoint", str(f)]), 1)
+    assert str(f) in line and "training state" not in line and "a plain Python pickle" in line, line
+
+
+@pytest.mark.parametrize("content", [b"hello, not numpy\n", "npy"])
+def test_real_stats_that_is_no_npz_gets_no_allow_pickle_hint(content, pair, tmp_path):
+    import numpy as np
+
+    stats = tmp_path / "stats.npz"
+    if content == "npy":
+        np.save(tmp_path / "x.npy", np.zeros(3))
+        (tmp_path / "x.npy").rename(stats)
+    else:
+        stats.write_bytes(content)
+    before = stats.read_bytes()
+    line = error_line(runner.invoke(app, ["evaluate", *pair, "-m", "fid", "--real-stats", str(stats)]), 1)
+    assert str(stats) in line and "allow_pickle" not in line and "pickle" not in line, line
+    assert stats.read_bytes() == before
+
+
+def test_a_folder_as_weights_override_is_called_a_folder(masked, tmp_path, no_overrides):
+    no_overrides.setenv("FACEFILL_DEFAULT_GENERATOR", str(tmp_path))
+    line = error_line(runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "out")]), 1)
+    assert f"$FACEFILL_DEFAULT_GENERATOR={tmp_path} is a folder" in line and "does not exist" not in line, line
+
+
+def test_a_run_of_8_px_in_hallucinate_names_the_scales(faces_copy, masked, tmp_path):
+    fast = ["--preset", "tiny", "--batch-size", "2", "--set", "loss.id=0", "--set", "loss.pc=0",
+            "--set", "train.val_fraction=0.0", "--device", "cpu"]
+    r = runner.invoke(app, ["train", str(faces_copy), "--out", str(tmp_path / "runs"), "--name", "r8", "--steps", "1",
+                            "--set", "generator.scales=[8]", *fast])
+    assert r.exit_code == 0, r.output
+    release = tmp_path / "runs" / "r8" / "generator.safetensors"
+    line = error_line(runner.invoke(app, ["hallucinate", str(masked), str(tmp_path / "out"), "--checkpoint",
+                                          str(release)]), 1)
+    assert "8 px" in line and "generator.scales" in line and "align.size" not in line, line
+
+
+def test_evaluate_of_photos_against_aligned_faces_says_to_align_first(masked, raw, tmp_path):
+    import shutil
+
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    for name in ("obama", "biden"):
+        shutil.copy(masked / f"{name}.png", gen / f"{name}.png")
+    line = error_line(runner.invoke(app, ["evaluate", str(gen), str(raw), "-m", "ssim"]), 1)
+    assert "differ in size" in line and f"facefill align {raw}" in line, line
+
+
+def _damaged_images(folder):
+    """A PNG failing its IDAT CRC, PNGs cut short, a BMP and a TIFF cut short."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    png = bytearray(cv2.imencode(".png", img)[1].tobytes())
+    png[60] ^= 1
+    (folder / "crc.png").write_bytes(bytes(png))
+    (folder / "cut_header.png").write_bytes(bytes(png[:40]))
+    (folder / "cut.png").write_bytes(cv2.imencode(".png", img)[1].tobytes()[:-20])
+    for ext in (".bmp", ".tif"):
+        data = cv2.imencode(ext, img)[1].tobytes()
+        (folder / f"cut{ext}").write_bytes(data[:40])
+    return sorted(folder.iterdir())
+
+
+def test_damaged_images_print_nothing_but_facefill_s_line(tmp_path, capfd):
+    """libpng's "libpng error: IDAT: CRC error" and OpenCV's "[ERROR:0@0.1] ..." lines went
+    straight to stderr (fd 2) before facefill's one line about the file."""
+    from facefill.data.io import read_image, read_mask
+    from facefill.errors import ImageError
+
+    for path in _damaged_images(tmp_path / "bad"):
+        with pytest.raises(ImageError, match=path.name):
+            read_image(path)
+        assert read_mask(path) is None
+    out, err = capfd.readouterr()
+    assert "libpng" not in err and "ERROR" not in err and "WARN" not in err, err
+
+
+def test_a_png_with_a_damaged_ancillary_chunk_is_read_in_silence(tmp_path, capfd):
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    from facefill.data.io import read_image
+
+    img = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    png = cv2.imencode(".png", img)[1].tobytes()
+    text = b"tEXt" + b"Comment\x00hello"
+    chunk = struct.pack(">I", len(text) - 4) + text + struct.pack(">I", zlib.crc32(text) ^ 1)  # a wrong CRC
+    (tmp_path / "t.png").write_bytes(png[:33] + chunk + png[33:])
+    assert np.array_equal(read_image(tmp_path / "t.png"), img[..., ::-1])
+    assert "libpng" not in capfd.readouterr().err
+
+
+def test_damaged_inputs_to_a_batch_print_only_facefill_s_lines(faces_copy, tmp_path, capfd):
+    _damaged_images(faces_copy)
+    capfd.readouterr()
+    r = runner.invoke(app, ["mask", str(faces_copy), str(tmp_path / "out")])
+    assert r.exit_code == 3, r.output
+    err = capfd.readouterr().err
+    assert "libpng" not in err and "[ERROR" not in err, err
