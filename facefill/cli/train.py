@@ -91,11 +91,13 @@ RESUME_OPTIONS = ("--steps", "--data-on-device", "--device", "--quiet")
 
 def _check_resume_options(ctx: typer.Context, resume: Path) -> None:
     """``--resume`` continues a run with its own config, so an option that would change it
-    (``--set``, ``--config``, ``--preset``, ``--regime``, ``--batch-size``) is a usage error
-    naming it, never ignored in silence (docs/training.md, "Resuming")."""
+    (``--set``, ``--config``, ``--preset``, ``--regime``, ``--batch-size``; ``--out`` and ``--name``,
+    which a resume does not use) is a usage error naming it, never ignored in silence
+    (docs/training.md, "What --resume takes from the command line"). ``--init`` with ``--resume``
+    is refused by the pipeline with its own line."""
     for param in ctx.command.params:
         flag = max(param.opts, key=len) if param.opts else param.name
-        if param.param_type_name != "option" or flag in RESUME_OPTIONS or param.name == "resume":
+        if param.param_type_name != "option" or flag in RESUME_OPTIONS or param.name in ("resume", "init"):
             continue
         source = ctx.get_parameter_source(param.name)  # Click's ParameterSource (of the Click Typer bundles)
         if source is not None and source.name != "DEFAULT":
@@ -105,7 +107,6 @@ def _check_resume_options(ctx: typer.Context, resume: Path) -> None:
                              f"and would ignore it; on resume only {', '.join(RESUME_OPTIONS[:3])} change. To train on "
                              f"with other settings, start a new run from its weights with them: --init "
                              f"{resume / 'checkpoints' / 'state_N.pt'}")
-    return None
 
 
 def _run_dir(out: Path, name: str | None, preset: str, resume: Path | None) -> Path:
