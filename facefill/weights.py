@@ -127,13 +127,16 @@ def locate(key: str, path: str | os.PathLike | None = None) -> tuple[Path | None
     w = WEIGHTS[key]
     if path is not None:
         p = Path(path)
-        return (p, f"{p} (given)") if p.is_file() else (None, f"{p} does not exist (to get {w.file}: {w.how})")
+        if p.is_file():
+            return p, f"{p} (given)"
+        return None, f"{p} {'is a folder, not a file' if p.is_dir() else 'does not exist'} (to get {w.file}: {w.how})"
     env = os.environ.get(w.env) if w.overridable else None  # other libraries look in torch hub's cache only
     if env:
         p = Path(env)
         if p.is_file():
             return p, f"{p} (from ${w.env})"
-        return None, f"${w.env}={env} does not exist; point it at the {w.file} file or unset it"
+        what = "is a folder, not a file" if p.is_dir() else "does not exist"
+        return None, f"${w.env}={env} {what}; point it at the {w.file} file or unset it"
     p = home_path(w)
     if p is not None and p.is_file():
         return p, str(p)
@@ -151,6 +154,46 @@ def key_of(file: str) -> str:
         if w.file == file:
             return key
     raise KeyError(file)
+
+
+#: how a ``torch.save`` file starts: a zip archive (torch >= 1.6), or the legacy format's pickled magic number
+_TORCH_ZIP, _TORCH_LEGACY = b"PK\x03\x04", b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """What a weights file is by its first bytes, without loading it: ``"torch"`` (written by
+    ``torch.save``), ``"pickle"`` (a plain Python pickle, not torch's), ``"safetensors"`` (its
+    header length then ``{``), or ``"other"`` (random bytes, text, another format)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return "other"
+    if head.startswith(_TORCH_ZIP) or head.startswith(_TORCH_LEGACY):
+        return "torch"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if len(head) > 8 and head[8:9] == b"{":
+        return "safetensors"
+    return "other"
+
+
+def why_unloadable(path: str | os.PathLike, exc: Exception) -> str:
+    """A true one-line reason for a failed ``torch.load(path, weights_only=True)``: torch says
+    "Weights only load failed" (and advises ``weights_only=False``, i.e. running the file's code)
+    for random bytes and plain pickles as much as for pickled objects, so the file is looked at."""
+    text = str(exc)
+    kind = file_kind(path)
+    if "Unsupported global" in text or (kind == "torch" and "Weights only load failed" in text):
+        return "it holds pickled Python objects, which facefill never loads"
+    if kind == "pickle":
+        return "a plain Python pickle, not a file torch.save wrote"
+    if kind == "safetensors":
+        return "a safetensors file, not a file torch.save wrote"
+    if kind == "other":
+        return "not a PyTorch file (neither torch.save's zip archive nor its legacy format)"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"not readable as a torch.save file: {(lines[0] if lines else type(exc).__name__)[:120]}"
 
 
 def find(key: str, path: str | os.PathLike | None = None) -> Path:

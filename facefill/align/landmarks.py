@@ -17,13 +17,14 @@ coordinates of the image it was given, so alignment and masking do not care whic
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
-from facefill.errors import FacefillError, WeightsNotFoundError
+from facefill.errors import CheckpointError, FacefillError, WeightsNotFoundError
 
 LEFT_EYE = slice(36, 42)  # the eye on the left of the image (the subject's right eye)
 RIGHT_EYE = slice(42, 48)
@@ -67,6 +68,23 @@ def dlib_model_path(name: str) -> Path:
     return find(name if name in WEIGHTS else key_of(name))
 
 
+def _not_the_model(key: str, why: str) -> CheckpointError:
+    from facefill.weights import WEIGHTS, find
+
+    w = WEIGHTS[key]
+    fix = f"point ${w.env} at that file or unset it" if os.environ.get(w.env) else w.how
+    return CheckpointError(f"{find(key)} cannot be used as {w.file}, the {w.what.split(' (')[0]} ({why}); {fix}")
+
+
+def _dlib_model(loader: Callable, key: str):
+    """``loader(path)`` for dlib's model file ``key``; a file of another kind (garbage, or another
+    of dlib's .dat files) is a one-line CheckpointError naming it, not dlib's RuntimeError."""
+    try:
+        return loader(str(dlib_model_path(key)))
+    except RuntimeError as exc:  # dlib: "Error deserializing object of type long ..."
+        raise _not_the_model(key, str(exc).strip().splitlines()[0][:120] or "unreadable") from None
+
+
 def _import_dlib():
     try:
         import dlib
@@ -93,10 +111,13 @@ class DlibBackend:
         if detector == "hog":
             self._detector = dlib.get_frontal_face_detector()
         elif detector == "cnn":
-            self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path("dlib-cnn")))
+            self._detector = _dlib_model(dlib.cnn_face_detection_model_v1, "dlib-cnn")
         else:
             raise FacefillError(f"unknown dlib detector {detector!r}; use hog or cnn")
-        self._predictor = dlib.shape_predictor(str(dlib_model_path("dlib-landmarks")))
+        self._predictor = _dlib_model(dlib.shape_predictor, "dlib-landmarks")
+        parts = self._predictor(np.zeros((8, 8, 3), np.uint8), dlib.rectangle(0, 0, 7, 7)).num_parts
+        if parts != 68:  # the 5-point predictor loads too, and would align on 5 points
+            raise _not_the_model("dlib-landmarks", f"a {parts}-point predictor")
 
     def detect(self, image: np.ndarray) -> list[Face]:
         image = np.ascontiguousarray(image)  # dlib misreads strided views (found no face at random)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from facefill.cli import _options as opt
-from facefill.cli.common import handle_errors, report_batch, resolve_config, run_with_progress
+from facefill.cli.common import handle_errors, output_folder, report_batch, resolve_config, run_with_progress
 from facefill.errors import FacefillError
 from facefill.options import DETECTORS, FACES, LANDMARKS
 
@@ -37,6 +37,7 @@ def align(
     from facefill.options import AlignOptions
     from facefill.runtime import check_device_name
 
+    output_folder(aligned_dir, "ALIGNED_DIR")
     opts = AlignOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces)
     check_device_name(device)
     if not raw_dir.exists():

@@ -64,6 +64,15 @@ def resolve_config(preset: str, config_file: Path | None, overrides: list[str] |
         raise UsageError(str(exc)) from None
 
 
+def output_folder(path: Path | None, what: str) -> Path | None:
+    """``path`` as an output folder; ``-`` is refused (usage error, exit 2): it means stdout to
+    Unix tools, and these commands write many files into a folder, never to stdout."""
+    if path is not None and str(path) == "-":
+        raise UsageError(f"{what} '-': this command writes image files into a folder, not to stdout; give a "
+                         f"folder name (a folder named '-' is written as its full path, e.g. $PWD/-)")
+    return path
+
+
 def progress_bar(transient: bool = False, disable: bool = False):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from facefill.cli import _options as opt
-from facefill.cli.common import handle_errors, report_batch, run_with_progress
+from facefill.cli.common import handle_errors, output_folder, report_batch, run_with_progress
 from facefill.errors import FacefillError
 from facefill.options import DETECTORS, FACES, LANDMARKS, METHODS, PRECISION
 
@@ -68,6 +68,8 @@ def hallucinate(
     from facefill.options import AlignOptions, HallucinateOptions, parse_shard
     from facefill.runtime import check_device_name
 
+    output_folder(out_dir, "OUT_DIR")
+    output_folder(all_scales, "--all-scales")
     # every check (choices, ranges, a method's inputs and combinations, --shard) is the options' own:
     # exit 2, before any work
     opts = HallucinateOptions(method=method, checkpoint=checkpoint, donors=donors, variants=variants, seed=seed,

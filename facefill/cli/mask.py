@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from facefill.cli import _options as opt
-from facefill.cli.common import handle_errors, report_batch, resolve_config, run_with_progress
+from facefill.cli.common import handle_errors, output_folder, report_batch, resolve_config, run_with_progress
 from facefill.errors import FacefillError
 from facefill.options import LANDMARKS
 
@@ -30,6 +30,7 @@ def mask(
     come from the alignment sidecar, or are re-detected when it is missing; photos that are not
     aligned are refused (run 'facefill align' first)."""
     LANDMARKS.check(landmarks)
+    output_folder(masked_dir, "MASKED_DIR")
     if not aligned_dir.exists():
         raise FacefillError(f"{aligned_dir} does not exist; run 'facefill align RAW_DIR {aligned_dir}' first")
     full = resolve_config("small", config, set_)

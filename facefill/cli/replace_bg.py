@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from facefill.cli import _options as opt
-from facefill.cli.common import handle_errors, report_batch, run_with_progress
+from facefill.cli.common import handle_errors, output_folder, report_batch, run_with_progress
 from facefill.errors import FacefillError
 from facefill.options import ASSIGN, SEGMENTERS
 
@@ -43,6 +43,7 @@ def replace_bg(
     from facefill.options import ReplaceOptions
     from facefill.runtime import check_device_name
 
+    output_folder(out_dir, "OUT_DIR")
     opts = ReplaceOptions(segmenter=segmenter, levels=levels, feather=feather, threshold=threshold, saliency=saliency,
                           assign=assign, seed=seed, batch_size=batch_size, face_masks_dir=face_masks,
                           save_masks=save_masks, overwrite=overwrite)

@@ -10,7 +10,7 @@ import typer
 
 from facefill.cli import _options as opt
 from facefill.cli.common import CONFIG_HELP, err_console, handle_errors, progress_bar, resolve_config
-from facefill.errors import FacefillError
+from facefill.errors import FacefillError, UsageError
 from facefill.runtime import check_device_name
 
 DATA_ON_DEVICE_HELP = ("Keep the decoded training set on the training device and build each batch there (flips, "
@@ -20,6 +20,7 @@ DATA_ON_DEVICE_HELP = ("Keep the decoded training set on the training device and
 
 @handle_errors
 def train(
+    ctx: typer.Context,
     data_dir: Path = typer.Argument(..., help="Folder of aligned face photos (output of 'facefill align'; searched recursively)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Parent folder; the run goes into OUT/<preset>-<date-time> unless --name is given."),
     name: str = typer.Option(None, "--name", help="Run folder name under --out."),
@@ -45,6 +46,8 @@ def train(
     device = check_device_name(device)
     if data_on_device is not None and data_on_device not in ("auto", "on", "off"):
         raise typer.BadParameter("must be 'auto', 'on' or 'off'", param_hint="--data-on-device")
+    if resume is not None:
+        _check_resume_options(ctx, resume)
     cfg = _config(preset, config, set_, regime, batch_size)
     run_dir = _run_dir(out, name, preset, resume)
     with progress_bar(disable=quiet) as bar:
@@ -80,6 +83,30 @@ def _config(preset: str, config: Path | None, set_: list[str] | None, regime: st
     cfg = resolve_config(preset, config, set_)
     given = {"regime": regime, "batch_size": batch_size}
     return replace(cfg, train=replace(cfg.train, **{k: v for k, v in given.items() if v is not None}))
+
+
+#: what a resumed run takes from the command line; every other setting is the run's own (RUN/config.toml)
+RESUME_OPTIONS = ("--steps", "--data-on-device", "--device", "--quiet")
+
+
+def _check_resume_options(ctx: typer.Context, resume: Path) -> None:
+    """``--resume`` continues a run with its own config, so an option that would change it
+    (``--set``, ``--config``, ``--preset``, ``--regime``, ``--batch-size``; ``--out`` and ``--name``,
+    which a resume does not use) is a usage error naming it, never ignored in silence
+    (docs/training.md, "What --resume takes from the command line"). ``--init`` with ``--resume``
+    is refused by the pipeline with its own line."""
+    for param in ctx.command.params:
+        flag = max(param.opts, key=len) if param.opts else param.name
+        if param.param_type_name != "option" or flag in RESUME_OPTIONS or param.name in ("resume", "init"):
+            continue
+        source = ctx.get_parameter_source(param.name)  # Click's ParameterSource (of the Click Typer bundles)
+        if source is not None and source.name != "DEFAULT":
+            given = ctx.params.get(param.name)
+            shown = " ".join(f"{flag} {v}" for v in given) if isinstance(given, (list, tuple)) else f"{flag} {given}"
+            raise UsageError(f"{shown}: --resume {resume} continues the run with its own settings ({resume / 'config.toml'}) "
+                             f"and would ignore it; on resume only {', '.join(RESUME_OPTIONS[:3])} change. To train on "
+                             f"with other settings, start a new run from its weights with them: --init "
+                             f"{resume / 'checkpoints' / 'state_N.pt'}")
 
 
 def _run_dir(out: Path, name: str | None, preset: str, resume: Path | None) -> Path:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 import warnings
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -99,6 +102,60 @@ def to_uint8_rgb(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:
     return np.ascontiguousarray(img[:, :, ::-1]) if channel_order == "BGR" else img
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_quiet_lock = threading.Lock()
+_quiet_depth = [0, 0]  # [decodes running, OpenCV's log level before the first]
+
+
+@contextmanager
+def _quiet_opencv():
+    """OpenCV's own log lines off while decoding (a damaged BMP or TIFF logs "[ERROR:0@0.1] ...
+    Unexpected end of input stream" before facefill's one line about the file), then back to
+    what they were; safe with decodes in several threads."""
+    logging = cv2.utils.logging
+    with _quiet_lock:
+        if _quiet_depth[0] == 0:
+            _quiet_depth[1] = logging.getLogLevel()
+            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+        _quiet_depth[0] += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth[0] -= 1
+            if _quiet_depth[0] == 0:
+                logging.setLogLevel(_quiet_depth[1])
+
+
+def _checked_png(data: np.ndarray) -> np.ndarray:
+    """A PNG's bytes checked chunk by chunk before libpng sees them: libpng prints its own
+    "libpng error: IDAT: CRC error" / "PNG input buffer is incomplete" lines on stderr, which no
+    log level silences. A file cut short or a critical chunk failing its CRC raises ValueError
+    (why); ancillary chunks failing theirs (libpng would warn and skip them) are left out.
+    Other formats are returned as they are."""
+    buf = memoryview(data)
+    if bytes(buf[:8]) != _PNG_SIGNATURE:
+        return data
+    pos, bad = 8, []
+    while True:
+        if pos + 12 > len(buf):
+            raise ValueError("a PNG cut short (its end is missing)")
+        length, kind = int.from_bytes(buf[pos:pos + 4], "big"), bytes(buf[pos + 4:pos + 8])
+        end = pos + 12 + length
+        if end > len(buf):
+            raise ValueError(f"a PNG cut short (in its {kind.decode('latin-1')!r} chunk)")
+        if zlib.crc32(buf[pos + 4:end - 4]) != int.from_bytes(buf[end - 4:end], "big"):
+            if not kind[:1].islower():  # a critical chunk (IHDR, IDAT, PLTE, IEND)
+                raise ValueError(f"a damaged PNG (its {kind.decode('latin-1')!r} chunk fails its CRC check)")
+            bad.append((pos, end))
+        if kind == b"IEND":
+            break
+        pos = end
+    for start, stop in reversed(bad):
+        data = np.concatenate([data[:start], data[stop:]])
+    return data
+
+
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
@@ -110,6 +167,19 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
             return im.size[1], im.size[0]
     except Exception:  # unreadable or unknown to PIL: read_image reports it properly
         return None
+
+
+def _decode(path: Path, data: np.ndarray, flag: int) -> np.ndarray | None:
+    """``cv2.imdecode`` with nothing printed on stderr for a damaged file (None then; ImageError
+    naming what is wrong with a damaged PNG)."""
+    if not data.size:
+        return None
+    try:
+        data = _checked_png(data)
+    except ValueError as exc:
+        raise ImageError(f"{path}: not a readable image ({exc}); remove or re-export it") from None
+    with _quiet_opencv():
+        return cv2.imdecode(data, flag)
 
 
 def read_image(path: str | os.PathLike, reduce: int = 1) -> np.ndarray:
@@ -127,7 +197,7 @@ def read_image(path: str | os.PathLike, reduce: int = 1) -> np.ndarray:
         raise ImageError(f"{path}: cannot open ({exc.strerror})") from None
     # the reduced decoders apply EXIF orientation themselves; _apply_orientation below does it once
     flag = cv2.IMREAD_UNCHANGED if reduce == 1 else _REDUCED[reduce] | cv2.IMREAD_IGNORE_ORIENTATION
-    img = cv2.imdecode(data, flag) if data.size else None
+    img = _decode(path, data, flag)
     if img is None:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format); remove or re-export it")
     try:
@@ -270,7 +340,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     path = Path(path)
     if not path.is_file():
         return None
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    try:
+        m = _decode(path, np.fromfile(path, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    except (OSError, ImageError):
+        return None
     if m is None or (shape is not None and m.shape != tuple(shape)):
         return None
     return (m > 127).astype(np.float32)

@@ -29,7 +29,14 @@ def load_model(checkpoint: str | os.PathLike | None = None, device: str | torch.
     round every output (:meth:`facefill.models.generator.CascadedGenerator.pad_output`)."""
     from facefill.models.release import load_generator
 
-    G, cfg = load_generator(Path(checkpoint) if checkpoint is not None else default_model_path(), device=device)
+    path = Path(checkpoint) if checkpoint is not None else default_model_path()
+    G, cfg = load_generator(path, device=device)
+    if cfg.generator.scales[-1] < 16:  # aligned faces are >= 16 px (AlignConfig.size)
+        from facefill.errors import CheckpointError
+
+        raise CheckpointError(f"{path} makes {cfg.generator.scales[-1]} px images (generator.scales="
+                              f"{list(cfg.generator.scales)}), but hallucinate needs aligned faces of at least 16 px: "
+                              f"train with scales up to 16 px or more (e.g. --set generator.scales=[8,16])")
     return G.pad_output("replicate"), cfg
 
 

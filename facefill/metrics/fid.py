@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +56,22 @@ def save_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, sourc
 
 
 def _open_stats(path: str | os.PathLike):
+    """The open .npz of a :func:`save_stats` file. Anything else is a one-line FacefillError: numpy
+    itself would try a file that is not a zip as a pickle, and advise ``allow_pickle=``."""
+    bad = f"{path}: not a feature-statistics file written by 'facefill evaluate'"
+    fix = "; give --real-stats a file an earlier evaluate wrote there, or a new path to write them to"
     try:
-        d = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' ({exc})") from None
-    if not hasattr(d, "files"):  # a plain .npy array
-        raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' (not an .npz)")
-    return d
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise FacefillError(f"{bad} ({exc.strerror or exc}){fix}") from None
+    if not head.startswith(b"PK\x03\x04"):
+        what = "a single .npy array" if head == b"\x93NUMPY" else "not a NumPy .npz archive"
+        raise FacefillError(f"{bad} ({what}){fix}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise FacefillError(f"{bad} (a damaged .npz: {str(exc).splitlines()[0][:100] if str(exc) else exc}){fix}") from None
 
 
 def load_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
@@ -69,14 +79,21 @@ def load_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]:
     try:
         with _open_stats(path) as d:
             return d["mu"], d["sigma"], str(d["source"]) if "source" in d else ""
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise FacefillError(f"{path}: not a feature-statistics file written by 'facefill evaluate' ({exc})") from None
 
 
 def load_meta(path: str | os.PathLike) -> dict:
     """The ``meta`` a :func:`save_stats` file was written with ({} for files written without)."""
-    with _open_stats(path) as d:
-        return json.loads(str(d["meta"])) if "meta" in d.files else {}
+    try:
+        with _open_stats(path) as d:
+            meta = json.loads(str(d["meta"])) if "meta" in d.files else {}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        meta = exc
+    if not isinstance(meta, dict):
+        raise FacefillError(f"{path}: its record of the real images is damaged ({str(meta)[:80]}); delete it to "
+                            "recompute it")
+    return meta
 
 
 def has_features(path: str | os.PathLike) -> bool:
@@ -90,5 +107,5 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
     try:
         with _open_stats(path) as d:
             return d["features"]
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise FacefillError(f"{path}: holds no features ({exc}); delete it to recompute it") from None

@@ -162,19 +162,17 @@ class FIDInceptionV3(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FIDInceptionV3":
-        import pickle
+        from facefill.weights import why_unloadable
 
         model = cls()
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            # torch's message advises weights_only=False, i.e. running the file's code: never do that
-            why = ("it holds pickled Python objects, which facefill never loads; give the TorchScript file or "
-                   "pytorch-fid's pt_inception-2015-12-05 .pth (plain tensors)" if "Weights only load failed" in
-                   str(exc) else _first_line(exc))
-            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({why})") from None
+            with warnings.catch_warnings():  # torch warns of pickle protocols it was not written with
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
-            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({_first_line(exc)})") from None
+            # torch's message advises weights_only=False, i.e. running the file's code: never do that
+            raise WeightsNotFoundError(f"{path}: not pytorch-fid Inception weights ({why_unloadable(path, exc)}); give "
+                                       "the TorchScript file or pytorch-fid's pt_inception-2015-12-05 .pth") from None
         try:
             model.net.load_state_dict(state)
         except Exception as exc:

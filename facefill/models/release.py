@@ -25,12 +25,11 @@ from facefill import __version__
 from facefill.config import Config, from_dict, to_dict
 from facefill.errors import CheckpointError, ConfigError
 from facefill.models.generator import LEGACY_BUFFERS, split_legacy_buffers
+from facefill.weights import file_kind
 
 FORMAT = "facefill-generator"
 FORMAT_VERSION = 1
 RELEASE_NAME = "generator.safetensors"
-_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")  # a torch.save zip archive, or a legacy raw pickle
-# (checked only after safetensors failed to read the file: its first 8 bytes are a length)
 
 
 def save_release(
@@ -71,15 +70,6 @@ def save_release(
     return path
 
 
-def _looks_like_torch_pickle(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return any(head.startswith(m) for m in _PICKLE_MAGIC)
-
-
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The header metadata of a release file; CheckpointError if it is not one."""
     path = Path(path)
@@ -89,11 +79,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for malformed headers
-        if _looks_like_torch_pickle(path):
-            run = path.parent.parent if path.parent.name == "checkpoints" else Path("RUN")
+        kind = file_kind(path)
+        run = path.parent.parent if path.parent.name == "checkpoints" else Path("RUN")
+        if kind == "torch":
             raise CheckpointError(f"{path} is a training state (a torch pickle), not release weights; "
                                   f"use {run / RELEASE_NAME}") from None
-        raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); re-export it with 'facefill train'") from None
+        what = "a plain Python pickle" if kind == "pickle" else f"not a readable safetensors file: {exc}"
+        raise CheckpointError(f"{path} is not release weights ({what}); give the {RELEASE_NAME} that "
+                              f"'facefill train' writes (e.g. {run / RELEASE_NAME})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is a safetensors file but not a facefill generator (format={meta.get('format')!r}); "

@@ -395,7 +395,9 @@ def evaluate_folders(
             progress(min(start + batch_size, len(plan.pairs)), len(plan.pairs), chunk[-1][2])
     if mismatched:
         raise FacefillError(f"{len(mismatched)} pairs differ in size: {', '.join(mismatched[:10])}"
-                            f"{' ...' if len(mismatched) > 10 else ''}; both sides must be the same size (e.g. 128x128 aligned)")
+                            f"{' ...' if len(mismatched) > 10 else ''}; both sides must be aligned faces of one size "
+                            f"(e.g. 128x128): run 'facefill align' on photos first (facefill align {real_dir} "
+                            f"{real_dir.name}-aligned) and compare with its output")
     _summarise(result, plan, n_padded, match_padding)
     if inception is not None:
         _set_metrics(result, plan.metrics, torch.cat(feats_gen), torch.cat(feats_real) if feats_real else None,

@@ -67,10 +67,10 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         if not atomic:
-            with open(path, "w", encoding="utf-8") as fh:
+            with open(path, "w", encoding="utf-8", errors="surrogateescape") as fh:
                 fh.write(text)
             return
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
         tmp.replace(path)
     except OSError as exc:
         try:
@@ -204,6 +204,12 @@ def _record_line(rel: str, key: str, identity: str) -> str:
     return f"{rel}\t{key}\t{identity}\n" if identity else f"{rel}\t{key}\n"
 
 
+def _json_kind(value: object) -> str:
+    """How JSON names the type of a parsed ``value`` (for messages: "a JSON list, not a table")."""
+    return {"str": "string", "int": "number", "float": "number", "bool": "boolean", "NoneType": "null"}.get(
+        type(value).__name__, type(value).__name__)
+
+
 class RunManifest:
     """The record of the runs that wrote an output folder: ``OUT/.facefill-run.json`` (command
     and settings) and ``OUT/.facefill-run.files`` (``output<TAB>input`` lines, relative paths,
@@ -220,16 +226,38 @@ class RunManifest:
         self._lock = threading.Lock()  # record() is called from the writer threads
 
     def previous(self) -> dict | None:
+        """The earlier run's ``{"command": str, "settings": dict}``, or None when there is no
+        record. A record that is not one (not UTF-8, not JSON, a JSON list: damaged, or not
+        facefill's) is a one-line OutputError: it cannot say what made the outputs here."""
         try:
-            return json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = self.path.read_bytes()
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            if self.path.is_dir():
+                raise OutputError(f"{self.path} is a folder, not facefill's run record; move it away, or write "
+                                  f"into a new folder") from None
+            raise OutputError(f"cannot read {self.path} ({exc.strerror or exc}); fix its permissions") from None
+        try:
+            prev = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            prev, why = None, "not UTF-8"
+        except ValueError:
+            prev, why = None, "not JSON"
+        else:
+            why = f"a JSON {_json_kind(prev)}, not a table"
+        if isinstance(prev, dict):
+            if isinstance(prev.get("command"), str) and isinstance(prev.get("settings"), dict):
+                return prev
+            why = "no command or settings in it"
+        raise OutputError(f"{self.path} is damaged ({why}), so which settings made the outputs in {self.dir} is "
+                          f"unknown; pass --overwrite to redo them, or write into a new folder")
 
     def _lines(self) -> list[tuple[str, str, str]]:
         """``(output, input key, input identity)`` per line of the files record (identity ``""``
         in records written before facefill kept it)."""
-        try:
-            lines = self.files_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        try:  # names are bytes on disk: undecodable ones come back as they were (surrogateescape)
+            lines = self.files_path.read_bytes().decode("utf-8", "surrogateescape").splitlines()
         except OSError:
             return []
         rows = []
@@ -247,7 +275,8 @@ class RunManifest:
         root, out, seen = self.dir.resolve(), [], set()
         for rel, key, _ in self._lines():
             p = self.dir / rel
-            if rel and rel not in seen and _inside(p.resolve(), root) and p.is_file():
+            # is_file first: it says False for a damaged line holding a NUL byte, which resolve() raises on
+            if rel and rel not in seen and p.is_file() and _inside(p.resolve(), root):
                 seen.add(rel)
                 out.append((p, key))
         return out
@@ -330,7 +359,7 @@ class RunManifest:
         with self._lock:
             try:
                 if self._log is None:
-                    self._log = open(self.files_path, "a", encoding="utf-8")
+                    self._log = open(self.files_path, "a", encoding="utf-8", errors="surrogateescape")
                 self._log.write("".join(lines))
                 self._log.flush()
             except OSError as exc:
@@ -381,21 +410,61 @@ class OutputLock:
 
     def _refuse(self, holder: dict, path: Path) -> OutputError:
         host = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
-        return OutputError(f"{self.dir} is in use by another '{holder.get('command')}' run (pid {holder.get('pid')}{host}, "
-                           f"since {holder.get('since')}); wait for it to finish or write into another folder "
+        since = f", since {holder['since']}" if isinstance(holder.get("since"), str) else ""
+        return OutputError(f"{self.dir} is in use by another '{holder.get('command', 'facefill')}' run (pid "
+                           f"{holder.get('pid')}{host}{since}); wait for it to finish or write into another folder "
                            f"(if no such run is going on, delete {path})")
 
     @staticmethod
-    def _read(path: Path) -> dict | None:
+    def _parse(path: Path) -> tuple[dict | None, str | None]:
+        """``(holder, None)`` for a lock facefill wrote; ``(None, None)`` when it is gone, empty or
+        not whole JSON (being written right now, or a crash cut it short); ``(None, why)`` when it
+        is something else: a folder, a JSON list, a PID that no process can have."""
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
+            holder = json.loads(path.read_bytes().decode("utf-8"))
+        except IsADirectoryError:
+            return None, "a folder"
+        except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+            return None, None
+        if not isinstance(holder, dict):
+            return None, f"a JSON {_json_kind(holder)}, not a table"
+        pid, shard = holder.get("pid"), holder.get("shard", [0, 1])
+        if type(pid) is not int or not 0 < pid < 2 ** 31:
+            return None, f"its pid {str(pid)[:24]} is no process ID"
+        if not isinstance(holder.get("host"), str):
+            return None, "no host in it"
+        if not (isinstance(shard, list) and len(shard) == 2 and all(type(v) is int for v in shard)):
+            return None, "its shard is not [i, n]"
+        return holder, None
+
+    @staticmethod
+    def _read(path: Path) -> dict | None:
+        return OutputLock._parse(path)[0]
 
     def _conflicts(self, holder: dict) -> bool:
         """Another live lock in the folder blocks this run, unless both are shards of one run."""
         n, other = self.shard[1], holder.get("shard", [0, 1])
         return not (n > 1 and other[1] == n and holder.get("settings") == self.info["settings"])
+
+    def _take_over(self) -> None:
+        """The lock file exists: refuse when it is live (or being written right now, or not a lock
+        facefill can read: one line naming it), else remove it as stale."""
+        holder, damaged = self._parse(self.path)
+        if damaged:
+            raise OutputError(f"{self.path} is not a lock facefill wrote ({damaged}); if no facefill run is writing "
+                              f"into {self.dir}, delete it and run again")
+        if holder is None:  # being written right now, or a crash left it empty
+            try:
+                young = datetime.now().timestamp() - self.path.stat().st_mtime < 10
+            except OSError:
+                return
+            if young:
+                raise OutputError(f"another run is starting in {self.dir} right now ({self.path} is being written); "
+                                  f"wait for it to finish or write into another folder (if no such run is going on, "
+                                  f"delete {self.path})")
+        elif _alive(holder):
+            raise self._refuse(holder, self.path)
+        self._break(holder)
 
     def acquire(self) -> None:
         data = json.dumps(self.info).encode()
@@ -403,18 +472,11 @@ class OutputLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                holder = self._read(self.path)
-                if holder is None:  # being written right now, or a crash left it empty
-                    try:
-                        young = datetime.now().timestamp() - self.path.stat().st_mtime < 10
-                    except OSError:
-                        continue
-                    if young:
-                        raise self._refuse({"command": "facefill", "pid": "?", "since": "now"}, self.path) from None
-                elif _alive(holder):
-                    raise self._refuse(holder, self.path) from None
-                self._break(holder)
+                self._take_over()
                 continue
+            except OSError as exc:
+                raise OutputError(f"cannot lock {self.dir}: cannot create {self.path} ({exc.strerror or exc}); "
+                                  "check that the folder exists and is writable") from None
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             break

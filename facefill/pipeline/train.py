@@ -8,9 +8,10 @@ enough for a batch) and the run folder (creatable, writable, neither inside the 
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -18,11 +19,11 @@ import torch.distributed as dist
 from facefill.align.landmarks import lazy_backend
 from facefill.config import Config, dump_toml, from_dict
 from facefill.errors import CheckpointError, ConfigError, FacefillError, OutputError
-from facefill.pipeline.outputs import Write, check_write_plan
+from facefill.pipeline.outputs import OutputLock, Write, check_write_plan
 from facefill.runtime import resolve_device
 from facefill.train.data import FaceDataset, Sample, scan, split
 from facefill.train.device_data import DeviceFaces, use_device_data
-from facefill.train.loop import Callbacks, TrainingInterrupted, TrainResult, fit
+from facefill.train.loop import Callbacks, TrainingInterrupted, TrainResult, fit, loader_workers, machine_cores
 from facefill.train.state import newest_good_state
 
 
@@ -78,12 +79,13 @@ def train_folder(
     if start is not None:
         check_fits(start, cfg)
     samples, skipped = _find_data(data_dir, cfg, world)
-    if rank == 0:
-        _prepare_run_folder(run_dir, data_dir, cfg, init)
-    train_set, val_set = _datasets(samples, cfg, dev, callbacks.on_message)
-    if start is not None:
-        callbacks.on_message(f"starting from the weights in {init}")
-    result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world, init=start)
+    with ExitStack() as held:
+        if rank == 0:  # one process writes the run folder, holding its lock till the end
+            held.enter_context(_prepare_run_folder(run_dir, data_dir, cfg, init))
+        train_set, val_set = _datasets(samples, cfg, dev, callbacks.on_message)
+        if start is not None:
+            callbacks.on_message(f"starting from the weights in {init}")
+        result = fit(run_dir, cfg, train_set, val_set, dev, state, callbacks, should_stop, rank, world, init=start)
     return replace(result, skipped=skipped)
 
 
@@ -120,15 +122,20 @@ def _find_data(data_dir: Path, cfg: Config, world: int) -> tuple[tuple[list[Samp
     return (train_s, val_s), skipped
 
 
-def _prepare_run_folder(run_dir: Path, data_dir: Path, cfg: Config, init) -> None:
-    """Check the run folder against what is read, create it and write ``config.toml``."""
+@contextmanager
+def _prepare_run_folder(run_dir: Path, data_dir: Path, cfg: Config, init) -> Iterator[None]:
+    """Check the run folder against what is read, create it, lock it for the run (``RUN/.facefill-lock``,
+    as the batch commands lock their output folders: a second ``train --resume RUN`` while one
+    runs is refused with one line) and write ``config.toml``."""
     check_write_plan([Write("run folder", run_dir)], {"data folder": data_dir, "--init": init,
                                                       "train.val_list": cfg.train.val_list or None})
-    try:
-        (run_dir / "config.toml").write_text(dump_toml(cfg))
-    except OSError as exc:
-        raise OutputError(f"cannot write into run folder {run_dir} ({exc.strerror or exc}); "
-                          "choose another --out") from None
+    with OutputLock(run_dir, "train", {}):
+        try:
+            (run_dir / "config.toml").write_text(dump_toml(cfg))
+        except OSError as exc:
+            raise OutputError(f"cannot write into run folder {run_dir} ({exc.strerror or exc}); "
+                              "choose another --out") from None
+        yield
 
 
 def _datasets(samples: tuple[list[Sample], list[Sample]], cfg: Config, dev: torch.device,
@@ -142,6 +149,10 @@ def _datasets(samples: tuple[list[Sample], list[Sample]], cfg: Config, dev: torc
         train_set = DeviceFaces(samples[0], resolution, cfg.mask, tc.flip, tc.seed, cfg.augment, dev)
         on_message(f"training data on {dev}: {len(train_set)} faces, {train_set.nbytes() / 2**20:.0f} MiB")
         return train_set, val_set
+    workers = loader_workers(tc.num_workers)
+    if workers != tc.num_workers:
+        on_message(f"DataLoader workers: {workers} (train.num_workers = {tc.num_workers}; this machine gives "
+                   f"{machine_cores()} cores, and workers on 2 or fewer slow the step down)")
     return FaceDataset(samples[0], resolution, cfg.mask, tc.flip, tc.seed, augment=cfg.augment), val_set
 
 

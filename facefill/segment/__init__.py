@@ -6,7 +6,8 @@ float32`` foreground probability in [0, 1], and ``.batch(images, face_masks)`` f
 * ``selfie`` (what ``auto`` picks): MediaPipe's selfie segmentation network (Apache-2.0),
   ported to PyTorch, weights in the package (``facefill/weights/selfie_segmentation.safetensors``).
   Offline, batched, CPU or GPU; equal to MediaPipe's own output to about 1e-7 (tested).
-* ``grabcut`` (what ``auto`` falls back to when the weights file is missing): OpenCV's GrabCut,
+* ``grabcut`` (what ``auto`` falls back to when the shipped weights file is missing, never when
+  ``$FACEFILL_SELFIE_SEGMENTER`` names one): OpenCV's GrabCut,
   seeded with the face mask as sure foreground, a body region below it as probable foreground,
   and the top and side borders as sure background. Needs no weights.
 * ``mediapipe``: MediaPipe itself, when the optional ``mediapipe`` 0.10.21 is installed

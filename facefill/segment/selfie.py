@@ -19,6 +19,7 @@ Steps 1-3 run batched in PyTorch on the chosen device.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Sequence
 
@@ -127,7 +128,7 @@ class SelfieSegmenter:
         self.size = INPUT_SIZE[variant]
         self.device = torch.device(device)
         self.chunk = chunk or (8 if self.device.type == "cpu" else 64)
-        self.net = load_selfie_segnet(variant).to(self.device)
+        self.net = _load_net(variant).to(self.device)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -158,11 +159,30 @@ class SelfieSegmenter:
         return self.batch([image])[0]
 
 
-def selfie_available() -> bool:
-    """Whether the port's weights file is found (it ships inside facefill)."""
-    from facefill.weights import locate
+def _load_net(variant: str) -> torch.nn.Module:
+    """The port's network, or a one-line CheckpointError naming the weights file when it is not
+    the selfie segmenter's safetensors file (another format, damaged, or other tensors)."""
+    from facefill.errors import CheckpointError
+    from facefill.weights import WEIGHTS, find
 
-    return locate("selfie-segmenter")[0] is not None
+    path = find("selfie-segmenter")  # WeightsNotFoundError when missing, naming where it was looked for
+    try:
+        return load_selfie_segnet(variant, path)
+    except Exception as exc:  # safetensors' own error types for a file of another format, torch's for other tensors
+        w = WEIGHTS["selfie-segmenter"]
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = " ".join(lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1]) or type(exc).__name__
+        fix = f"point ${w.env} at {w.file} or unset it" if os.environ.get(w.env) else w.how
+        raise CheckpointError(f"{path} is not the selfie segmentation weights ({why[:160]}); {fix}") from None
+
+
+def selfie_available() -> bool:
+    """Whether ``auto`` uses the port: its weights file is found (it ships inside facefill), or
+    ``$FACEFILL_SELFIE_SEGMENTER`` names one. A missing or wrong file named there is an error when
+    the network loads, never a silent fall-back to GrabCut, as for every other weight override."""
+    from facefill.weights import WEIGHTS, locate
+
+    return bool(os.environ.get(WEIGHTS["selfie-segmenter"].env)) or locate("selfie-segmenter")[0] is not None
 
 
 class MediapipeSegmenter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from facefill.errors import CheckpointError
+from facefill.weights import why_unloadable
 
 STATE_FORMAT_VERSION = 1
 
@@ -58,15 +60,6 @@ def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 STATE_KEYS = ("config", "step", "epoch", "pos", "G", "D", "G_ema", "opt_g", "opt_d", "rng")
 
 
-def _why_unreadable(exc: Exception) -> str:
-    """A one-line reason for a failed ``torch.load(weights_only=True)`` (torch's own messages
-    run over many lines and advise ``weights_only=False``, which facefill never needs)."""
-    import pickle
-
-    if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
-        return "it holds pickled Python objects, which a facefill state never does"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return f"not a torch file: {first[:120]}"
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -76,9 +69,12 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     if not path.is_file():
         raise CheckpointError(f"training state {path} not found; pass a file written by 'facefill train'")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns of pickle protocols it was not written with
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
-        raise CheckpointError(f"{path} is not a facefill training state ({_why_unreadable(exc)})") from None
+        # torch's own messages run over many lines and advise weights_only=False: never needed
+        raise CheckpointError(f"{path} is not a facefill training state ({why_unloadable(path, exc)})") from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a facefill training state (no format_version)")
     if not isinstance(state["format_version"], int) or state["format_version"] > STATE_FORMAT_VERSION:

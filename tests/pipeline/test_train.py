@@ -81,9 +81,10 @@ def test_resume_continues_exactly(faces_copy, tmp_path):
 
 
 @pytest.mark.parametrize("stop_at, workers", [(3, 0), (5, 1)])
-def test_stop_at_any_step_then_resume_is_exact(faces_copy, tmp_path, stop_at, workers):
+def test_stop_at_any_step_then_resume_is_exact(faces_copy, tmp_path, stop_at, workers, monkeypatch):
     """A stop mid-epoch (4 training faces, batch 2 -> steps 1, 3, 5 end half an epoch), with and
     without DataLoader workers, resumes into the same weights as an uninterrupted run."""
+    monkeypatch.setattr("facefill.train.loop.machine_cores", lambda: 4)  # workers even on a 2-core machine
     cfg = _cfg(num_workers=workers, flip=True)
     train(faces_copy, tmp_path / "straight", cfg, max_steps=7)
     calls = {"n": 0}

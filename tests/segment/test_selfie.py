@@ -153,9 +153,14 @@ def test_segmenter_names_and_fallback(monkeypatch, tmp_path):
     with pytest.raises(FacefillError, match="unknown segmenter"):
         get_segmenter("u2net")
     monkeypatch.setenv("FACEFILL_SELFIE_SEGMENTER", str(tmp_path / "missing.safetensors"))
-    assert get_segmenter("auto").name == "grabcut"  # no weights: GrabCut
-    with pytest.raises(WeightsNotFoundError, match="missing.safetensors"):
-        get_segmenter("selfie")
+    for name in ("auto", "selfie"):  # an override naming a missing file stops, as every other one does
+        with pytest.raises(WeightsNotFoundError, match="missing.safetensors"):  # (issue 32 item 5)
+            get_segmenter(name)
+    monkeypatch.delenv("FACEFILL_SELFIE_SEGMENTER")
+    from facefill import weights
+
+    monkeypatch.setattr(weights, "home_path", lambda w: tmp_path / "not-installed" / w.file)
+    assert get_segmenter("auto").name == "grabcut"  # the shipped weights file missing: GrabCut
 
 
 @pytest.mark.gpu
