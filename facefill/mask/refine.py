@@ -4,8 +4,8 @@ The hull of the 68 landmarks (:func:`facefill.mask.region.face_mask`) often hold
 edge, a sliver of background by a cheek, hair over a temple, a cap's brim over the brows. These
 are taken out here, and nothing else:
 
-* **the core is always kept**: the hull of the brows, eyes, nose and mouth (landmarks 17-67)
-  and of the jaw points pulled ``core`` of the way towards the face's centre. Only the hull's
+* **the core is always kept**: the hull of the eyes, nose and mouth (landmarks 27-67) and of the
+  jaw and brow points pulled ``core`` of the way towards the face's centre, and the brows. Only the hull's
   outer band (hull minus core) may lose pixels;
 * **background**: band pixels the shipped person segmenter (:mod:`facefill.segment.selfie`,
   MediaPipe's selfie network) gives a person probability below ``background``;
@@ -69,14 +69,29 @@ def person_probability(images: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def core_mask(landmarks: np.ndarray, shape: tuple[int, int], core: float = 0.2) -> np.ndarray:
-    """``(H, W)`` bool: the inner face always kept, the hull of landmarks 17-67 and of the jaw
-    points (0-16) moved ``core`` of the way towards the centre of the landmarks."""
+    """``(H, W)`` bool: the inner face always kept: the hull of the nose, eyes and mouth
+    (landmarks 27-67) and of the jaw and brow points (0-26) moved ``core`` of the way towards
+    their centre, the brows themselves (their landmark lines drawn 1/25 of the side thick), and
+    where glasses sit (an ellipse around each eye, 2.8 eye widths wide and 2 high). The band is
+    then open between a jaw's end and a brow's outer end, where hair and background come in at
+    the temples, but not over a glasses rim."""
     lm = np.asarray(landmarks, np.float64).reshape(68, 2)
     centre = lm[27:68].mean(0)
-    jaw = centre + (1.0 - core) * (lm[:17] - centre)
-    pts = np.round(np.concatenate([lm[17:], jaw]) * 16).astype(np.int32)
+    outer = centre + (1.0 - core) * (lm[:27] - centre)
+    pts = np.round(np.concatenate([lm[27:], outer]) * 16).astype(np.int32)
     out = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(out, cv2.convexHull(pts), 1, lineType=cv2.LINE_8, shift=4)
+    thick = max(1, round(shape[0] / 25))
+    for brow in _BROWS:
+        line = np.round(lm[list(brow)] * 16).astype(np.int32)
+        cv2.polylines(out, [line], False, 1, thickness=thick, lineType=cv2.LINE_8, shift=4)
+    for eye in _EYES:  # where glasses sit, rims included: an ellipse 2.8 eye widths wide, 2 high
+        pts = lm[list(eye)]
+        width = np.linalg.norm(pts[3] - pts[0])
+        centre = tuple(int(v) for v in np.round(pts.mean(0) * 16))
+        axes = (int(round(1.4 * width * 16)), int(round(1.0 * width * 16)))
+        angle = float(np.degrees(np.arctan2(*(pts[3] - pts[0])[::-1])))
+        cv2.ellipse(out, centre, axes, angle, 0, 360, 1, -1, lineType=cv2.LINE_8, shift=4)
     return out.astype(bool)
 
 
@@ -88,10 +103,13 @@ def _polygon(lm: np.ndarray, idx, shape: tuple[int, int]) -> np.ndarray:
 
 def skin_distance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """``(H, W)`` float32: Mahalanobis distance of each pixel's Lab colour from the skin of the
-    cheeks (Gaussian of the cheek pixels, the 10 % farthest from their median left out)."""
+    cheeks (Gaussian of the cheek pixels inside the core, away from the eyes, brows and mouth,
+    the 10 % farthest from their median left out)."""
     lm = np.asarray(landmarks, np.float64).reshape(68, 2)
     shape = image.shape[:2]
     seed = _polygon(lm, _CHEEKS[0], shape) | _polygon(lm, _CHEEKS[1], shape)
+    # away from the hull's band: what the band holds (a background sliver, hair) must not be the skin
+    seed &= cv2.erode(core_mask(lm, shape).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     for part in (*_EYES, *_BROWS, _MOUTH):
         seed &= ~cv2.dilate(_polygon(lm, part, shape).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -99,7 +117,7 @@ def skin_distance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     d = np.abs(px - np.median(px, 0)).sum(1)
     px = px[d <= np.quantile(d, 0.9)]
     mean = px.mean(0)
-    cov = np.cov(px.T) + np.diag([16.0, 4.0, 4.0])  # a floor: flat skin has almost no spread
+    cov = np.cov(px.T) + np.diag([64.0, 4.0, 4.0])  # a floor: flat skin has little spread; light varies (shade)
     diff = lab.reshape(-1, 3) - mean
     d2 = np.einsum("ij,jk,ik->i", diff, np.linalg.inv(cov), diff)
     return np.sqrt(d2).reshape(shape).astype(np.float32)
