@@ -219,16 +219,24 @@ class AlignConfig:
                               f"{list(self.left_eye)!r} and {list(self.right_eye)!r}")
 
 
+#: the face regions a mask can keep (:class:`MaskConfig`)
+MASK_REGIONS = ("hull", "refined")
+
+
 @dataclass(frozen=True)
 class MaskConfig:
     """Face-region mask: convex hull of the face landmarks, grown (>0) or eroded (<0) by
-    ``grow`` pixels, edges feathered over ``feather`` pixels, outside filled with ``fill``."""
+    ``grow`` pixels, edges feathered over ``feather`` pixels, outside filled with ``fill``.
+    ``region``: ``hull`` (the grown hull) or ``refined`` (the hull without the background, hair
+    or hat in its outer band: :mod:`facefill.mask.refine`). Training always masks with the hull."""
 
     grow: int = 0
     feather: int = 0
     fill: tuple[int, int, int] = (0, 0, 0)
+    region: str = "hull"
 
     def __post_init__(self) -> None:
+        _one_of("mask.region", self.region, MASK_REGIONS)
         _within("mask.grow", self.grow, -64, 64)  # the bounds of mask --grow / --feather
         _within("mask.feather", self.feather, 0, 64)
         for v in self.fill:

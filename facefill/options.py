@@ -71,6 +71,11 @@ FACES = Choices("--faces", (
     ("largest", "one crop per photo, of its largest face"),
     ("all", "every face: <name>_0.png, <name>_1.png, ..."),
 ))
+REGIONS = Choices("--region", (
+    ("auto", "the method's own: refined for donor, the hull for the model and the baselines"),
+    ("hull", "the convex hull of the 68 landmarks (brows to chin, cheek to cheek), grown by --grow"),
+    ("refined", "the hull without the background, hair or hat in its outer band (mask/refine.py)"),
+))
 #: ``hallucinate --method``: the ways of filling context, from their registry (:mod:`facefill.fill.registry`)
 METHODS = Choices("--method", tuple((m.name, m.meaning) for m in FILLERS.values()))
 PRECISION = _choices("--precision", PRECISIONS, {
@@ -157,7 +162,8 @@ class HallucinateOptions(Batch):
     ``seed``: the donor bank and its outputs per face (``donor``). A method's missing input, or
     another method's, is refused here (:func:`facefill.fill.registry.input_problems`). ``raw``: how
     photos are aligned on the fly; ``mask``: how photos and aligned crops are masked on the fly
-    (None: the method's default, the model's mask config or ``MaskConfig()``)."""
+    (None: the method's default, the model's mask config or ``MaskConfig()``); ``region``: the face
+    region they keep (``auto``: the mask config's; ``hull`` or ``refined`` replace it)."""
 
     method: str = "model"
     checkpoint: Path | None = None
@@ -170,6 +176,7 @@ class HallucinateOptions(Batch):
     mask_from_landmarks: bool = False
     raw: AlignOptions = field(default_factory=AlignOptions)
     mask: MaskConfig | None = None
+    region: str = "auto"
     all_scales_dir: Path | None = None
     real_dir: Path | None = None
     grid: Path | None = None
@@ -179,6 +186,7 @@ class HallucinateOptions(Batch):
         super().__post_init__()
         METHODS.check(self.method)
         PRECISION.check(self.precision)
+        REGIONS.check(self.region)
         method = FILLERS[self.method]
         problems = input_problems(self.method, {"checkpoint": self.checkpoint, "donors": self.donors,
                                                 "variants": self.variants, "seed": self.seed})

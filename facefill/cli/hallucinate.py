@@ -9,7 +9,7 @@ import typer
 from facefill.cli import _options as opt
 from facefill.cli.common import handle_errors, output_folder, report_batch, run_with_progress
 from facefill.errors import FacefillError
-from facefill.options import DETECTORS, FACES, LANDMARKS, METHODS, PRECISION
+from facefill.options import DETECTORS, FACES, LANDMARKS, METHODS, PRECISION, REGIONS
 
 @handle_errors
 def hallucinate(
@@ -45,6 +45,8 @@ def hallucinate(
                                  "detection; finds smaller faces, about 4x slower per step."),
     grow: int = typer.Option(None, "--grow", min=-64, max=64, help="Grow (>0) or erode (<0) the face region of photos "
                              "and aligned crops masked on the fly by N pixels (default: the model's mask.grow, 0)."),
+    region: str = typer.Option("auto", "--region", help=REGIONS.help("Face region kept of photos and aligned crops "
+                               "masked on the fly (and written as <name>.mask.png):")),
     all_scales: Path = typer.Option(None, "--all-scales", help="Also write every block's output to DIR/<scale>/<name>.png (8 ... 128); --method model only."),
     grid: Path = typer.Option(None, "--grid", help="Write a contact sheet PNG: masked | output | real (real from "
                               "--real-dir or --mask-from-landmarks inputs)."),
@@ -77,7 +79,7 @@ def hallucinate(
                               precision=precision, overwrite=overwrite, shard=parse_shard(shard),
                               mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,
                               raw=AlignOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces),
-                              mask=None if grow is None else MaskConfig(grow=grow), grid=grid, grid_max=grid_max)
+                              mask=None if grow is None else MaskConfig(grow=grow), region=region, grid=grid, grid_max=grid_max)
     check_device_name(device)
     if not input_dir.exists():
         raise FacefillError(f"{input_dir} does not exist; give a folder of face photos (or of 'facefill mask' outputs)")

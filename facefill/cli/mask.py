@@ -18,6 +18,9 @@ def mask(
     aligned_dir: Path = typer.Argument(..., help="Output folder of 'facefill align' (images + .json sidecars)."),
     masked_dir: Path = typer.Argument(..., help="Output: <name>.png masked image, <name>.mask.png binary mask, <name>.json."),
     grow: int = typer.Option(None, "--grow", min=-64, max=64, help="Grow (>0) or erode (<0) the face region by N pixels (default: mask.grow, 0)."),
+    region: str = typer.Option(None, "--region", help="Face region kept: hull (the convex hull of the 68 landmarks, "
+                               "the default: mask.region) or refined (the hull without the background, hair or hat "
+                               "in its outer band; what hallucinate --method donor uses)."),
     feather: int = typer.Option(None, "--feather", min=0, max=64, help="Soft edge width in pixels (default: mask.feather, 0 = hard edge)."),
     landmarks: str = typer.Option("dlib", "--landmarks", help=LANDMARKS.help("Backend used only for images without a sidecar:")),
     overwrite: bool = opt.overwrite(),
@@ -39,6 +42,8 @@ def mask(
         cfg = replace(cfg, grow=grow)
     if feather is not None:
         cfg = replace(cfg, feather=feather)
+    if region is not None:
+        cfg = replace(cfg, region=region)  # checked by MaskConfig: exit 2 naming mask.region
 
     from facefill.pipeline.mask import mask_folder
 

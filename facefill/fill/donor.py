@@ -54,6 +54,15 @@ class DonorFill(ContextFiller):
         self.device = device
         return self
 
+    @property
+    def mask(self):
+        """Photos and aligned crops are masked with the refined region (issue 31): the hull's
+        outer band often holds background, hair or a hat brim, which would stay framed by another
+        person's context. ``--region hull`` keeps the plain hull."""
+        from facefill.config import MaskConfig
+
+        return MaskConfig(region="refined")
+
     def reads(self) -> dict:
         return {"--donors": self.hallucinator.index.root if self.hallucinator is not None else self.bank}
 

@@ -51,17 +51,35 @@ def face_mask(landmarks: np.ndarray, size: int | tuple[int, int], grow: int = 0,
     return out
 
 
+def face_region(image: np.ndarray, landmarks: np.ndarray, cfg: MaskConfig = MaskConfig()) -> np.ndarray:
+    """The face region ``cfg`` keeps of an aligned photo ``(S, S, 3) uint8``: ``(S, S) float32``
+    in [0, 1], soft over ``cfg.feather`` px: the grown hull (:func:`face_mask`), or with
+    ``cfg.region == "refined"`` the grown hull without the background, hair or hat in its outer
+    band (:func:`facefill.mask.refine.refine_face_mask`)."""
+    if cfg.region == "hull":
+        return face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
+    from facefill.mask.refine import refine_face_mask
+
+    hull = face_mask(landmarks, image.shape[:2], cfg.grow, 0)
+    out = refine_face_mask(image, hull, landmarks).astype(np.float32) / 255.0
+    if cfg.feather > 0:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=cfg.feather / 2.0)
+    return out
+
+
 def mask_face(image: np.ndarray, landmarks: np.ndarray, cfg: MaskConfig = MaskConfig()) -> tuple[np.ndarray, np.ndarray]:
     """One aligned photo ``(S, S, 3) uint8`` masked as ``mask`` writes it: the masked photo
     (context filled with ``cfg.fill``, the edge feathered over ``cfg.feather`` px) and the binary
-    mask ``(S, S) uint8`` (255 = face: the grown hull, where the feathered mask is >= 0.5)."""
-    soft = face_mask(landmarks, image.shape[:2], cfg.grow, cfg.feather)
+    mask ``(S, S) uint8`` (255 = face: :func:`face_region`, where it is >= 0.5)."""
+    soft = face_region(image, landmarks, cfg)
     return apply_mask_uint8(image, soft, cfg.fill), ((soft >= 0.5) * 255).astype(np.uint8)
 
 
 def mask_settings(cfg: MaskConfig) -> dict:
-    """The ``"mask"`` entry ``mask`` adds to a sidecar."""
-    return {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
+    """The ``"mask"`` entry ``mask`` adds to a sidecar (``region`` only when not the hull, so the
+    hull's entry reads as before)."""
+    entry = {"grow": cfg.grow, "feather": cfg.feather, "fill": list(cfg.fill)}
+    return entry if cfg.region == "hull" else {**entry, "region": cfg.region}
 
 
 def landmarks_for(path: Path, image: np.ndarray, backend: Callable[[], LandmarkBackend]) -> np.ndarray:

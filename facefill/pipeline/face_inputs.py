@@ -168,12 +168,14 @@ class FaceReader:
         if image.shape[:2] != (size, size):
             raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]}, the model takes {size}x{size}; "
                              f"align the photo with 'facefill align' (default size 128)")
-        from facefill.mask.region import face_mask, landmarks_for
+        from dataclasses import replace
+
+        from facefill.mask.region import face_region, landmarks_for
 
         landmarks = None
         if kind == "aligned":  # --mask-from-landmarks: as before photos were taken
             landmarks = landmarks_for(path, image, self.backend)
-            mask = (face_mask(landmarks, size, self.mask.grow, 0) > 0.5).astype(np.float32)
+            mask = (face_region(image, landmarks, replace(self.mask, feather=0)) > 0.5).astype(np.float32)
             return Face(path, image, mask, image, np.asarray(landmarks, np.float32), "aligned", out)
         mask_file = companion_path(path, MASK_SUFFIX)
         mask = read_mask(mask_file, (size, size))

@@ -25,7 +25,7 @@ composed and encoded in threads while it runs on the chunk after.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +42,7 @@ from facefill.fill.base import ContextFiller, FillBatch
 from facefill.fill.model import default_model_path, load_model
 from facefill.fill.registry import make_filler
 from facefill.mask.compose import compose
+from facefill.mask.region import mask_settings
 from facefill.options import METHODS, HallucinateOptions, parse_shard
 from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, input_kind, inputs_size, paths_note
 from facefill.pipeline.outputs import Write, file_digest
@@ -97,7 +98,9 @@ class HallucinateJob:
     def __init__(self, plan: Plan, filler: ContextFiller, opts: HallucinateOptions) -> None:
         self.plan, self.filler, self.opts, self.variants = plan, filler, opts, filler.variants
         self.align = filler.frame or AlignConfig(size=inputs_size(plan.inputs))
-        self.read = FaceReader(plan.outputs, plan.key, self.align, opts.mask or filler.mask, opts.raw,
+        mask = opts.mask or filler.mask
+        mask = mask if opts.region == "auto" else replace(mask, region=opts.region)
+        self.read = FaceReader(plan.outputs, plan.key, self.align, mask, opts.raw,
                                opts.mask_from_landmarks, filler.landmarks, opts.real_dir, str(filler.device))
         self.rows = set(plan.inputs[:opts.grid_max]) if opts.grid is not None else set()
         self.sheet: dict[Path, list] = {}  # input -> contact-sheet rows (masked, output, real)
@@ -135,7 +138,7 @@ class HallucinateJob:
             settings[key] = (file_digest(value) if value.is_file() else str(value)) if isinstance(value, Path) else value
         # how photos are aligned and masked on the fly: in the record, since it changes their outputs
         settings["raw_photos"] = {"landmarks": raw.landmarks, "faces": raw.faces, "align": asdict(self.align),
-                                  "mask": asdict(self.read.mask), **({"detector": raw.detector, "upsample": raw.upsample}
+                                  "mask": mask_settings(self.read.mask), **({"detector": raw.detector, "upsample": raw.upsample}
                                                                      if raw.landmarks == "dlib" else {})}
         return settings
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -66,7 +65,7 @@ def mask_job(plan: Plan, cfg: MaskConfig, backend: str, align: AlignConfig) -> J
         out = plan.outputs[path]
         return [write_image(out, masked), write_image(mask_out(path), mask), write_sidecar(out, side)]
 
-    settings = {**asdict(cfg), "landmarks": backend}  # the backend only for photos without a sidecar
+    settings = {**mask_settings(cfg), "landmarks": backend}  # the backend only for photos without a sidecar
     return Job("mask", settings, load, compute=lambda items: [None] * len(items), write=write,
                done=lambda p: plan.outputs[p].is_file() and mask_out(p).is_file(),
                started=lambda p: plan.outputs[p].is_file(),

@@ -130,3 +130,68 @@ def test_float_mask_and_core_zero_is_the_hull(faces):
     np.testing.assert_array_equal(refine_face_mask(painted, hull / 255.0, lm), refine_face_mask(painted, hull, lm))
     np.testing.assert_array_equal(refine_face_mask(painted, hull, lm, settings=RefineSettings(core=0)), hull)
     assert (refine_face_mask(painted, hull, lm) < hull).any()  # and on, it refines
+
+
+# ----------------------------------------------------------------------------- wired into the commands
+
+def test_mask_region_refined_is_written_and_the_face_kept_over_it(faces, aligned_faces, tmp_path):
+    """`facefill mask --region refined`: the .mask.png written is the refined region (a sliver
+    painted into the hull's band is left out), the face is kept bit-exact over it, and the
+    sidecar's mask entry says so; the default stays the hull."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from facefill.cli.app import app
+    from facefill.data.io import read_mask, write_image
+
+    image, hull, lm = faces[0]
+    painted, sliver = band_sliver(image, hull, lm)
+    src = tmp_path / "aligned"
+    src.mkdir()
+    write_image(src / "obama.png", painted)
+    shutil.copy(aligned_faces / "obama.json", src / "obama.json")
+    for region, out in (("refined", tmp_path / "refined"), (None, tmp_path / "hull")):
+        args = ["mask", str(src), str(out)] + (["--region", region] if region else [])
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, r.output
+    refined, plain = read_mask(tmp_path / "refined" / "obama.mask.png"), read_mask(tmp_path / "hull" / "obama.mask.png")
+    assert np.array_equal(plain > 0, hull > 127)
+    assert refined[sliver].mean() <= 0.2 and plain[sliver].mean() == 1.0
+    assert (refined <= plain).all() and refined.sum() > 0.9 * plain.sum() - sliver.sum()
+    kept = read_image(tmp_path / "refined" / "obama.png")
+    assert np.array_equal(kept[refined > 0], painted[refined > 0]) and (kept[(plain > 0) & (refined == 0)] == 0).all()
+    assert read_sidecar(tmp_path / "refined" / "obama.png")["mask"]["region"] == "refined"
+    assert "region" not in read_sidecar(tmp_path / "hull" / "obama.png")["mask"]  # the hull's entry as before
+
+
+def test_donor_masks_photos_with_the_refined_region_by_default(faces, aligned_faces, donor_bank, tmp_path, monkeypatch):
+    """hallucinate --method donor masks aligned crops with the refined region (issue 31 item 1):
+    the sliver is not kept as face (donor context replaces it), while --region hull, and the
+    baselines' default, keep it as part of the face."""
+    import shutil
+
+    from facefill.data.io import read_mask, write_image
+    from facefill.options import HallucinateOptions
+    from facefill.pipeline.hallucinate import hallucinate_folder
+
+    monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
+    image, hull, lm = faces[0]
+    painted, sliver = band_sliver(image, hull, lm)
+    src = tmp_path / "aligned"
+    src.mkdir()
+    write_image(src / "obama.png", painted)
+    shutil.copy(aligned_faces / "obama.json", src / "obama.json")
+    kept = {}
+    for name, kwargs in (("donor", {"method": "donor", "donors": donor_bank}),
+                         ("donor-hull", {"method": "donor", "donors": donor_bank, "region": "hull"}),
+                         ("mean", {"method": "mean"})):
+        out = tmp_path / name
+        report = hallucinate_folder(src, out, HallucinateOptions(**kwargs))
+        assert len(report.done) == 1, report.failed
+        got = read_image(out / "obama.png")
+        kept[name] = (got == painted).all(axis=-1)  # the input's own pixels, kept as face
+        inner = cv2.erode((core_mask(lm, hull.shape) & (hull > 127)).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert kept[name][inner].all(), (name, (~kept[name][inner]).sum())  # the face's core: always bit-exact
+    assert kept["donor"][sliver].mean() <= 0.2  # the teal sliver is context now, not face
+    assert kept["donor-hull"][sliver].all() and kept["mean"][sliver].all()
