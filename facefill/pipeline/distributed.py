@@ -108,7 +108,10 @@ def run_shard(call: StageCall, shard: tuple[int, int], progress: Callable | None
 
     from facefill.runtime import resolve_device
 
+    from facefill.pipeline.outputs import TASK
+
     result = ShardResult(tuple(shard), host=socket.gethostname(), pid=os.getpid())
+    token = TASK.set(_task_key())
     try:
         device = resolve_device(call.device)
         if call.command == "hallucinate":
@@ -130,7 +133,20 @@ def run_shard(call: StageCall, shard: tuple[int, int], progress: Callable | None
                                          shard=tuple(shard))
     except FacefillError as exc:
         result.error = exc
+    finally:
+        TASK.reset(token)
     return result
+
+
+def _task_key() -> str | None:
+    """The Dask key of the task this thread runs (None outside a Dask worker): the shard's lock
+    carries it, so a retry takes over the lock of a try whose worker died, on any machine."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().get_current_task())
+    except (ImportError, ValueError):
+        return None
 
 
 def import_distributed():
@@ -304,6 +320,6 @@ def _raise_errors(command: str, results: dict[int, Any], n: int) -> None:
         if isinstance(outcome, BaseException):
             if type(outcome).__name__ != "KilledWorker":
                 raise outcome
-            raise FacefillError(f"{command}: task {i}/{n} failed on the cluster ({outcome}): its workers died each time "
-                                "(out of memory?); the other tasks' outputs are kept, so run it again to resume "
-                                "(with more memory per worker, or more --tasks)")
+            raise FacefillError(f"{command}: task {i}/{n} failed: the Dask worker running it died each time it was "
+                                "tried (out of memory? the worker logs say); the other tasks' outputs are kept, so run "
+                                "it again to resume (with more memory per worker, or more --tasks)")

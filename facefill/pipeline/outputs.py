@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import fcntl
+import contextvars
 import hashlib
 import json
 import os
@@ -44,6 +45,10 @@ MANIFEST = ".facefill-run.json"
 FILES = ".facefill-run.files"
 LOCK = ".facefill-lock"
 FAILURES = "failures.tsv"
+#: The distributed task (its Dask key) this run is, if any (:mod:`facefill.pipeline.distributed`):
+#: a lock left by an earlier try of the same task is that try's, whose worker died (Dask runs one
+#: try of a task at a time), so it is taken over even when it comes from another machine.
+TASK: contextvars.ContextVar[str | None] = contextvars.ContextVar("facefill_task", default=None)
 #: name endings of the files written beside an output (``x.mask.png`` beside ``x.png``); an input
 #: named so would collide with (or hide behind) another input's companion
 RESERVED = tuple(s[: -len(".png")] for s in COMPANION_SUFFIXES)
@@ -407,6 +412,8 @@ class OutputLock:
         self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid()),
                      "command": command, "shard": list(shard), "since": datetime.now().isoformat(timespec="seconds"),
                      "settings": json.dumps(settings, sort_keys=True, default=str)}
+        if TASK.get() is not None:
+            self.info["task"] = TASK.get()
 
     def _refuse(self, holder: dict, path: Path) -> OutputError:
         host = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
@@ -462,8 +469,8 @@ class OutputLock:
                 raise OutputError(f"another run is starting in {self.dir} right now ({self.path} is being written); "
                                   f"wait for it to finish or write into another folder (if no such run is going on, "
                                   f"delete {self.path})")
-        elif _alive(holder):
-            raise self._refuse(holder, self.path)
+        elif _alive(holder) and not (holder.get("task") is not None and holder.get("task") == self.info.get("task")):
+            raise self._refuse(holder, self.path)  # a dead try of this very task is not a live run
         self._break(holder)
 
     def acquire(self) -> None:

@@ -4,6 +4,7 @@ the outputs those of one process, a killed worker's task retried with nothing lo
 One LocalCluster of 2 worker processes (1 thread each) serves the module; its start-up (each worker
 imports torch on its first task) is most of the time here."""
 
+import json
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 distributed = pytest.importorskip("distributed")
 
 from facefill.cli.app import app  # noqa: E402
+from facefill.errors import OutputError  # noqa: E402
 from facefill.options import HallucinateOptions, ReplaceOptions  # noqa: E402
 from facefill.pipeline.distributed import run_distributed, run_shard  # noqa: E402
 from facefill.pipeline.hallucinate import hallucinate_folder  # noqa: E402
@@ -92,6 +94,27 @@ def test_a_killed_worker_s_task_is_run_again_nothing_lost_or_doubled(client, mas
     assert sorted(one) == sorted(many) and all(one[k] == many[k] for k in one)
     assert recorded(tmp_path / "dask") == recorded(tmp_path / "one")
     assert client.scheduler_info()["workers"]  # the nanny started a new worker
+
+
+def dead_try_elsewhere(call, shard, task_of_lock: str | None):
+    """Leave the lock an earlier try of this task (``task_of_lock`` None) or of another one would
+    have left on a machine that died, then run the shard."""
+    key = str(distributed.get_worker().get_current_task())
+    holder = {"pid": 4242, "host": "node-that-died", "command": call.command, "shard": list(shard),
+              "task": task_of_lock or key}
+    call.dst.mkdir(exist_ok=True)
+    (call.dst / f".facefill-lock.{shard[0]}of{shard[1]}").write_text(json.dumps(holder))
+    return run_shard(call, shard)
+
+
+def test_a_retry_takes_over_the_lock_of_its_dead_try_from_another_machine(client, masked, tmp_path):
+    result = run_distributed("hallucinate", masked, tmp_path / "o", MEAN, scheduler=client, tasks=2,
+                             task=partial(dead_try_elsewhere, task_of_lock=None))
+    assert len(result.report.done) == 5 and not list((tmp_path / "o").glob(".facefill-lock*"))
+    # a lock of another task (another run) on a machine nothing here can reach still counts as live
+    with pytest.raises(OutputError, match="node-that-died"):
+        run_distributed("hallucinate", masked, tmp_path / "p", MEAN, scheduler=client, tasks=2,
+                        task=partial(dead_try_elsewhere, task_of_lock="another-run"))
 
 
 def test_cli_dask_option_runs_on_a_scheduler(client, masked, tmp_path):
