@@ -325,8 +325,6 @@ class RunManifest:
         inputs' files), never any other file; the record keeps the other inputs' lines.
         Returns how many were removed."""
         gone = 0
-        if keys is not None:
-            kept = [(rel, key, ident) for rel, key, ident in self._lines() if key not in keys]
         for p, key in self.previous_files():
             if keys is None or key in keys:
                 p.unlink(missing_ok=True)
@@ -338,10 +336,12 @@ class RunManifest:
                     except OSError:
                         break
                     parent = parent.parent
-        if keys is None:
-            self.files_path.unlink(missing_ok=True)
-        elif self.files_path.is_file():
-            _write_atomic(self.files_path, "".join(_record_line(*row) for row in kept))
+        with _failures_lock(self.dir):  # other shards append meanwhile: none of their lines is lost
+            if keys is None:
+                self.files_path.unlink(missing_ok=True)
+            elif self.files_path.is_file():
+                kept = [(rel, key, ident) for rel, key, ident in self._lines() if key not in keys]
+                _write_atomic(self.files_path, "".join(_record_line(*row) for row in kept))
         return gone
 
     def write(self) -> None:
@@ -361,8 +361,10 @@ class RunManifest:
                 lines.append(_record_line(Path(f).relative_to(self.dir).as_posix(), key, identity))
             except ValueError:  # written into another folder (--all-scales): not this folder's record
                 pass
-        with self._lock:
+        with self._lock, _failures_lock(self.dir):  # the folder's bookkeeping lock: see remove_previous
             try:
+                if self._log is not None and not _same_file(self._log, self.files_path):
+                    self.close()  # another shard's --overwrite rewrote the record: append to the new one
                 if self._log is None:
                     self._log = open(self.files_path, "a", encoding="utf-8", errors="surrogateescape")
                 self._log.write("".join(lines))
@@ -374,6 +376,14 @@ class RunManifest:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def _same_file(fh, path: Path) -> bool:
+    """``fh`` is still the file at ``path`` (not replaced by a rename, nor removed)."""
+    try:
+        return os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
+    except OSError:
+        return False
 
 
 def _start_time(pid: int) -> str | None:
@@ -618,6 +628,7 @@ def write_failures(out_dir: Path, failed: list[tuple[Path, str]], inputs: Iterab
         rows = [] if ours is None else [r for r in _read_failures(path)
                                         if r[0] not in ours and not (under and r[0].startswith(under))]
         rows += [(tsv_field(p), tsv_field(r)) for p, r in failed]
+        rows.sort(key=lambda row: Path(row[0]).parts)  # input order, whichever shard wrote its rows first
         if not rows:
             if not path.is_dir():  # a folder of that name is the user's, not a stale list
                 try:

@@ -54,11 +54,14 @@ def recorded(folder: Path) -> list[str]:
 
 
 def test_outputs_are_those_of_one_process_and_a_rerun_resumes(client, masked, tmp_path):
+    for name in ("a_broken.png", "z_broken.png"):  # inputs 0 and 6 of 7: failed in shards 0 and 2 of 4
+        (masked / name).write_bytes(b"not an image")
     single = hallucinate_folder(masked, tmp_path / "one", MEAN)
     result = run_distributed("hallucinate", masked, tmp_path / "dask", MEAN, scheduler=client, tasks=4)
     report = result.report
     assert result.tasks == 4 and result.workers == 2 and sorted(result.where) == [0, 1, 2, 3]
-    assert report.total == 5 and sorted(report.done) == sorted(single.done) and not report.failed
+    assert report.total == 7 and sorted(report.done) == sorted(single.done) and len(single.done) == 5
+    assert report.failed == single.failed and len(report.failed) == 2  # failures.tsv compared below
     assert sorted(report.written) == sorted(p.parent.parent / "dask" / p.name for p in single.written)
     one, many = files(tmp_path / "one"), files(tmp_path / "dask")
     assert sorted(one) == sorted(many) and all(one[k] == many[k] for k in one)  # same files, same bytes
@@ -66,6 +69,7 @@ def test_outputs_are_those_of_one_process_and_a_rerun_resumes(client, masked, tm
     assert not list((tmp_path / "dask").glob(".facefill-lock*"))  # every shard let go of its lock
     again = run_distributed("hallucinate", masked, tmp_path / "dask", MEAN, scheduler=client, tasks=3)
     assert not again.report.done and sorted(again.report.skipped) == sorted(single.done)  # resumed: nothing redone
+    assert len(again.report.failed) == 2 and files(tmp_path / "dask") == many
 
 
 def die_once(call, shard, marker: Path):
