@@ -159,3 +159,28 @@ def test_replace_bg_shards_assign_the_backgrounds_of_one_run(assign):
         for i in range(n):
             assert _assign(inputs[i::n], backgrounds, replace(opts, shard=(i, n))) == {p: whole[p] for p in inputs[i::n]}
     assert len(set(whole.values())) == 3
+
+
+def in_cache(call, shard, cache: str):
+    """Run the shard with ``FACEFILL_CACHE`` set on the worker as a cluster's workers would have it."""
+    os.environ["FACEFILL_CACHE"] = cache
+    return run_shard(call, shard)
+
+
+@pytest.mark.slow
+def test_the_donor_bank_is_indexed_once_by_the_client(client, masked, donor_bank, tmp_path, monkeypatch):
+    from facefill.fill.donor import DonorFill
+
+    monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
+    # batch 1: donor outputs move by 1/255 in a few pixels with the faces batched beside them (measured:
+    # 2 of these 5 faces, batch 1 vs 2, in one process), so tasks batch like one process only at batch 1
+    opts = HallucinateOptions(method="donor", donors=donor_bank, batch_size=1)
+    filler = DonorFill.from_options(opts).prepare("cpu")
+    assert "built" in filler.notes(True)[0]  # the client built the index, before any task
+    result = run_distributed("hallucinate", masked, tmp_path / "o", opts, scheduler=client, tasks=3, filler=filler,
+                             task=partial(in_cache, cache=str(tmp_path / "cache")))
+    assert len(result.report.done) == 5 and not result.report.failed
+    donors = [n for n in result.report.notes if "donor" in n]
+    assert donors and all("read from the cache" in n for n in donors), donors  # no worker built it again
+    single = hallucinate_folder(masked, tmp_path / "one", opts, filler=filler)
+    assert len(single.done) == 5 and files(tmp_path / "one") == files(tmp_path / "o")
