@@ -45,3 +45,18 @@ def config_file() -> Path:
 
 def set_(example: str) -> list[str]:
     return typer.Option(None, "--set", help="Override one setting (repeatable; applied last), e.g. " + example + ".")
+
+
+def dask() -> str:
+    return typer.Option(None, "--dask", metavar="ADDRESS|local:N",
+                        help="Run on a Dask cluster, each task one shard of the folder (same outputs, run record and "
+                             "failures.tsv as one process; a failed task is retried, a lost worker's task re-run "
+                             "elsewhere): a scheduler address (tcp://host:8786, from 'dask scheduler') or local:N "
+                             "(N worker processes on this machine). Needs pip install 'facefill[dask]'; "
+                             "docs/distributed.md.")
+
+
+def tasks() -> int:
+    return typer.Option(None, "--tasks", min=1, max=1_000_000,
+                        help="With --dask: split the folder into N shards, one task each (default: 4 per worker "
+                             "thread). More tasks: less work redone when a worker is lost.")

@@ -29,6 +29,8 @@ def align(
     config: Path = opt.config_file(),
     set_: list[str] = opt.set_("--set align.left_eye=[0.4,0.45]"),
     quiet: bool = opt.quiet(),
+    dask: str = opt.dask(),
+    tasks: int = opt.tasks(),
 ) -> None:
     """Detect faces and 68 landmarks, warp each face so its eye centres land on fixed positions,
     and write square crops (default 128x128) with JSON sidecars holding the aligned landmarks,
@@ -45,6 +47,12 @@ def align(
     cfg = resolve_config("small", config, set_).align
     if size is not None:
         cfg = replace(cfg, size=size)
+
+    if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
+        from facefill.cli._distribute import distribute
+
+        return distribute("align", raw_dir, aligned_dir, opts, dask, tasks, quiet, device, align_config=cfg,
+                          overwrite=overwrite)
 
     from facefill.pipeline.align import align_folder
     from facefill.runtime import resolve_device

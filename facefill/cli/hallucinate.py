@@ -59,6 +59,8 @@ def hallucinate(
     shard: str = typer.Option(None, "--shard", help="Process only shard i of n, counted from 0 (0/10 .. 9/10, e.g. "
                               "$SLURM_ARRAY_TASK_ID/10) for array jobs; shards cover every file exactly once."),
     quiet: bool = opt.quiet(),
+    dask: str = opt.dask(),
+    tasks: int = opt.tasks(),
 ) -> None:
     """Hallucinate hair, ears, neck, clothes and background around the faces in INPUT_DIR (photos
     are aligned and masked on the fly as 'facefill align' and 'facefill mask' would, with their
@@ -85,6 +87,11 @@ def hallucinate(
         raise FacefillError(f"{input_dir} does not exist; give a folder of face photos (or of 'facefill mask' outputs)")
     if real_dir is not None and not real_dir.is_dir():
         raise FacefillError(f"--real-dir {real_dir} is not a folder")
+
+    if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
+        from facefill.cli._distribute import distribute
+
+        return distribute("hallucinate", input_dir, out_dir, opts, dask, tasks, quiet, device)
 
     from facefill.fill.registry import make_filler
     from facefill.pipeline.hallucinate import hallucinate_folder

@@ -36,6 +36,8 @@ def replace_bg(
     batch_size: int = opt.batch_size(16, "Images blended per batch."),
     overwrite: bool = opt.overwrite(),
     quiet: bool = opt.quiet(),
+    dask: str = opt.dask(),
+    tasks: int = opt.tasks(),
 ) -> None:
     """Swap the background behind the person while keeping face and context pixels: person
     segmentation (padding, where an aligned frame left the photo, is never person), then
@@ -52,6 +54,11 @@ def replace_bg(
         raise FacefillError(f"{images_dir} does not exist")
     if not background.exists():
         raise FacefillError(f"--background {background} does not exist; give an image or a folder of images")
+
+    if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
+        from facefill.cli._distribute import distribute
+
+        return distribute("replace-bg", images_dir, out_dir, opts, dask, tasks, quiet, device, background=background)
 
     from facefill.pipeline.replace_bg import replace_bg_folder
     from facefill.runtime import resolve_device

@@ -44,6 +44,7 @@ def align_folder(
     device: str = "cpu",
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> BatchReport:
     """Align every image under ``src`` into ``dst`` (sub-folders mirrored): per face
     ``<name>.png`` ``(S, S, 3) uint8``, ``<name>.json`` (sidecar) and, when part of the frame lies
@@ -56,14 +57,14 @@ def align_folder(
     upsampling, faces, config); ``overwrite`` first removes every file earlier runs wrote there.
     ``backend``: a backend name, a built backend, or :class:`~facefill.options.AlignOptions` (its
     backend, with dlib's detector and upsampling, and its ``faces``, which then wins). Runs on
-    :func:`facefill.pipeline.runner.run_folder`.
+    :func:`facefill.pipeline.runner.run_folder`; ``shard=(i, n)``: only inputs ``i, i+n, ...``.
     """
     if isinstance(backend, AlignOptions):
         backend, faces = get_backend(backend.landmarks, **backend.backend_args(str(device))), backend.faces
     FACES.check(faces)
     engine = get_backend(backend) if isinstance(backend, str) else backend
     folders = Folders(Path(src), Path(dst), f"no images (jpg, png, webp, bmp, tif) found in {src}")
-    return run_folder(folders, lambda plan: align_job(plan, engine, cfg, faces, device), overwrite,
+    return run_folder(folders, lambda plan: align_job(plan, engine, cfg, faces, device), overwrite, shard,
                       progress=progress, should_stop=should_stop)[0]
 
 

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import fcntl
+import contextvars
 import hashlib
 import json
 import os
@@ -44,6 +45,10 @@ MANIFEST = ".facefill-run.json"
 FILES = ".facefill-run.files"
 LOCK = ".facefill-lock"
 FAILURES = "failures.tsv"
+#: The distributed task (its Dask key) this run is, if any (:mod:`facefill.pipeline.distributed`):
+#: a lock left by an earlier try of the same task is that try's, whose worker died (Dask runs one
+#: try of a task at a time), so it is taken over even when it comes from another machine.
+TASK: contextvars.ContextVar[str | None] = contextvars.ContextVar("facefill_task", default=None)
 #: name endings of the files written beside an output (``x.mask.png`` beside ``x.png``); an input
 #: named so would collide with (or hide behind) another input's companion
 RESERVED = tuple(s[: -len(".png")] for s in COMPANION_SUFFIXES)
@@ -320,8 +325,6 @@ class RunManifest:
         inputs' files), never any other file; the record keeps the other inputs' lines.
         Returns how many were removed."""
         gone = 0
-        if keys is not None:
-            kept = [(rel, key, ident) for rel, key, ident in self._lines() if key not in keys]
         for p, key in self.previous_files():
             if keys is None or key in keys:
                 p.unlink(missing_ok=True)
@@ -333,10 +336,12 @@ class RunManifest:
                     except OSError:
                         break
                     parent = parent.parent
-        if keys is None:
-            self.files_path.unlink(missing_ok=True)
-        elif self.files_path.is_file():
-            _write_atomic(self.files_path, "".join(_record_line(*row) for row in kept))
+        with _failures_lock(self.dir):  # other shards append meanwhile: none of their lines is lost
+            if keys is None:
+                self.files_path.unlink(missing_ok=True)
+            elif self.files_path.is_file():
+                kept = [(rel, key, ident) for rel, key, ident in self._lines() if key not in keys]
+                _write_atomic(self.files_path, "".join(_record_line(*row) for row in kept))
         return gone
 
     def write(self) -> None:
@@ -356,8 +361,10 @@ class RunManifest:
                 lines.append(_record_line(Path(f).relative_to(self.dir).as_posix(), key, identity))
             except ValueError:  # written into another folder (--all-scales): not this folder's record
                 pass
-        with self._lock:
+        with self._lock, _failures_lock(self.dir):  # the folder's bookkeeping lock: see remove_previous
             try:
+                if self._log is not None and not _same_file(self._log, self.files_path):
+                    self.close()  # another shard's --overwrite rewrote the record: append to the new one
                 if self._log is None:
                     self._log = open(self.files_path, "a", encoding="utf-8", errors="surrogateescape")
                 self._log.write("".join(lines))
@@ -369,6 +376,14 @@ class RunManifest:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def _same_file(fh, path: Path) -> bool:
+    """``fh`` is still the file at ``path`` (not replaced by a rename, nor removed)."""
+    try:
+        return os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
+    except OSError:
+        return False
 
 
 def _start_time(pid: int) -> str | None:
@@ -407,6 +422,8 @@ class OutputLock:
         self.info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid()),
                      "command": command, "shard": list(shard), "since": datetime.now().isoformat(timespec="seconds"),
                      "settings": json.dumps(settings, sort_keys=True, default=str)}
+        if TASK.get() is not None:
+            self.info["task"] = TASK.get()
 
     def _refuse(self, holder: dict, path: Path) -> OutputError:
         host = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
@@ -462,8 +479,8 @@ class OutputLock:
                 raise OutputError(f"another run is starting in {self.dir} right now ({self.path} is being written); "
                                   f"wait for it to finish or write into another folder (if no such run is going on, "
                                   f"delete {self.path})")
-        elif _alive(holder):
-            raise self._refuse(holder, self.path)
+        elif _alive(holder) and not (holder.get("task") is not None and holder.get("task") == self.info.get("task")):
+            raise self._refuse(holder, self.path)  # a dead try of this very task is not a live run
         self._break(holder)
 
     def acquire(self) -> None:
@@ -611,6 +628,7 @@ def write_failures(out_dir: Path, failed: list[tuple[Path, str]], inputs: Iterab
         rows = [] if ours is None else [r for r in _read_failures(path)
                                         if r[0] not in ours and not (under and r[0].startswith(under))]
         rows += [(tsv_field(p), tsv_field(r)) for p, r in failed]
+        rows.sort(key=lambda row: Path(row[0]).parts)  # input order, whichever shard wrote its rows first
         if not rows:
             if not path.is_dir():  # a folder of that name is the user's, not a stale list
                 try:

@@ -64,7 +64,19 @@ def replace_bg_folder(src: str | os.PathLike, dst: str | os.PathLike, background
     folders = Folders(Path(src), Path(dst), f"no images found in {src}",
                       reads={"--background": background, "--face-masks": opts.face_masks_dir})
     return run_folder(folders, lambda plan: replace_job(plan, bg_files, opts, torch.device(device), first), opts.overwrite,
-                      progress=progress, should_stop=should_stop)[0]
+                      tuple(opts.shard), progress=progress, should_stop=should_stop)[0]
+
+
+def _assign(inputs: list[Path], bg_files: list[Path], opts: ReplaceOptions) -> dict[Path, Path]:
+    """Each input's background, by its place among all the folder's inputs (``inputs`` is shard
+    ``i/n`` of them: its k-th is the folder's ``i + k*n``-th), so a sharded run assigns what one
+    process would."""
+    i, n = opts.shard
+    if opts.assign == "round-robin":
+        return {f: bg_files[(i + k * n) % len(bg_files)] for k, f in enumerate(inputs)}
+    rng = random.Random(opts.seed)
+    draws = [rng.choice(bg_files) for _ in range(i + len(inputs) * n)]
+    return {f: draws[i + k * n] for k, f in enumerate(inputs)}
 
 
 def replace_job(plan: Plan, bg_files: list[Path], opts: ReplaceOptions, device: torch.device,
@@ -82,9 +94,7 @@ def replace_job(plan: Plan, bg_files: list[Path], opts: ReplaceOptions, device: 
             backgrounds[p] = read_image(p)
         return backgrounds[p]
 
-    rng = random.Random(opts.seed)
-    picks = {f: bg_files[i % len(bg_files)] if opts.assign == "round-robin" else rng.choice(bg_files)
-             for i, f in enumerate(plan.inputs)}
+    picks = _assign(plan.inputs, bg_files, opts)
     segmenter: list = []  # loaded on the first chunk: after the lock and the run record's checks
 
     def load(path: Path) -> tuple:

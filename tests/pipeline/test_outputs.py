@@ -124,7 +124,8 @@ def test_overwrite_removes_only_recorded_files_inside_the_folder(tmp_path):
     assert m.remove_previous({"sub/b.jpg"}) == 1  # a shard removes only its inputs' files
     assert (out / "a.png").exists() and not (out / "sub").exists()
     assert m.remove_previous() == 1
-    assert sorted(p.name for p in out.iterdir()) == ["mine.png"] and (tmp_path / "outside.png").exists()
+    left = sorted(p.name for p in out.iterdir() if p.name != ".facefill-failures.lock")  # the folder's bookkeeping lock
+    assert left == ["mine.png"] and (tmp_path / "outside.png").exists()
 
 
 def test_lock_live_stale_and_shards(tmp_path):
@@ -148,3 +149,21 @@ def test_lock_live_stale_and_shards(tmp_path):
         with OutputLock(tmp_path, "mask", {}) as lock:
             assert json.loads(lock.path.read_text())["pid"] == os.getpid()
         assert not list(tmp_path.iterdir())
+
+
+def test_a_shard_s_overwrite_never_loses_the_lines_another_shard_is_recording(tmp_path):
+    """Shard 1 of a run records its files while shard 0 starts with --overwrite (which rewrites the
+    record without shard 0's old lines): shard 1's later lines still land in the record."""
+    (tmp_path / "a.png").write_bytes(b"a")
+    (tmp_path / "b.png").write_bytes(b"b")
+    (tmp_path / "c.png").write_bytes(b"c")
+    one = RunManifest(tmp_path, "hallucinate", {})
+    one.record("b.jpg", [tmp_path / "b.png"])  # shard 1 is writing: its record is open
+    zero = RunManifest(tmp_path, "hallucinate", {})
+    zero.record("a.jpg", [tmp_path / "a.png"])
+    zero.close()
+    RunManifest(tmp_path, "hallucinate", {}).remove_previous({"a.jpg"})  # shard 0 again, --overwrite
+    one.record("c.jpg", [tmp_path / "c.png"])
+    one.close()
+    lines = (tmp_path / ".facefill-run.files").read_text().splitlines()
+    assert sorted(line.split("\t")[0] for line in lines) == ["b.png", "c.png"] and not (tmp_path / "a.png").exists()
