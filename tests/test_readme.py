@@ -71,7 +71,7 @@ def readme_lines(text: str | None = None) -> list[Line]:
         comment = raw.split(" #", 1)[1].strip() if " #" in raw else ""
         commands, current = [], []
         for token in tokens:
-            if token == "&&":
+            if token in ("&&", "||"):  # "facefill align ... || [ $? -eq 3 ]": the test after || is no facefill command
                 commands.append(current)
                 current = []
             else:
