@@ -15,7 +15,10 @@ sidecar ``<name>.json`` (68 landmarks) and, where the eye-centred frame left the
   to make ``--variants`` differ;
 * ``silhouette`` ``(N, 256) float32``: the person's outline (hair volume, shoulders) at 16x16, the
   probability of MediaPipe's selfie segmentation network (the port facefill ships for
-  ``replace-bg``). Donor choice compares it with the outline most of the best donors share.
+  ``replace-bg``). Donor choice compares it with the outline most of the best donors share;
+* ``p_male`` ``(N,) float32`` in [0, 1] and ``age`` ``(N,) float32`` in years: dlib-models'
+  gender and age networks (:func:`facefill.models.age_gender.estimate`) on the *unmasked*
+  aligned photo (a masked face reads "female"), so donor choice keeps gender and age.
 
 Each entry is computed by :mod:`facefill.donor.describe`. The index is built once and cached
 **outside** the bank (:mod:`facefill.donor.cache`: where, under which key, reading and saving); a
@@ -33,8 +36,8 @@ from typing import Callable
 import numpy as np
 
 from facefill.donor.cache import INDEX_VERSION, bank_key, cache_dir, read_index, save_index
-from facefill.donor.describe import (describe, face_stats, padding_share, pose_from_landmarks, signatures,
-                                     silhouettes)
+from facefill.donor.describe import (_device_of, describe, face_stats, gender_age, padding_share, pose_from_landmarks,
+                                     signatures, silhouettes)
 from facefill.donor.source import DonorIndex
 from facefill.errors import FacefillError
 
@@ -81,7 +84,8 @@ def _describe_batch(batch: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | 
     ims = np.stack([b[1] for b in batch])
     lm = np.stack([b[2] for b in batch])
     masks = np.stack([face_mask(l, size) for l in lm])
-    return {"names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
+    p_male, age = gender_age(ims, lm, None, _device_of(embedder))
+    return {"p_male": [p_male], "age": [age], "names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
             "skin": [face_stats(ims, masks)], "silhouette": [silhouettes(ims, segmenter)],
             "padding": [padding_share(b[3], m) for b, m in zip(batch, masks)], "signature": [signatures(ims)]}
 
@@ -108,7 +112,7 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
 
         segmenter = SelfieSegmenter()
     parts: dict[str, list] = {k: [] for k in ("names", "landmarks", "descriptors", "skin", "silhouette", "padding",
-                                              "signature")}
+                                              "signature", "p_male", "age")}
     skipped, batch = [], []
     for k, f in enumerate(files):
         name = f.relative_to(root).as_posix()
@@ -133,7 +137,8 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
 
     return DonorIndex(root, size, parts["names"], lm_arr, joined("descriptors", 128), joined("skin", 6),
                       pose_from_landmarks(lm_arr).reshape(n, 2), np.asarray(parts["padding"], np.float32),
-                      joined("signature", 192), joined("silhouette", 256), skipped=skipped)
+                      joined("signature", 192), joined("silhouette", 256), joined("p_male", 1).reshape(n),
+                      joined("age", 1).reshape(n), skipped=skipped)
 
 
 def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,

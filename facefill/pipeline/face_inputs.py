@@ -182,6 +182,9 @@ class FaceReader:
                 raise ImageError(f"{mask_file}: unreadable or not {size}x{size}; re-run 'facefill mask'")
             raise ImageError(f"{path}: no mask {mask_file.name} beside it; run 'facefill mask' on the aligned "
                              "photos, or pass --mask-from-landmarks to mask aligned photos on the fly")
+        if not mask.any():  # all 0, or a 0/1 PNG: no face to keep, and every method would hand back its own face
+            raise ImageError(f"{mask_file}: the mask is empty (no pixel above 127: the face is white, 255, the "
+                             "context black); re-run 'facefill mask' on the aligned photo")
         if self.landmarks:
             landmarks = np.asarray(landmarks_for(path, image, self.backend), np.float32)
         return Face(path, image, mask, self._real(path), landmarks, "masked", out)

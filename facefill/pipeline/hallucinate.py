@@ -44,7 +44,8 @@ from facefill.fill.registry import make_filler
 from facefill.mask.compose import compose
 from facefill.options import METHODS, HallucinateOptions, parse_shard
 from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, input_kind, inputs_size, paths_note
-from facefill.pipeline.outputs import Write, file_digest
+from facefill.errors import FacefillError
+from facefill.pipeline.outputs import Write, file_digest, update_records
 from facefill.pipeline.runner import Folders, Job, Plan, default_threads, run_folder
 
 
@@ -102,6 +103,7 @@ class HallucinateJob:
         self.rows = set(plan.inputs[:opts.grid_max]) if opts.grid is not None else set()
         self.sheet: dict[Path, list] = {}  # input -> contact-sheet rows (masked, output, real)
         self.kinds: dict[Path, tuple[str, int]] = {}  # input -> (the path it took, faces)
+        self.records: dict[Path, dict] = {}  # output -> its row in OUT/<filler.record> (what made it)
 
     # -- names and the run record
     def marker(self, out: Path) -> Path:
@@ -158,20 +160,24 @@ class HallucinateJob:
     # -- compute: a chunk of inputs -> outputs, batched
     def compute(self, bundles: list[list[Face]]) -> list[list[dict]]:
         """Per input, per face: ``final`` ``(K, S, S, 3) uint8`` (the variants), ``scales``
-        (``{side: (s, s, 3) uint8}``, the model's blocks) and ``masked`` (the generator's input as
-        an image, for the contact sheet)."""
+        (``{side: (s, s, 3) uint8}``, the model's blocks), ``masked`` (the generator's input as
+        an image, for the contact sheet), ``failed`` (None, or why the filler could not fill it)
+        and ``records`` (the filler's per-variant provenance, or None)."""
         faces = [f for bundle in bundles for f in bundle]
         device = self.filler.device
         masked = masked_input(from_uint8([f.image for f in faces], device), masks_from_numpy([f.mask for f in faces], device))
         filled = self.filler.fill(FillBatch(
             np.stack([f.image for f in faces]), np.stack([f.mask for f in faces]), masked,
             np.stack([f.landmarks for f in faces]) if self.filler.landmarks else None,
-            [self.plan.key(f.path) for f in faces], self.opts.all_scales_dir is not None))
+            [self.plan.key(f.path) for f in faces], self.opts.all_scales_dir is not None,
+            [f.real if f.kind != "masked" else None for f in faces]))  # a masked input's real photo is the sheet's only
         masked_u8 = to_uint8(masked) if self.opts.grid is not None else None  # only the contact sheet shows it
         results, j = [], 0
         for bundle in bundles:
             results.append([{"final": filled.final[j + i], "scales": {k: v[j + i] for k, v in filled.scales.items()},
-                             "masked": None if masked_u8 is None else masked_u8[j + i]} for i in range(len(bundle))])
+                             "masked": None if masked_u8 is None else masked_u8[j + i], "failed": filled.failed.get(j + i),
+                             "records": None if filled.records is None else filled.records[j + i]}
+                            for i in range(len(bundle))])
             j += len(bundle)
         return results
 
@@ -189,16 +195,22 @@ class HallucinateJob:
                 files.append(write_image(Path(opts.all_scales_dir) / str(k) / base.relative_to(self.plan.dst), v))
         names = [variant_path(base, k) for k in range(self.variants)] if self.variants > 1 else [base]
         images = [self._finish(face, final) for final in result["final"]]
-        for name, image in zip(names, images):  # in order: the marker (the last variant) is written last
+        for k, (name, image) in enumerate(zip(names, images)):  # in order: the marker (the last variant) is written last
             if face.kind == "raw":  # companions before the image, which marks the face done
                 files += write_companions(name, face.sidecar, face.face.valid, face.mask)
             files.append(write_image(name, image))
-        return images[0], files
+            if result.get("records"):
+                self.records[name] = {"output": name.relative_to(self.plan.dst).as_posix(),
+                                      "input": self.plan.key(face.path), "variant": str(k), **result["records"][k]}
+        return images, files
 
     def write(self, path: Path, bundle: list[Face], results: list[dict]) -> list[Path]:
+        for face, r in zip(bundle, results):
+            if r.get("failed"):  # this input fails alone (failures.tsv), before any of its files is written
+                raise FacefillError(f"{path}: {r['failed']}")
         written = [self._write_face(f, r) for f, r in reversed(list(zip(bundle, results)))][::-1]
         if path in self.rows:
-            self.sheet[path] = [[r["masked"], out, f.real] for f, r, (out, _) in zip(bundle, results, written)]
+            self.sheet[path] = [[r["masked"], *outs, f.real] for f, r, (outs, _) in zip(bundle, results, written)]
         return [f for _, files in reversed(written) for f in files]
 
     # -- after the run
@@ -213,6 +225,9 @@ class HallucinateJob:
             faces += n if kind == "raw" else 0
         if kinds["aligned"] or kinds["raw"]:
             report.notes.append(paths_note(kinds, faces))
+        if self.filler.record is not None and (self.records or (self.plan.dst / self.filler.record).is_file()):
+            update_records(self.plan.dst / self.filler.record, self.records.values())
+            report.notes.append(f"what made each output: {self.plan.dst / self.filler.record}")
         if self.opts.grid is not None:
             self._contact_sheet(report)
 
@@ -230,8 +245,8 @@ class HallucinateJob:
                 try:
                     face = self.load(path)[0]
                     masked = to_uint8(masked_input(from_uint8(face.image), masks_from_numpy(face.mask)))[0]
-                    kept = self.marker(face.out) if self.variants == 1 else variant_path(face.out, 0)
-                    rows.append([masked, read_image(kept), face.real])
+                    kept = [face.out] if self.variants == 1 else [variant_path(face.out, k) for k in range(self.variants)]
+                    rows.append([masked, *[read_image(p) for p in kept], face.real])
                 except Exception as exc:
                     if not report.record_failure(path, exc):
                         raise
