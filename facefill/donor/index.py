@@ -45,6 +45,8 @@ from facefill.errors import FacefillError
 #: gender, age and pose mismatches.
 MIN_DONORS = 10
 DESCRIPTOR_BATCH = 64
+#: why a masked crop is no donor (its context is black)
+MASKED = "a 'facefill mask' output (its context is black)"
 
 Progress = Callable[[int, int, str], None]
 
@@ -64,7 +66,11 @@ def _load_donor(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     from facefill.align.sidecar import read_sidecar, read_valid
     from facefill.data.io import read_image
 
+    from facefill.data.io import MASK_SUFFIX, companion_path
+
     side = read_sidecar(path)
+    if companion_path(path, MASK_SUFFIX).is_file() or (side is not None and "mask" in side):
+        raise ValueError(MASKED)
     if side is None or "landmarks" not in side:
         raise ValueError("no alignment sidecar (.json) with landmarks")
     lm = np.asarray(side["landmarks"], np.float32)
@@ -172,6 +178,10 @@ def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress
                 save_index(index, path)
             except OSError:
                 pass  # an unwritable cache only costs a rebuild next time
+    masked = sum(why == MASKED for _, why in index.skipped)
+    if masked and masked >= len(index):
+        raise FacefillError(f"donor bank {root} holds 'facefill mask' outputs ({masked} masked crops: their context is black, "
+                            "nothing to take); give the 'facefill align' folder they were made from")
     if len(index) < min_donors:
         why = f"; e.g. {index.skipped[0][0]}: {index.skipped[0][1]}" if index.skipped else ""
         raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {len(files)} images{why}); it needs at "
