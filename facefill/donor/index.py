@@ -91,7 +91,8 @@ def _describe_batch(batch: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | 
     lm = np.stack([b[2] for b in batch])
     masks = np.stack([face_mask(l, size) for l in lm])
     p_male, age = gender_age(ims, lm, None, _device_of(embedder))
-    return {"p_male": [p_male], "age": [age], "names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
+    return {"p_male": [p_male], "age": [age],
+            "names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
             "skin": [face_stats(ims, masks)], "silhouette": [silhouettes(ims, segmenter)],
             "padding": [padding_share(b[3], m) for b, m in zip(batch, masks)], "signature": [signatures(ims)]}
 

@@ -74,13 +74,12 @@ class DonorFill(ContextFiller):
         res = h.run(batch.images, batch.masks, batch.landmarks, [name_seed(n) for n in batch.names], batch.unmasked,
                     batch.names)
         src = h.source
-        records = []
-        for b in range(len(res.picks)):
-            records.append([{"donor": src.names[i], "cost": f"{res.cost[b, k]:.4f}", "identity": f"{res.identity[b, k]:.4f}",
-                             "p_male": f"{res.p_male[b]:.3f}", "donor_p_male": _fmt(src, "p_male", i, "{:.3f}"),
-                             "age": f"{res.age[b]:.1f}", "donor_age": _fmt(src, "age", i, "{:.1f}"),
-                             "pinned": "yes" if k == 0 and h.settings.pinned(batch.names[b]) is not None else ""}
-                            for k, i in enumerate(res.picks[b]) if i >= 0])
+        records = [[{"input": batch.names[b], "variant": str(k), "donor": src.names[i], "cost": f"{res.cost[b, k]:.4f}",
+                     "identity": f"{res.identity[b, k]:.4f}", "p_male": f"{res.p_male[b]:.3f}",
+                     "donor_p_male": _fmt(src, "p_male", i, "{:.3f}"), "age": f"{res.age[b]:.1f}",
+                     "donor_age": _fmt(src, "age", i, "{:.1f}"),
+                     "pinned": "yes" if k == 0 and h.settings.pinned(batch.names[b]) is not None else ""}
+                    for k, i in enumerate(res.picks[b]) if i >= 0] for b in range(len(res.picks))]
         return Filled(res.out, failed={b: w for b, w in enumerate(res.why) if w is not None}, records=records)
 
     def notes(self, keep_face: bool) -> list[str]:
