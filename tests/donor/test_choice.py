@@ -123,3 +123,23 @@ def test_a_bank_of_one_querys_copies_fails_that_input_only(masked_men, donor_ban
 def test_a_mask_output_folder_is_no_bank(masked, tmp_path, cache):
     r = _run(masked, tmp_path / "out", masked)
     assert r.exit_code == 1 and "'facefill mask' outputs" in r.output, r.output
+
+
+def test_a_mask_output_folder_is_no_training_data(masked, tmp_path):
+    from facefill.train.data import scan
+
+    samples, skipped = scan(masked)
+    assert not samples and skipped and all("'facefill mask' output" in why for _, why in skipped)
+    r = runner.invoke(app, ["train", str(masked), "--out", str(tmp_path / "runs"), "--preset", "tiny"])
+    assert r.exit_code == 1 and "'facefill mask' outputs" in r.output, r.output
+
+
+def test_resume_keeps_pinned_outputs_and_help_names_the_options(masked_men, donor_bank, cache, tmp_path):
+    out = tmp_path / "out"
+    assert _run(masked_men, out, donor_bank, "--pin-donor", "obama_cool").exit_code == 0
+    r = _run(masked_men, out, donor_bank, "--pin-donor", "obama_cool")
+    assert r.exit_code == 0 and "already done" in r.output, r.output
+    r = _run(masked_men, out, donor_bank, "--pin-donor", "biden_cool")
+    assert r.exit_code != 0, r.output  # other pins are other settings: never kept silently
+    help_text = runner.invoke(app, ["hallucinate", "--help"]).output
+    assert "--exclude-donors" in help_text and "--pin-donor" in help_text
