@@ -18,8 +18,10 @@ The units, each a module with its own tests:
   order in :func:`facefill.donor.composite.fit_donors`;
 * the face pasted back: :func:`facefill.mask.compose.paste_face`.
 
-**Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network and every
-torch step of the fit (warp, colour, sharpness, seam) run there. These run on the CPU whatever the
+**Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network, the gender
+and age networks (their dlib chips are cut on the CPU) and every torch step of the fit (warp,
+colour, sharpness, seam) run there. The fit runs one face at a time, so an output never depends
+on the batch it was computed in. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
 statistics (:func:`facefill.donor.describe.face_stats`), the mirror fill of padding
 (:func:`facefill.donor.warp.mirror_fill`), the distance to the face
