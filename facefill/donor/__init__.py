@@ -19,7 +19,7 @@ The units, each a module with its own tests:
 * the face pasted back: :func:`facefill.mask.compose.paste_face`.
 
 **Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network, the gender
-and age networks (their dlib chips are cut on the CPU) and every torch step of the fit (warp,
+and age networks with their chips and every torch step of the fit (warp,
 colour, sharpness, seam) run there. The fit runs one face at a time, so an output never depends
 on the batch it was computed in. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
