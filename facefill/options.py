@@ -11,6 +11,8 @@ Light on purpose (no torch, no OpenCV): ``facefill --help`` imports it at start-
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +106,51 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return _check_shard((i, n), text)
 
 
+def parse_donor_names(text: str | None) -> tuple[str, ...]:
+    """``--exclude-donors``: a comma list of bank names (``a.png,b.png``), or a text file with one
+    name per line (``#`` starts a comment) -> the names; None -> (). A file that cannot be read
+    is a usage error (exit 2)."""
+    if not text:
+        return ()
+    lines = _list_file("--exclude-donors", text)
+    if lines is None:
+        return tuple(n.strip() for n in text.split(",") if n.strip())
+    return tuple(line for line in lines)
+
+
+def parse_donor_pins(text: str | None) -> tuple[tuple[str, str], ...]:
+    """``--pin-donor``: a bank name (every input's first output takes that donor: meant for
+    single-input runs), or a text file of ``INPUT<TAB or spaces>DONOR`` lines (inputs as named
+    relative to the input folder, e.g. ``photo.jpg`` or ``sub/a.png``) -> ``(input, donor)``
+    pairs, ``("*", donor)`` for every input; None -> ()."""
+    if not text:
+        return ()
+    lines = _list_file("--pin-donor", text)
+    if lines is None:
+        return (("*", text.strip()),)
+    pins = []
+    for line in lines:
+        parts = line.split("\t") if "\t" in line else line.rsplit(None, 1)
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise UsageError(f"--pin-donor {text}: the line {line!r} is not INPUT<TAB>DONOR")
+        pins.append((parts[0].strip(), parts[1].strip()))
+    return tuple(pins)
+
+
+def _list_file(option: str, text: str) -> list[str] | None:
+    """The non-empty, non-comment lines of the file ``text``, or None when ``text`` names no file."""
+    path = Path(text)
+    if not path.is_file():
+        if path.suffix in (".txt", ".tsv", ".list") or path.is_dir():
+            raise UsageError(f"{option} {text}: no such file; give a text file or a comma list of bank names")
+        return None
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{option} {text}: cannot be read as UTF-8 text ({exc})") from None
+    return [ln.split("#", 1)[0].strip() for ln in raw.splitlines() if ln.split("#", 1)[0].strip()]
+
+
 def _check_shard(shard: tuple[int, int], text: str | None = None) -> tuple[int, int]:
     i, n = shard
     if not 0 <= i < n:
@@ -159,7 +206,9 @@ class AlignOptions:
 class HallucinateOptions(Batch):
     """``hallucinate``: the method, its inputs, and what goes with it. ``checkpoint``: the
     generator's release file (``model``; None: the shipped default); ``donors``, ``variants``,
-    ``seed``: the donor bank and its outputs per face (``donor``). A method's missing input, or
+    ``seed``, ``exclude_donors`` (bank names), ``pin_donors`` (``(input, bank name)`` pairs,
+    input ``"*"``: every input): the donor bank, its outputs per face and the user's say over
+    the choice (``donor``; :func:`parse_donor_names`, :func:`parse_donor_pins`). A method's missing input, or
     another method's, is refused here (:func:`facefill.fill.registry.input_problems`). ``raw``: how
     photos are aligned on the fly; ``mask``: how photos and aligned crops are masked on the fly
     (None: the method's default, the model's mask config or ``MaskConfig()``); ``region``: the face
@@ -170,6 +219,8 @@ class HallucinateOptions(Batch):
     donors: Path | None = None
     variants: int = 1
     seed: int = 0
+    exclude_donors: tuple[str, ...] = ()
+    pin_donors: tuple[tuple[str, str], ...] = ()
     keep_face: bool = True
     feather: int = 2  # px outside the mask edge over which the face edge fades into the context
     precision: str = "auto"
@@ -189,7 +240,9 @@ class HallucinateOptions(Batch):
         REGIONS.check(self.region)
         method = FILLERS[self.method]
         problems = input_problems(self.method, {"checkpoint": self.checkpoint, "donors": self.donors,
-                                                "variants": self.variants, "seed": self.seed})
+                                                "variants": self.variants, "seed": self.seed,
+                                                "exclude_donors": tuple(self.exclude_donors),
+                                                "pin_donors": tuple(self.pin_donors)})
         if problems:
             raise UsageError("; ".join(problems))
         _positive("--variants", self.variants, 64)
@@ -202,6 +255,12 @@ class HallucinateOptions(Batch):
         if not 0 <= self.feather <= 32:
             raise UsageError(f"--feather {self.feather}: must be between 0 and 32")
         _positive("--grid-max", self.grid_max, 1024)
+
+    def mask_config(self, default: MaskConfig) -> MaskConfig:
+        """How photos and aligned crops are masked on the fly: ``mask`` (else the method's
+        ``default``) with ``region`` applied unless it is ``auto``."""
+        mask = self.mask or default
+        return mask if self.region == "auto" else dataclasses.replace(mask, region=self.region)
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,14 @@ def test_hallucinate_cli_on_cuda(method, aligned_faces, donor_bank, tmp_path, mo
 
     monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
     mask_folder(aligned_faces, tmp_path / "m")
+    if method == "donor":  # the test bank's only woman has no donor of her gender: she would fail (exit 3)
+        for p in (tmp_path / "m").glob("astronaut*"):
+            p.unlink()
     extra = ["--method", "donor", "--donors", str(donor_bank), "--variants", "2"] if method == "donor" else []
     r = CliRunner().invoke(app, ["hallucinate", str(tmp_path / "m"), str(tmp_path / "o"), "--device", "cuda", *extra])
     assert r.exit_code == 0, r.output
     outs = sorted((tmp_path / "o").glob("*.png"))
-    assert len(outs) == (10 if method == "donor" else 5)
+    assert len(outs) == (8 if method == "donor" else 5)
     for out in outs:
         name = out.name.replace("_v0", "").replace("_v1", "")
         m = cv2.imread(str(tmp_path / "m" / name.replace(".png", ".mask.png")), cv2.IMREAD_GRAYSCALE) > 127

@@ -28,6 +28,13 @@ def hallucinate(
                                  "different donor, written as NAME_v0.png .. NAME_v{K-1}.png (1: NAME.png)."),
     seed: int = typer.Option(0, "--seed", min=0, help="--method donor: seed of the variants' donor draw (the first "
                              "variant is always the best-fitting donor); the same seed and bank give the same outputs."),
+    exclude_donors: str = typer.Option(None, "--exclude-donors", help="--method donor: bank files never to take context "
+                                       "from: a comma list of names relative to the bank (a.png,sub/b.png; '.png' may be "
+                                       "left out) or a text file with one name per line (# comments). Recorded in the run record."),
+    pin_donor: str = typer.Option(None, "--pin-donor", help="--method donor: the donor of each face's first output "
+                                  "(NAME_v0 / NAME): a bank name (every input takes it: for single-input runs), or a text "
+                                  "file of INPUT<TAB>DONOR lines (input names relative to INPUT_DIR). Other variants are "
+                                  "chosen as usual. OUT/donors.tsv lists every output's donor."),
     mask_from_landmarks: bool = typer.Option(False, "--mask-from-landmarks", help="Inputs are aligned photos: mask them "
                                              "on the fly from their sidecar landmarks (re-detected if missing)."),
     keep_face: bool = typer.Option(True, "--keep-face/--no-keep-face", help="Paste the original face pixels back: every "
@@ -48,8 +55,8 @@ def hallucinate(
     region: str = typer.Option("auto", "--region", help=REGIONS.help("Face region kept of photos and aligned crops "
                                "masked on the fly (and written as <name>.mask.png):")),
     all_scales: Path = typer.Option(None, "--all-scales", help="Also write every block's output to DIR/<scale>/<name>.png (8 ... 128); --method model only."),
-    grid: Path = typer.Option(None, "--grid", help="Write a contact sheet PNG: masked | output | real (real from "
-                              "--real-dir or --mask-from-landmarks inputs)."),
+    grid: Path = typer.Option(None, "--grid", help="Write a contact sheet PNG: masked | output (one column per "
+                              "variant: v0 | v1 | ...) | real (real from --real-dir, or the photo or aligned crop itself)."),
     grid_max: int = typer.Option(16, "--grid-max", min=1, max=1024, help="Rows in the contact sheet."),
     real_dir: Path = typer.Option(None, "--real-dir", help="Aligned real photos (same names) for the contact sheet's third column."),
     device: str = opt.device(),
@@ -69,7 +76,7 @@ def hallucinate(
     donor faces (--method donor --donors BANK: photographic, the face kept bit for bit), or with a
     classical baseline (--method) for comparison."""
     from facefill.config import MaskConfig
-    from facefill.options import AlignOptions, HallucinateOptions, parse_shard
+    from facefill.options import AlignOptions, HallucinateOptions, parse_donor_names, parse_donor_pins, parse_shard
     from facefill.runtime import check_device_name
 
     output_folder(out_dir, "OUT_DIR")
@@ -77,6 +84,7 @@ def hallucinate(
     # every check (choices, ranges, a method's inputs and combinations, --shard) is the options' own:
     # exit 2, before any work
     opts = HallucinateOptions(method=method, checkpoint=checkpoint, donors=donors, variants=variants, seed=seed,
+                              exclude_donors=parse_donor_names(exclude_donors), pin_donors=parse_donor_pins(pin_donor),
                               keep_face=keep_face, feather=feather, batch_size=batch_size,
                               precision=precision, overwrite=overwrite, shard=parse_shard(shard),
                               mask_from_landmarks=mask_from_landmarks, all_scales_dir=all_scales, real_dir=real_dir,

@@ -23,8 +23,9 @@ def write_contact_sheet(path: str | Path, rows: list[list[np.ndarray | None]]) -
 
 def write_comparison_sheet(path: str | Path, rows: list[list[np.ndarray | None]], max_rows: int) -> Path:
     """``hallucinate``'s contact sheet: the first ``max_rows`` of ``rows`` (each ``[masked,
-    output, real or None]``), without the third column when no row has a real photo."""
+    output, ..., real or None]``: one output column per variant), without the last column when
+    no row has a real photo."""
     rows = rows[:max_rows]
-    if all(row[2] is None for row in rows):  # no real photos known: masked | output only
-        rows = [row[:2] for row in rows]
+    if all(row[-1] is None for row in rows):  # no real photos known: masked | outputs only
+        rows = [row[:-1] for row in rows]
     return write_contact_sheet(path, rows)

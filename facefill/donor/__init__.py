@@ -18,8 +18,10 @@ The units, each a module with its own tests:
   order in :func:`facefill.donor.composite.fit_donors`;
 * the face pasted back: :func:`facefill.mask.compose.paste_face`.
 
-**Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network and every
-torch step of the fit (warp, colour, sharpness, seam) run there. These run on the CPU whatever the
+**Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network, the gender
+and age networks with their chips and every torch step of the fit (warp,
+colour, sharpness, seam) run there. The fit runs one face at a time, so an output never depends
+on the batch it was computed in. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
 statistics (:func:`facefill.donor.describe.face_stats`), the mirror fill of padding
 (:func:`facefill.donor.warp.mirror_fill`), the distance to the face
@@ -29,18 +31,20 @@ statistics (:func:`facefill.donor.describe.face_stats`), the mirror fill of padd
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from facefill.donor.composite import fit_donors
-from facefill.donor.describe import describe, face_stats
+from facefill.donor.describe import describe, face_stats, gender_age
 from facefill.donor.index import load_index
 from facefill.donor.select import choose, costs
 from facefill.donor.settings import DonorSettings
 from facefill.donor.source import DonorIndex, DonorSource
+from facefill.errors import FacefillError
 
-__all__ = ["DonorHallucinator", "DonorIndex", "DonorSettings", "DonorSource", "load_index", "name_seed"]
+__all__ = ["DonorHallucinator", "DonorResult", "DonorIndex", "DonorSettings", "DonorSource", "load_index", "name_seed"]
 
 
 def name_seed(name: str) -> int:
@@ -49,13 +53,30 @@ def name_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") >> 1
 
 
+@dataclass
+class DonorResult:
+    """One batch's donor context (:meth:`DonorHallucinator.run`): ``out`` ``(B, K, S, S, 3)
+    uint8`` (a failed face's row is zeros), ``picks`` ``(B, K)`` source indices (-1 where it
+    failed), ``why`` per face None or why it has no donors, and for provenance the query's
+    ``p_male``/``age`` ``(B,)``, each pick's ``cost`` and descriptor distance ``identity`` ``(B, K)``."""
+
+    out: np.ndarray
+    picks: np.ndarray
+    why: list[str | None]
+    p_male: np.ndarray
+    age: np.ndarray
+    cost: np.ndarray
+    identity: np.ndarray
+
+
 class DonorHallucinator:
     """Donor context for batches of masked faces.
 
     ``source``: the donors (:class:`DonorSource`; a loaded bank: :func:`load_index`);
     ``embedder``: the face descriptor network (default
     :class:`facefill.models.embedders.FaceEmbedder`, the one the index was built with), moved to
-    ``device``, where the torch steps run (see the module docstring)."""
+    ``device``, where the torch steps run (see the module docstring). ``settings.exclude`` and
+    ``settings.pin`` name bank files (FacefillError for a name the source does not hold)."""
 
     def __init__(self, source: DonorSource, settings: DonorSettings = DonorSettings(), embedder=None,
                  device: str | torch.device = "cpu") -> None:
@@ -65,10 +86,26 @@ class DonorHallucinator:
             embedder = FaceEmbedder()
         self.device = torch.device(device)
         self.source, self.settings, self.embedder = source, settings, embedder.to(self.device)
-        if len(source) <= settings.variants:
-            from facefill.errors import FacefillError
+        self.allowed = np.ones(len(source), bool)
+        for name in settings.exclude:
+            self.allowed[self.donor_index(name, "--exclude-donors")] = False
+        for _, name in settings.pin:
+            self.donor_index(name, "--pin-donor")
+        if self.allowed.sum() <= settings.variants:
+            raise FacefillError(f"--variants {settings.variants} needs more donors than the bank's {int(self.allowed.sum())}"
+                                + (" left after --exclude-donors" if settings.exclude else ""))
 
-            raise FacefillError(f"--variants {settings.variants} needs more donors than the bank's {len(source)}")
+    def donor_index(self, name: str, option: str = "donor") -> int:
+        """The source index of the bank file ``name`` (relative name, with or without ``.png``)."""
+        if not hasattr(self, "_by_name"):
+            self._by_name = {}
+            for i, n in enumerate(self.source.names):
+                self._by_name.setdefault(n, i)
+                self._by_name.setdefault(n.rsplit(".", 1)[0], i)
+        if name not in self._by_name:
+            raise FacefillError(f"{option}: {name!r} is not a donor of the bank {self.source.root}; give names relative "
+                                "to the bank folder, as OUT/donors.tsv lists them")
+        return self._by_name[name]
 
     def to(self, device: str | torch.device) -> "DonorHallucinator":
         """Run the torch steps on ``device`` from now on."""
@@ -85,35 +122,74 @@ class DonorHallucinator:
         """One line for the user: how many donors, from where, and whether the index was cached."""
         return self.source.summary()
 
-    def choose(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]) -> np.ndarray:
-        """``(B, K)`` donor indices for ``images (B, S, S, 3) uint8``, ``masks (B, S, S)``,
-        ``landmarks (B, 68, 2)``."""
-        desc = describe(images, landmarks, masks, self.embedder)
-        cost = costs(self.source, desc, landmarks, face_stats(images, masks), self.settings)
-        return choose(self.source, cost, self.settings, seeds)
+    def gender_age(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray,
+                   unmasked: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The queries' ``(p_male (B,), age (B,))``: from ``unmasked[i]`` (the aligned crop before
+        masking, ``(S, S, 3) uint8``) where given, else from the masked face with its context
+        refilled (:func:`facefill.donor.describe.gender_age`)."""
+        n = len(images)
+        unmasked = unmasked if unmasked is not None else [None] * n
+        p, age = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        have = np.array([u is not None for u in unmasked], bool)
+        dev = str(self.device)
+        if have.any():
+            p[have], age[have] = gender_age(np.stack([u for u in unmasked if u is not None]), landmarks[have], None, dev)
+        if (~have).any():
+            p[~have], age[~have] = gender_age(images[~have], landmarks[~have], masks[~have], dev)
+        return p, age
 
-    def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Outputs ``(B, K, S, S, 3) uint8`` (K = ``settings.variants``; every pixel with
-        ``mask > 0.5`` is the input's, bit for bit) and the donors ``(B, K)`` as source indices."""
+    def choose(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int],
+               unmasked: list | None = None, names: list[str] | None = None, full: bool = False):
+        """``(B, K)`` donor indices for ``images (B, S, S, 3) uint8``, ``masks (B, S, S)``,
+        ``landmarks (B, 68, 2)`` (-1 rows: no donors; ``full`` also returns the reasons, the
+        queries' gender and age, the picks' costs and descriptor distances). ``unmasked``: per face
+        its unmasked aligned crop or None (for gender and age); ``names``: the inputs' names, for pins."""
+        desc = describe(images, landmarks, masks, self.embedder)
+        p_male, age = self.gender_age(images, masks, landmarks, unmasked)
+        cost = costs(self.source, desc, landmarks, face_stats(images, masks), self.settings, (p_male, age), self.allowed)
+        pins = None
+        if self.settings.pin and names is not None:
+            pins = [None if self.settings.pinned(n) is None else self.donor_index(self.settings.pinned(n)) for n in names]
+        picks, why = choose(self.source, cost, self.settings, seeds, pins)
+        if not full:
+            return picks
+        safe = np.maximum(picks, 0)
+        ident = np.linalg.norm(self.source.descriptors[safe] - desc[:, None], axis=-1)
+        return picks, why, p_male, age, np.take_along_axis(cost, safe, 1), ident
+
+    def run(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int],
+            unmasked: list | None = None, names: list[str] | None = None) -> DonorResult:
+        """Choose, warp, fit and paste (see :meth:`__call__`); faces without donors fail alone."""
         from facefill.data.tensors import from_uint8, masks_from_numpy, to_uint8
         from facefill.mask.compose import paste_face
 
         images = np.asarray(images)
         masks = np.asarray(masks, np.float32)
         landmarks = np.asarray(landmarks, np.float32)
-        picks = self.choose(images, masks, landmarks, seeds)
+        picks, why, p_male, age, cost, ident = self.choose(images, masks, landmarks, seeds, unmasked, names, full=True)
+        out = np.zeros((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
         dev = self.device
-        q = from_uint8(images, dev, signed=False)
-        m = (masks_from_numpy(masks, dev) > 0.5).float()
-        q_lm = torch.from_numpy(landmarks).to(dev)
-        out = np.empty((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
         with torch.no_grad():
-            for k in range(picks.shape[1]):
-                donors = [self.source.read(int(i)) for i in picks[:, k]]
-                d = from_uint8(np.stack([im for im, _ in donors]), dev, signed=False)
-                v = masks_from_numpy(np.stack([va for _, va in donors]), dev)
-                d_lm = torch.from_numpy(self.source.landmarks[picks[:, k]]).to(dev)
-                res = fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach)
-                out[:, k] = paste_face(images, to_uint8(res, signed=False), masks)
-        return out, picks
+            for b in np.flatnonzero(picks[:, 0] >= 0):  # one face at a time: the output never depends on the batch
+                q = from_uint8(images[b:b + 1], dev, signed=False)
+                m = (masks_from_numpy(masks[b:b + 1], dev) > 0.5).float()
+                q_lm = torch.from_numpy(landmarks[b:b + 1]).to(dev)
+                for k, i in enumerate(picks[b]):
+                    d_img, d_valid = self.source.read(int(i))
+                    d = from_uint8(d_img[None], dev, signed=False)
+                    v = masks_from_numpy(d_valid[None], dev)
+                    d_lm = torch.from_numpy(self.source.landmarks[[int(i)]]).to(dev)
+                    res = fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach)
+                    out[b, k] = paste_face(images[b:b + 1], to_uint8(res, signed=False), masks[b:b + 1])[0]
+        return DonorResult(out, picks, why, p_male, age, cost, ident)
+
+    def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs ``(B, K, S, S, 3) uint8`` (K = ``settings.variants``; every pixel with
+        ``mask > 0.5`` is the input's, bit for bit) and the donors ``(B, K)`` as source indices.
+        A face without enough donors (:func:`facefill.donor.select.choose`) raises FacefillError."""
+        res = self.run(images, masks, landmarks, seeds)
+        bad = next((w for w in res.why if w is not None), None)
+        if bad is not None:
+            raise FacefillError(bad)
+        return res.out, res.picks

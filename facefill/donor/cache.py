@@ -18,8 +18,8 @@ import numpy as np
 
 from facefill.donor.source import DonorIndex
 
-INDEX_VERSION = 2
-ARRAYS = ("landmarks", "descriptors", "skin", "pose", "padding", "signature", "silhouette")
+INDEX_VERSION = 3  # 3: p_male and age
+ARRAYS = ("landmarks", "descriptors", "skin", "pose", "padding", "signature", "silhouette", "p_male", "age")
 
 
 def cache_dir() -> Path:

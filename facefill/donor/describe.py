@@ -5,7 +5,9 @@
 * :func:`pose_from_landmarks`: yaw and pitch proxies;
 * :func:`silhouettes`: the person's outline at 16x16 (the selfie segmentation network);
 * :func:`signatures`: the photo at 8x8 in Lab (hair colour, clothes, background);
-* :func:`padding_share`: how much of the context lies outside the photo.
+* :func:`padding_share`: how much of the context lies outside the photo;
+* :func:`gender_age`: p_male and age (dlib-models' networks), on the unmasked crop where there
+  is one, else on the masked face with its context refilled.
 
 The descriptor and the silhouette run on the device of the network given; the rest is numpy and
 OpenCV on the CPU (see :mod:`facefill.donor` for every step's device).
@@ -30,6 +32,21 @@ def describe(images: np.ndarray, landmarks: np.ndarray, masks: np.ndarray, embed
     with torch.no_grad():
         lm = torch.as_tensor(np.asarray(landmarks), dtype=torch.float32).to(device)
         return embedder(x, lm).cpu().numpy().astype(np.float32)
+
+
+def gender_age(images: np.ndarray, landmarks: np.ndarray, masks: np.ndarray | None = None,
+               device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """``(p_male (B,) float32 in [0, 1], age (B,) float32 in years)`` of aligned faces ``images
+    (B, S, S, 3) uint8`` with ``landmarks (B, 68, 2)``. ``masks`` ``(B, S, S)`` (nonzero = face)
+    for faces that were masked: their context is refilled with the face's mean colour first (a
+    black surround reads "female"; :func:`facefill.models.age_gender.estimate`). Give unmasked
+    crops without ``masks`` wherever they exist. The networks run batched (3x faster than one
+    face at a time on a CPU); batching moves p_male by about 1e-7 and age by 1e-5 years, so both
+    are rounded (p_male to 1e-4, age to 0.01 years) to keep a face's result off the batch it came in."""
+    from facefill.models.age_gender import estimate
+
+    p, age = estimate(np.ascontiguousarray(images), np.asarray(landmarks, np.float32), device=device, masks=masks)
+    return np.round(p, 4).astype(np.float32), np.round(age, 2).astype(np.float32)
 
 
 def _device_of(module) -> torch.device:

@@ -15,7 +15,10 @@ sidecar ``<name>.json`` (68 landmarks) and, where the eye-centred frame left the
   to make ``--variants`` differ;
 * ``silhouette`` ``(N, 256) float32``: the person's outline (hair volume, shoulders) at 16x16, the
   probability of MediaPipe's selfie segmentation network (the port facefill ships for
-  ``replace-bg``). Donor choice compares it with the outline most of the best donors share.
+  ``replace-bg``). Donor choice compares it with the outline most of the best donors share;
+* ``p_male`` ``(N,) float32`` in [0, 1] and ``age`` ``(N,) float32`` in years: dlib-models'
+  gender and age networks (:func:`facefill.models.age_gender.estimate`) on the *unmasked*
+  aligned photo (a masked face reads "female"), so donor choice keeps gender and age.
 
 Each entry is computed by :mod:`facefill.donor.describe`. The index is built once and cached
 **outside** the bank (:mod:`facefill.donor.cache`: where, under which key, reading and saving); a
@@ -33,8 +36,8 @@ from typing import Callable
 import numpy as np
 
 from facefill.donor.cache import INDEX_VERSION, bank_key, cache_dir, read_index, save_index
-from facefill.donor.describe import (describe, face_stats, padding_share, pose_from_landmarks, signatures,
-                                     silhouettes)
+from facefill.donor.describe import (_device_of, describe, face_stats, gender_age, padding_share, pose_from_landmarks,
+                                     signatures, silhouettes)
 from facefill.donor.source import DonorIndex
 from facefill.errors import FacefillError
 
@@ -42,6 +45,8 @@ from facefill.errors import FacefillError
 #: gender, age and pose mismatches.
 MIN_DONORS = 10
 DESCRIPTOR_BATCH = 64
+#: why a masked crop is no donor (its context is black)
+MASKED = "a 'facefill mask' output (its context is black)"
 
 Progress = Callable[[int, int, str], None]
 
@@ -61,7 +66,11 @@ def _load_donor(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     from facefill.align.sidecar import read_sidecar, read_valid
     from facefill.data.io import read_image
 
+    from facefill.data.io import MASK_SUFFIX, companion_path
+
     side = read_sidecar(path)
+    if companion_path(path, MASK_SUFFIX).is_file() or (side is not None and "mask" in side):
+        raise ValueError(MASKED)
     if side is None or "landmarks" not in side:
         raise ValueError("no alignment sidecar (.json) with landmarks")
     lm = np.asarray(side["landmarks"], np.float32)
@@ -81,7 +90,9 @@ def _describe_batch(batch: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | 
     ims = np.stack([b[1] for b in batch])
     lm = np.stack([b[2] for b in batch])
     masks = np.stack([face_mask(l, size) for l in lm])
-    return {"names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
+    p_male, age = gender_age(ims, lm, None, _device_of(embedder))
+    return {"p_male": [p_male], "age": [age],
+            "names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
             "skin": [face_stats(ims, masks)], "silhouette": [silhouettes(ims, segmenter)],
             "padding": [padding_share(b[3], m) for b, m in zip(batch, masks)], "signature": [signatures(ims)]}
 
@@ -108,7 +119,7 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
 
         segmenter = SelfieSegmenter()
     parts: dict[str, list] = {k: [] for k in ("names", "landmarks", "descriptors", "skin", "silhouette", "padding",
-                                              "signature")}
+                                              "signature", "p_male", "age")}
     skipped, batch = [], []
     for k, f in enumerate(files):
         name = f.relative_to(root).as_posix()
@@ -133,7 +144,8 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
 
     return DonorIndex(root, size, parts["names"], lm_arr, joined("descriptors", 128), joined("skin", 6),
                       pose_from_landmarks(lm_arr).reshape(n, 2), np.asarray(parts["padding"], np.float32),
-                      joined("signature", 192), joined("silhouette", 256), skipped=skipped)
+                      joined("signature", 192), joined("silhouette", 256), joined("p_male", 1).reshape(n),
+                      joined("age", 1).reshape(n), skipped=skipped)
 
 
 def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,
@@ -167,6 +179,10 @@ def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress
                 save_index(index, path)
             except OSError:
                 pass  # an unwritable cache only costs a rebuild next time
+    masked = sum(why == MASKED for _, why in index.skipped)
+    if masked and masked >= len(index):
+        raise FacefillError(f"donor bank {root} holds 'facefill mask' outputs ({masked} masked crops: their context is black, "
+                            "nothing to take); give the 'facefill align' folder they were made from")
     if len(index) < min_donors:
         why = f"; e.g. {index.skipped[0][0]}: {index.skipped[0][1]}" if index.skipped else ""
         raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {len(files)} images{why}); it needs at "

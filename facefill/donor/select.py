@@ -38,9 +38,13 @@ SHAPE_POINTS = list(range(27))
 
 
 def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, skin: np.ndarray,
-          settings: DonorSettings) -> np.ndarray:
+          settings: DonorSettings, gender_age: tuple[np.ndarray, np.ndarray] | None = None,
+          allowed: np.ndarray | None = None) -> np.ndarray:
     """``(Q, N) float32`` cost of every donor for every query. ``descriptors (Q, 128)``,
-    ``landmarks (Q, 68, 2)``, ``skin (Q, 6)`` (Lab mean, std). Duplicates cost ``inf``."""
+    ``landmarks (Q, 68, 2)``, ``skin (Q, 6)`` (Lab mean, std); ``gender_age``: the queries'
+    ``(p_male (Q,), age (Q,))`` (None: no gender or age term); ``allowed``: ``(N,) bool``, False
+    for donors the user excluded. Duplicates, excluded donors and donors of the other gender
+    cost ``inf`` (:func:`gender_age_cost`)."""
     q_desc = descriptors.astype(np.float32)
     d2 = (q_desc ** 2).sum(1)[:, None] + (index.descriptors ** 2).sum(1)[None] - 2 * q_desc @ index.descriptors.T
     ident = np.sqrt(np.maximum(d2, 0))
@@ -54,6 +58,10 @@ def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, sk
     cost = (settings.identity * ident + settings.shape * shape + settings.pose * pose
             + settings.skin * colour + settings.padding * index.padding[None])
     cost[ident < settings.duplicate] = np.inf
+    if allowed is not None:
+        cost[:, ~allowed] = np.inf
+    if gender_age is not None:
+        cost = cost + gender_age_cost(index, *gender_age, settings, np.isfinite(cost))
     if settings.silhouette > 0 and len(index) > settings.consensus:
         top = np.argpartition(cost, settings.consensus, axis=1)[:, :settings.consensus]
         outline = np.median(index.silhouette[top], axis=1)  # (Q, 256)
@@ -62,36 +70,99 @@ def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, sk
     return cost.astype(np.float32)
 
 
-def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds: list[int]) -> np.ndarray:
-    """``(Q, K) int64`` donor indices, K = ``settings.variants``: column 0 is each query's
-    cheapest donor; later columns are drawn from its ``pool`` cheapest with a seeded Gumbel draw
-    that favours cheap donors and donors unlike those already chosen. ``seeds``: one int per
-    query (the same seed and bank give the same choice)."""
+def gender_age_cost(index: DonorSource, p_male: np.ndarray, age: np.ndarray, settings: DonorSettings,
+                    usable: np.ndarray | None = None) -> np.ndarray:
+    """``(Q, N) float32``: what gender and age add to each donor's cost (``inf``: never chosen).
+
+    Gender: a query whose ``p_male`` is sure (outside ``[gender_margin, 1 - gender_margin]``)
+    never gets a donor on the other side of 0.5, and a donor less sure than the query costs
+    ``gender * |p_query - p_donor|``; an unsure query gets no gender term (as before the
+    networks). Age: ``age * |age_query - age_donor| / 10`` (years), and donors more than
+    ``age_band`` years away cost ``inf`` unless no donor of the query's gender is that close
+    (then the cost term alone; ``usable`` ``(Q, N) bool``: donors still possible by the other
+    terms, False for copies of the query and excluded donors). A source without gender and age
+    (None) adds nothing."""
+    q, n = len(p_male), len(index)
+    d_p, d_age = getattr(index, "p_male", None), getattr(index, "age", None)
+    if d_p is None or d_age is None or settings.gender_margin >= 0.5:
+        return np.zeros((q, n), np.float32)
+    p_male, age = np.asarray(p_male, np.float32), np.asarray(age, np.float32)
+    sure = (p_male < settings.gender_margin) | (p_male > 1 - settings.gender_margin)
+    other = (p_male[:, None] >= 0.5) != (d_p[None] >= 0.5)
+    extra = np.where(sure[:, None], settings.gender * np.abs(p_male[:, None] - d_p[None]), 0.0)
+    extra[sure[:, None] & other] = np.inf
+    gap = np.abs(age[:, None] - d_age[None])
+    extra = extra + settings.age * gap / 10.0
+    far = gap > settings.age_band
+    keep = np.isfinite(extra) & ~far & (True if usable is None else usable)
+    far &= keep.any(1, keepdims=True)  # no donor within the band: the cost term alone
+    extra[far] = np.inf
+    return extra.astype(np.float32)
+
+
+def _distinct(index: DonorSource, order: np.ndarray, pool: int) -> list[int]:
+    """The first ``pool`` donors of ``order`` with no two of the same content (the same photo
+    twice in a bank: descriptors and thumbnails equal within 1e-3), cheapest kept."""
+    kept: list[int] = []
+    for i in order:
+        if kept:
+            d = np.abs(index.descriptors[kept] - index.descriptors[i]).max(1)
+            s = np.abs(index.signature[kept] - index.signature[i]).max(1)
+            if ((d < 1e-3) & (s < 1e-3)).any():
+                continue
+        kept.append(int(i))
+        if len(kept) == pool:
+            break
+    return kept
+
+
+def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds: list[int],
+           pins: list[int | None] | None = None) -> tuple[np.ndarray, list[str | None]]:
+    """``(Q, K) int64`` donor indices, K = ``settings.variants``, and per query None or why it
+    has no donors (then its row is -1). Column 0 is each query's cheapest donor (or its pin:
+    ``pins[q]``, a donor index the user chose); later columns are drawn from its ``pool``
+    cheapest with a seeded Gumbel draw that favours cheap donors and donors unlike those already
+    chosen. No two columns hold the same content. ``seeds``: one int per query (the same seed
+    and bank give the same choice)."""
     k = settings.variants
-    finite = np.isfinite(cost).sum(1)
-    if (finite < k).any():
-        raise ValueError(f"the bank has fewer than {k} donors that are not the query itself")
-    pool = min(max(settings.pool, k), cost.shape[1])
-    order = np.argsort(cost, 1, kind="stable")[:, :pool]
+    pins = pins or [None] * len(cost)
     # Variants should differ in colour (hair colour, clothes, background), not in the outline of
     # the head: a different outline is how a man's short crop or a woman's long hair gets in.
     sig = index.signature.reshape(len(index), 64, 3)[..., 1:].reshape(len(index), -1)
-    out = np.zeros((len(cost), k), np.int64)
+    out = np.full((len(cost), k), -1, np.int64)
+    why: list[str | None] = [None] * len(cost)
     for q in range(len(cost)):
-        cand = order[q][np.isfinite(cost[q, order[q]])]
-        chosen = [int(cand[0])]
-        if k > 1:
-            rng = np.random.default_rng([settings.seed, seeds[q]])
-            gumbel = rng.gumbel(size=len(cand))
-            # Variants also stay near the best donor in descriptor space: the best donor agrees with
-            # the query on gender and age far more often than the 2nd-24th do, and closeness to
-            # both is a stronger guard than closeness to the query alone.
-            c = cost[q, cand] + settings.anchor * np.linalg.norm(index.descriptors[cand] - index.descriptors[cand[0]], axis=1)
-            spread = max(float(c[-1] - c[0]), 1e-6)
-            for _ in range(1, k):
-                far = np.min(np.linalg.norm(sig[cand][:, None] - sig[chosen][None], axis=-1), 1)
-                score = -(c - c[0]) / spread + settings.diversity * far / (far.max() + 1e-6) + 0.3 * gumbel
-                score[np.isin(cand, chosen)] = -np.inf
-                chosen.append(int(cand[int(np.argmax(score))]))
-        out[q] = chosen
-    return out
+        row = cost[q].copy()
+        if pins[q] is not None:
+            row[pins[q]] = -np.inf  # first, whatever its cost
+        order = np.argsort(row, kind="stable")
+        cand = np.asarray(_distinct(index, order[np.isfinite(row[order]) | (row[order] == -np.inf)],
+                                    max(settings.pool, k)), np.int64)
+        if len(cand) < k:
+            why[q] = (f"the donor bank has {len(cand)} usable donors for this face (needs {k}: --variants): the others "
+                      "are copies of it, of the other gender, excluded or duplicates of each other")
+            continue
+        out[q] = _variants(index, cost[q], cand, sig, settings, seeds[q])
+    return out, why
+
+
+def _variants(index: DonorSource, cost: np.ndarray, cand: np.ndarray, sig: np.ndarray, settings: DonorSettings,
+              seed: int) -> list[int]:
+    """``settings.variants`` donors from ``cand`` (cheapest or pinned first): see :func:`choose`."""
+    chosen = [int(cand[0])]
+    if settings.variants == 1:
+        return chosen
+    rng = np.random.default_rng([settings.seed, seed])
+    gumbel = rng.gumbel(size=len(cand))
+    # Variants also stay near the best donor in descriptor space: the best donor agrees with
+    # the query on gender and age far more often than the 2nd-24th do, and closeness to
+    # both is a stronger guard than closeness to the query alone.
+    c = np.where(np.isfinite(cost[cand]), cost[cand], 0.0)
+    c = c + settings.anchor * np.linalg.norm(index.descriptors[cand] - index.descriptors[cand[0]], axis=1)
+    spread = max(float(c[-1] - c[0]), 1e-6)
+    for _ in range(1, settings.variants):
+        far = np.min(np.linalg.norm(sig[cand][:, None] - sig[chosen][None], axis=-1), 1)
+        score = -(c - c[0]) / spread + settings.diversity * far / (far.max() + 1e-6) + 0.3 * gumbel
+        score[np.isin(cand, chosen)] = -np.inf
+        chosen.append(int(cand[int(np.argmax(score))]))
+    return chosen

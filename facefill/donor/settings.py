@@ -20,7 +20,17 @@ class DonorSettings:
     from; ``diversity``: how strongly variants avoid looking like each other; ``anchor``: how
     strongly variants stay close (descriptor distance) to the best donor. ``band``: width in
     pixels of the seam correction outside the face; ``reach``: how far (pixels) from the face the
-    skin colour is carried over to the donor's skin (neck, ears, forehead)."""
+    skin colour is carried over to the donor's skin (neck, ears, forehead).
+
+    Gender and age (:func:`facefill.donor.select.gender_age_cost`): ``gender_margin``: a query
+    with ``p_male`` in ``[margin, 1 - margin]`` is unsure (no gender filter; 0.5 turns the
+    filter off); a sure query never gets a donor of the other gender, and ``gender`` weighs how
+    much less sure the donor is; ``age``: cost per 10 years of age difference; ``age_band``:
+    donors further apart in years are not chosen while any donor of the query's gender is closer.
+
+    The user's say: ``exclude``: bank names never chosen (``--exclude-donors``); ``pin``:
+    ``(input name, bank name)`` pairs, the donor of that input's first output (``--pin-donor``;
+    input ``"*"``: every input)."""
 
     variants: int = 1
     seed: int = 0
@@ -37,6 +47,12 @@ class DonorSettings:
     anchor: float = 1.0
     band: int = 10
     reach: float = 24.0
+    gender_margin: float = 0.2
+    gender: float = 1.0
+    age: float = 0.1
+    age_band: float = 20.0
+    exclude: tuple[str, ...] = ()
+    pin: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -47,3 +63,10 @@ class DonorSettings:
             raise ConfigError(f"--variants {self.variants}: must be between 1 and 64")
         if self.pool < 1 or self.consensus < 1 or self.band < 1 or self.band > 32:
             raise ConfigError("donor settings: pool and consensus must be >= 1, band between 1 and 32 pixels")
+        if self.gender_margin > 0.5:
+            raise ConfigError(f"donor setting gender_margin={self.gender_margin}: must be between 0 and 0.5")
+
+    def pinned(self, name: str) -> str | None:
+        """The bank name pinned for the input ``name`` (relative to the input folder), or None."""
+        pins = dict(self.pin)
+        return pins.get(name, pins.get("*"))

@@ -22,7 +22,8 @@ class DonorSource(Protocol):
 
     Arrays, one row per donor: ``landmarks (N, 68, 2) float32`` aligned pixels; ``descriptors
     (N, 128)``, ``skin (N, 6)``, ``pose (N, 2)``, ``padding (N,)``, ``signature (N, 192)``,
-    ``silhouette (N, 256)`` (:mod:`facefill.donor.describe`). ``key``: a digest of the donors'
+    ``silhouette (N, 256)``, ``p_male (N,)`` in [0, 1] and ``age (N,)`` in years
+    (:mod:`facefill.donor.describe`; a source without gender and age gives None: no filter). ``key``: a digest of the donors'
     contents for the run record; ``root``: the folder the donors are read from, or None."""
 
     size: int
@@ -34,6 +35,8 @@ class DonorSource(Protocol):
     padding: np.ndarray
     signature: np.ndarray
     silhouette: np.ndarray
+    p_male: np.ndarray | None
+    age: np.ndarray | None
     key: str
     root: Path | None
 
@@ -64,6 +67,8 @@ class DonorIndex:
     padding: np.ndarray
     signature: np.ndarray
     silhouette: np.ndarray
+    p_male: np.ndarray | None = None
+    age: np.ndarray | None = None
     key: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why) not usable
     cached: bool = False  # read from the cache rather than built
@@ -79,7 +84,7 @@ class DonorIndex:
     def arrays(self) -> dict[str, np.ndarray]:
         return {"landmarks": self.landmarks, "descriptors": self.descriptors, "skin": self.skin,
                 "pose": self.pose, "padding": self.padding, "signature": self.signature,
-                "silhouette": self.silhouette}
+                "silhouette": self.silhouette, "p_male": self.p_male, "age": self.age}
 
     def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Donor ``i``'s ``(image (S, S, 3) uint8, valid (S, S) float32)`` from the bank folder."""

@@ -36,7 +36,10 @@ class FillBatch:
     :func:`facefill.data.tensors.masked_input`); ``landmarks``: ``(B, 68, 2) float32`` aligned
     pixels when the filler asked for them (:attr:`ContextFiller.landmarks`), else None; ``names``:
     each face's input name relative to the input folder (seeds that do not depend on the batch);
-    ``scales``: also return every scale's output (``--all-scales``)."""
+    ``scales``: also return every scale's output (``--all-scales``); ``unmasked``: per face its
+    aligned crop before masking ``(S, S, 3) uint8`` where the input had one (a photo, an aligned
+    crop), else None (a ``facefill mask`` output). A filler may read ``unmasked`` only to describe
+    the face (gender, age: :mod:`facefill.donor.describe`), never to fill the context from it."""
 
     images: np.ndarray
     masks: np.ndarray
@@ -44,15 +47,21 @@ class FillBatch:
     landmarks: np.ndarray | None
     names: list[str]
     scales: bool = False
+    unmasked: list[np.ndarray | None] | None = None
 
 
 @dataclass
 class Filled:
     """A filler's outputs for one :class:`FillBatch`: ``final`` ``(B, K, S, S, 3) uint8`` (K =
-    :attr:`ContextFiller.variants`) and, when asked for, ``scales`` ``{side: (B, s, s, 3) uint8}``."""
+    :attr:`ContextFiller.variants`) and, when asked for, ``scales`` ``{side: (B, s, s, 3) uint8}``.
+    ``failed``: ``{face: why}`` for faces it could not fill (that input fails alone, into
+    ``failures.tsv``); ``records``: per face, per variant, a dict of what made the output (the
+    pipeline writes them to ``OUT/<ContextFiller.record>``), or None."""
 
     final: np.ndarray
     scales: dict[int, np.ndarray] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    records: list[list[dict]] | None = None
 
 
 class ContextFiller:
@@ -62,12 +71,15 @@ class ContextFiller:
     Class attributes: ``name`` (its ``--method``), ``landmarks`` (:meth:`fill` reads
     ``FillBatch.landmarks``: masked inputs then get theirs detected), ``keeps_face`` (its outputs
     carry the input's face, bit for bit, already: the pipeline pastes nothing). ``variants``:
-    outputs per face (``NAME_v0.png`` .. when more than 1). ``device``: set by :meth:`prepare`."""
+    outputs per face (``NAME_v0.png`` .. when more than 1). ``device``: set by :meth:`prepare`.
+    ``record``: the name of the table in the output folder its :attr:`Filled.records` go to
+    (one row per output: ``donors.tsv`` for donors), or None."""
 
     name: str = ""
     landmarks: bool = False
     keeps_face: bool = False
     variants: int = 1
+    record: str | None = None
     device: torch.device | None = None
 
     @classmethod

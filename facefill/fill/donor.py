@@ -12,6 +12,11 @@ from facefill.data.batch import Progress
 from facefill.fill.base import ContextFiller, FillBatch, Filled
 
 
+def _fmt(source, key: str, i: int, fmt: str) -> str:
+    values = getattr(source, key, None)
+    return "" if values is None else fmt.format(float(values[i]))
+
+
 class DonorFill(ContextFiller):
     """Context from donor faces. Give the bank folder (``bank``, indexed and cached when prepared)
     and :class:`facefill.donor.DonorSettings`, or a ready ``hallucinator``
@@ -20,6 +25,7 @@ class DonorFill(ContextFiller):
     name = "donor"
     landmarks = True
     keeps_face = True
+    record = "donors.tsv"
 
     def __init__(self, bank: str | os.PathLike | None = None, settings=None, hallucinator=None) -> None:
         from facefill.donor import DonorSettings
@@ -34,7 +40,8 @@ class DonorFill(ContextFiller):
     def from_options(cls, opts) -> "DonorFill":
         from facefill.donor import DonorSettings
 
-        return cls(opts.donors, DonorSettings(variants=opts.variants, seed=opts.seed))
+        return cls(opts.donors, DonorSettings(variants=opts.variants, seed=opts.seed, exclude=tuple(opts.exclude_donors),
+                                              pin=tuple(opts.pin_donors)))
 
     def prepare(self, device: str | torch.device = "cpu", progress: Progress | None = None) -> "DonorFill":
         """Reads the bank's index from the cache or builds it (``progress`` reports the build; the
@@ -72,8 +79,17 @@ class DonorFill(ContextFiller):
     def fill(self, batch: FillBatch) -> Filled:
         from facefill.donor import name_seed
 
-        final, _ = self.hallucinator(batch.images, batch.masks, batch.landmarks, [name_seed(n) for n in batch.names])
-        return Filled(final)
+        h = self.hallucinator
+        res = h.run(batch.images, batch.masks, batch.landmarks, [name_seed(n) for n in batch.names], batch.unmasked,
+                    batch.names)
+        src = h.source
+        records = [[{"input": batch.names[b], "variant": str(k), "donor": src.names[i], "cost": f"{res.cost[b, k]:.4f}",
+                     "identity": f"{res.identity[b, k]:.4f}", "p_male": f"{res.p_male[b]:.3f}",
+                     "donor_p_male": _fmt(src, "p_male", i, "{:.3f}"), "age": f"{res.age[b]:.1f}",
+                     "donor_age": _fmt(src, "age", i, "{:.1f}"),
+                     "pinned": "yes" if k == 0 and h.settings.pinned(batch.names[b]) is not None else ""}
+                    for k, i in enumerate(res.picks[b]) if i >= 0] for b in range(len(res.picks))]
+        return Filled(res.out, failed={b: w for b, w in enumerate(res.why) if w is not None}, records=records)
 
     def notes(self, keep_face: bool) -> list[str]:
         return [self.hallucinator.summary()]

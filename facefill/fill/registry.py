@@ -16,7 +16,7 @@ from facefill.config import HALLUCINATE_METHODS
 
 #: method inputs in :class:`facefill.options.HallucinateOptions`: field -> (command-line option, unset value)
 INPUTS = {"checkpoint": ("--checkpoint", None), "donors": ("--donors", None), "variants": ("--variants", 1),
-          "seed": ("--seed", 0)}
+          "seed": ("--seed", 0), "exclude_donors": ("--exclude-donors", ()), "pin_donors": ("--pin-donor", ())}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ FILLERS: dict[str, Method] = {m.name: m for m in (
            "facefill.fill.model:ModelFill", takes=("checkpoint",), scales=True),
     Method("donor", "real context from the donor faces in --donors: photographic hair, clothes and background",
            "facefill.fill.donor:DonorFill", needs=(("donors", "--donors BANK (a folder of 'facefill align' outputs)"),),
-           takes=("donors", "variants", "seed"), keeps_face=True),
+           takes=("donors", "variants", "seed", "exclude_donors", "pin_donors"), keeps_face=True),
     Method("telea", "OpenCV inpainting (Telea), a classical baseline", _CLASSIC, classical=True),
     Method("ns", "OpenCV inpainting (Navier-Stokes), a classical baseline", _CLASSIC, classical=True),
     Method("mean", "the face's mean colour, a flat baseline", _CLASSIC, classical=True),

@@ -17,7 +17,7 @@ Each input file takes one of three paths, decided per file (:func:`input_kind`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -146,6 +146,15 @@ class FaceReader:
         self.backend = lazy_backend(self.raw.landmarks, **self.raw.backend_args(self.device))
         self.owners = {q: p for p, q in self.outputs.items()}  # output -> input, for faces="all" name clashes
 
+    def settings(self) -> dict:
+        """How photos are aligned and masked on the fly (the run record's ``raw_photos``: it
+        changes their outputs)."""
+        from facefill.mask.region import mask_settings
+
+        raw = self.raw
+        return {"landmarks": raw.landmarks, "faces": raw.faces, "align": asdict(self.align), "mask": mask_settings(self.mask),
+                **({"detector": raw.detector, "upsample": raw.upsample} if raw.landmarks == "dlib" else {})}
+
     def __call__(self, path: Path) -> list[Face]:
         image = read_image(path)
         if self.mask_from_landmarks:
@@ -184,6 +193,9 @@ class FaceReader:
                 raise ImageError(f"{mask_file}: unreadable or not {size}x{size}; re-run 'facefill mask'")
             raise ImageError(f"{path}: no mask {mask_file.name} beside it; run 'facefill mask' on the aligned "
                              "photos, or pass --mask-from-landmarks to mask aligned photos on the fly")
+        if not mask.any():  # all 0, or a 0/1 PNG: no face to keep, and every method would hand back its own face
+            raise ImageError(f"{mask_file}: the mask is empty (no pixel above 127: the face is white, 255, the "
+                             "context black); re-run 'facefill mask' on the aligned photo")
         if self.landmarks:
             landmarks = np.asarray(landmarks_for(path, image, self.backend), np.float32)
         return Face(path, image, mask, self._real(path), landmarks, "masked", out)

@@ -1,31 +1,25 @@
 """``hallucinate`` over a folder: faces in, full images out.
 
 Every input file takes its own path (:mod:`facefill.pipeline.face_inputs`: masked by ``facefill
-mask``, an aligned crop masked on the fly, or a photo aligned and masked on the fly; beside the
-output of a photo go the aligned crop's sidecar ``<name>.json`` with the mask settings,
-``<name>.valid.png`` and the binary ``<name>.mask.png``, so ``evaluate --masks`` and
-``replace-bg`` find them). Outputs mirror the input tree as ``<name>.png`` at the method's
-resolution (``<name>_v0.png`` .. with several variants).
+mask``, an aligned crop masked on the fly, or a photo aligned and masked on the fly, with the
+crop's sidecar ``<name>.json``, ``<name>.valid.png`` and ``<name>.mask.png`` written beside its
+output for ``evaluate --masks`` and ``replace-bg``). Outputs mirror the input tree as
+``<name>.png`` (``<name>_v0.png`` .. with several variants; a filler with a ``record`` also lists
+what made each output in ``OUT/<record>``, e.g. ``donors.tsv``).
 
-The context is filled by a :class:`facefill.fill.base.ContextFiller`: the one ``opts.method``
-names in the registry (:mod:`facefill.fill.registry`: the generator, donor faces, the classical
-baselines), or one given ready. The generator input is rebuilt from image and mask
-(:func:`facefill.data.tensors.masked_input`: context = -1, as in training), whatever fill colour
-the mask step painted, so every method sees the same inputs and ``facefill evaluate`` scores them
-the same way.
+The context is filled by a :class:`facefill.fill.base.ContextFiller` (the registry's
+:mod:`facefill.fill.registry`, or one given ready) from the generator input rebuilt from image
+and mask (:func:`facefill.data.tensors.masked_input`: context = -1, as in training), so every
+method sees the same inputs. ``keep_face``: the face is pasted back
+(:func:`facefill.mask.compose.compose`), bit-exact inside the mask, feathered ``feather`` px outside.
 
-``keep_face``: the original face pixels are pasted back (:func:`facefill.mask.compose.compose`),
-so every pixel inside the mask is bit-exact; the seam is feathered ``feather`` px outside it.
-
-Runs on :func:`facefill.pipeline.runner.run_folder` (:class:`HallucinateJob` is the job): inputs
-are read and aligned in threads while the filler runs on the chunk before, and outputs are
-composed and encoded in threads while it runs on the chunk after.
+Runs on :func:`facefill.pipeline.runner.run_folder` (:class:`HallucinateJob`): inputs are read in
+threads while the filler runs on the chunk before, outputs written while it runs on the next.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,14 +32,14 @@ from facefill.data.batch import BatchReport, Progress
 from facefill.data.io import read_image, write_image
 from facefill.data.sheet import write_comparison_sheet
 from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy, to_uint8
+from facefill.errors import FacefillError
 from facefill.fill.base import ContextFiller, FillBatch
 from facefill.fill.model import default_model_path, load_model
 from facefill.fill.registry import make_filler
 from facefill.mask.compose import compose
-from facefill.mask.region import mask_settings
 from facefill.options import METHODS, HallucinateOptions, parse_shard
 from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, input_kind, inputs_size, paths_note
-from facefill.pipeline.outputs import Write, file_digest
+from facefill.pipeline.outputs import Write, file_digest, update_records
 from facefill.pipeline.runner import Folders, Job, Plan, default_threads, run_folder
 
 
@@ -98,13 +92,12 @@ class HallucinateJob:
     def __init__(self, plan: Plan, filler: ContextFiller, opts: HallucinateOptions) -> None:
         self.plan, self.filler, self.opts, self.variants = plan, filler, opts, filler.variants
         self.align = filler.frame or AlignConfig(size=inputs_size(plan.inputs))
-        mask = opts.mask or filler.mask
-        mask = mask if opts.region == "auto" else replace(mask, region=opts.region)
-        self.read = FaceReader(plan.outputs, plan.key, self.align, mask, opts.raw,
+        self.read = FaceReader(plan.outputs, plan.key, self.align, opts.mask_config(filler.mask), opts.raw,
                                opts.mask_from_landmarks, filler.landmarks, opts.real_dir, str(filler.device))
         self.rows = set(plan.inputs[:opts.grid_max]) if opts.grid is not None else set()
         self.sheet: dict[Path, list] = {}  # input -> contact-sheet rows (masked, output, real)
         self.kinds: dict[Path, tuple[str, int]] = {}  # input -> (the path it took, faces)
+        self.records: dict[Path, dict] = {}  # output -> its row in OUT/<filler.record>
 
     # -- names and the run record
     def marker(self, out: Path) -> Path:
@@ -130,16 +123,13 @@ class HallucinateJob:
     def settings(self) -> dict:
         """Everything that changes the outputs (resume is refused when it differs); a file in the
         filler's settings is recorded by its content's digest."""
-        opts, raw = self.opts, self.opts.raw
+        opts = self.opts
         settings = {"method": opts.method, "keep_face": opts.keep_face, "feather": opts.feather,
                     "mask_from_landmarks": opts.mask_from_landmarks, "precision": opts.precision,
                     "all_scales": str(Path(opts.all_scales_dir).resolve()) if opts.all_scales_dir is not None else None}
         for key, value in self.filler.settings().items():
             settings[key] = (file_digest(value) if value.is_file() else str(value)) if isinstance(value, Path) else value
-        # how photos are aligned and masked on the fly: in the record, since it changes their outputs
-        settings["raw_photos"] = {"landmarks": raw.landmarks, "faces": raw.faces, "align": asdict(self.align),
-                                  "mask": mask_settings(self.read.mask), **({"detector": raw.detector, "upsample": raw.upsample}
-                                                                     if raw.landmarks == "dlib" else {})}
+        settings["raw_photos"] = self.read.settings()
         return settings
 
     def job(self) -> Job:
@@ -160,23 +150,22 @@ class HallucinateJob:
 
     # -- compute: a chunk of inputs -> outputs, batched
     def compute(self, bundles: list[list[Face]]) -> list[list[dict]]:
-        """Per input, per face: ``final`` ``(K, S, S, 3) uint8`` (the variants), ``scales``
-        (``{side: (s, s, 3) uint8}``, the model's blocks) and ``masked`` (the generator's input as
-        an image, for the contact sheet)."""
-        faces = [f for bundle in bundles for f in bundle]
-        device = self.filler.device
+        """Per input, per face: ``final`` ``(K, S, S, 3) uint8`` (the variants), ``scales`` (``{side:
+        (s, s, 3) uint8}``, the model's blocks), ``masked`` (the generator's input, for the contact
+        sheet), ``failed`` (None or why the filler could not), ``records`` (per variant, or None)."""
+        faces, device = [f for bundle in bundles for f in bundle], self.filler.device
         masked = masked_input(from_uint8([f.image for f in faces], device), masks_from_numpy([f.mask for f in faces], device))
         filled = self.filler.fill(FillBatch(
             np.stack([f.image for f in faces]), np.stack([f.mask for f in faces]), masked,
             np.stack([f.landmarks for f in faces]) if self.filler.landmarks else None,
-            [self.plan.key(f.path) for f in faces], self.opts.all_scales_dir is not None))
+            [self.plan.key(f.path) for f in faces], self.opts.all_scales_dir is not None,
+            [f.real if f.kind != "masked" else None for f in faces]))  # a masked input's real photo is the sheet's only
         masked_u8 = to_uint8(masked) if self.opts.grid is not None else None  # only the contact sheet shows it
-        results, j = [], 0
-        for bundle in bundles:
-            results.append([{"final": filled.final[j + i], "scales": {k: v[j + i] for k, v in filled.scales.items()},
-                             "masked": None if masked_u8 is None else masked_u8[j + i]} for i in range(len(bundle))])
-            j += len(bundle)
-        return results
+        per_face = [{"final": filled.final[j], "scales": {k: v[j] for k, v in filled.scales.items()},
+                     "masked": None if masked_u8 is None else masked_u8[j], "failed": filled.failed.get(j),
+                     "records": None if filled.records is None else filled.records[j]} for j in range(len(faces))]
+        starts = np.cumsum([0] + [len(b) for b in bundles])
+        return [per_face[a:b] for a, b in zip(starts[:-1], starts[1:])]
 
     # -- write: one input's faces, face 0 last (it marks the photo done)
     def _finish(self, face: Face, final: np.ndarray) -> np.ndarray:
@@ -192,21 +181,25 @@ class HallucinateJob:
                 files.append(write_image(Path(opts.all_scales_dir) / str(k) / base.relative_to(self.plan.dst), v))
         names = [variant_path(base, k) for k in range(self.variants)] if self.variants > 1 else [base]
         images = [self._finish(face, final) for final in result["final"]]
-        for name, image in zip(names, images):  # in order: the marker (the last variant) is written last
+        for k, (name, image) in enumerate(zip(names, images)):  # in order: the marker (the last variant) is written last
             if face.kind == "raw":  # companions before the image, which marks the face done
                 files += write_companions(name, face.sidecar, face.face.valid, face.mask)
             files.append(write_image(name, image))
-        return images[0], files
+            if result.get("records"):  # "what made it" for OUT/<filler.record>
+                self.records[name] = {"output": name.relative_to(self.plan.dst).as_posix(), **result["records"][k]}
+        return images, files
 
     def write(self, path: Path, bundle: list[Face], results: list[dict]) -> list[Path]:
+        for r in (r for r in results if r.get("failed")):  # this input fails alone (failures.tsv), before any write
+            raise FacefillError(f"{path}: {r['failed']}")
         written = [self._write_face(f, r) for f, r in reversed(list(zip(bundle, results)))][::-1]
         if path in self.rows:
-            self.sheet[path] = [[r["masked"], out, f.real] for f, r, (out, _) in zip(bundle, results, written)]
+            self.sheet[path] = [[r["masked"], *outs, f.real] for f, r, (outs, _) in zip(bundle, results, written)]
         return [f for _, files in reversed(written) for f in files]
 
     # -- after the run
     def add_notes(self, report: BatchReport) -> None:
-        """The summary's notes (the filler's, paths the inputs took) and the contact sheet."""
+        """The summary's notes (the filler's, paths the inputs took), OUT/<filler.record>, the contact sheet."""
         report.notes[:0] = self.filler.notes(self.opts.keep_face)
         kinds: dict[str, list[str]] = {k: [] for k in KINDS}
         faces = 0
@@ -216,6 +209,9 @@ class HallucinateJob:
             faces += n if kind == "raw" else 0
         if kinds["aligned"] or kinds["raw"]:
             report.notes.append(paths_note(kinds, faces))
+        if self.filler.record is not None and (self.records or (self.plan.dst / self.filler.record).is_file()):
+            update_records(self.plan.dst / self.filler.record, self.records.values())
+            report.notes.append(f"what made each output: {self.plan.dst / self.filler.record}")
         if self.opts.grid is not None:
             self._contact_sheet(report)
 
@@ -233,8 +229,8 @@ class HallucinateJob:
                 try:
                     face = self.load(path)[0]
                     masked = to_uint8(masked_input(from_uint8(face.image), masks_from_numpy(face.mask)))[0]
-                    kept = self.marker(face.out) if self.variants == 1 else variant_path(face.out, 0)
-                    rows.append([masked, read_image(kept), face.real])
+                    kept = [variant_path(face.out, k) if self.variants > 1 else face.out for k in range(self.variants)]
+                    rows.append([masked, *[read_image(p) for p in kept], face.real])
                 except Exception as exc:
                     if not report.record_failure(path, exc):
                         raise

@@ -640,6 +640,32 @@ def write_failures(out_dir: Path, failed: list[tuple[Path, str]], inputs: Iterab
     return path
 
 
+def update_records(path: Path, rows: Iterable[dict]) -> Path | None:
+    """Update a run folder's table of what made each output (``OUT/donors.tsv``: one row per
+    output, its first column ``output``, relative to the folder): this run's ``rows`` replace the
+    rows of the same outputs; rows of outputs no longer in the folder (removed by ``--overwrite``)
+    are dropped, rows of other calls' outputs kept. Shards take turns (the failures lock)."""
+    path = Path(path)
+    rows = [{k: tsv_field(str(v)) for k, v in r.items()} for r in rows]
+    with _failures_lock(path.parent):
+        old = []
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            head = lines[0].split("\t") if lines else []
+            old = [dict(zip(head, line.split("\t"))) for line in lines[1:] if line]
+        except OSError:
+            pass
+        ours = {r["output"] for r in rows}
+        keep = [r for r in old if r.get("output") and r["output"] not in ours and (path.parent / r["output"]).is_file()]
+        table = sorted(keep + rows, key=lambda r: r["output"])
+        if not table:
+            path.unlink(missing_ok=True)
+            return None
+        cols = list(dict.fromkeys(k for r in [*rows, *keep] for k in r))
+        _write_atomic(path, "\n".join(["\t".join(cols)] + ["\t".join(r.get(c, "") for c in cols) for r in table]) + "\n")
+    return path
+
+
 def _read_failures(path: Path) -> list[tuple[str, str]]:
     """The rows of an existing ``failures.tsv`` (fields still escaped), [] when there is none."""
     try:

@@ -110,6 +110,9 @@ def _find_data(data_dir: Path, cfg: Config, world: int) -> tuple[tuple[list[Samp
     if not data_dir.is_dir():
         raise FacefillError(f"{data_dir} is not a folder; pass the output folder of 'facefill align'")
     samples, skipped = scan(data_dir, lazy_backend("dlib"), eyes=(cfg.align.left_eye, cfg.align.right_eye))
+    if skipped and not samples and all("'facefill mask' output" in why for _, why in skipped):
+        raise FacefillError(f"{data_dir} holds 'facefill mask' outputs (masked crops, black context): train on the "
+                            "'facefill align' folder they were made from")
     if not samples:
         raise FacefillError(f"no usable training images in {data_dir} ({len(skipped)} skipped); "
                             "run 'facefill align RAW_DIR ALIGNED_DIR' and train on ALIGNED_DIR")

@@ -30,7 +30,7 @@ from facefill.align.sidecar import read_sidecar, read_valid
 from facefill.align.landmarks import LandmarkBackend
 from facefill.config import MaskConfig
 from facefill.data.batch import DATA_ERRORS
-from facefill.data.io import list_images, read_image
+from facefill.data.io import MASK_SUFFIX, companion_path, list_images, read_image
 from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy
 from facefill.errors import FacefillError, ImageError
 from facefill.mask.region import face_mask, landmarks_for
@@ -70,6 +70,9 @@ def scan(root: Path, backend: Callable[[], LandmarkBackend] | None = None,
             if h != w:
                 raise ImageError(f"{path}: {w}x{h} is not square; align it first with 'facefill align'")
             side = read_sidecar(path)
+            if companion_path(path, MASK_SUFFIX).is_file() or (side is not None and "mask" in side):
+                raise ImageError(f"{path}: a 'facefill mask' output (its context is black: nothing to learn); "
+                                 "train on the 'facefill align' folder it was made from")
             if backend is None and side is None:
                 raise ImageError(f"{path}: no alignment sidecar (run 'facefill align' first)")
             lm = np.asarray(landmarks_for(path, image, backend), np.float32)

@@ -15,7 +15,8 @@ def _snapshot(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def test_variants_are_written_face_bit_exact_and_the_bank_is_untouched(masked, bank_copy, cache, tmp_path):
+def test_variants_are_written_face_bit_exact_and_the_bank_is_untouched(masked_men, bank_copy, cache, tmp_path):
+    masked = masked_men
     out = tmp_path / "out"
     before = _snapshot(bank_copy)
     r = runner.invoke(app, ["hallucinate", str(masked), str(out), "--method", "donor", "--donors", str(bank_copy),
@@ -44,7 +45,8 @@ def test_variants_are_written_face_bit_exact_and_the_bank_is_untouched(masked, b
         assert (again / p.name).read_bytes() == p.read_bytes(), p.name  # same seed, same bank: same outputs
 
 
-def test_one_output_per_face_by_default(masked, donor_bank, cache, tmp_path):
+def test_one_output_per_face_by_default(masked_men, donor_bank, cache, tmp_path):
+    masked = masked_men
     out = tmp_path / "out"
     r = runner.invoke(app, ["hallucinate", str(masked), str(out), "--method", "donor", "--donors", str(donor_bank)])
     assert r.exit_code == 0, r.output

@@ -93,7 +93,8 @@ def test_the_cache_round_trips_and_refuses_a_damaged_or_old_file(tmp_path, monke
     arrays = {"landmarks": np.ones((n, 68, 2), np.float32), "descriptors": np.eye(n, 128, dtype=np.float32),
               "skin": np.zeros((n, 6), np.float32), "pose": np.zeros((n, 2), np.float32),
               "padding": np.zeros(n, np.float32), "signature": np.zeros((n, 192), np.float32),
-              "silhouette": np.zeros((n, 256), np.float32)}
+              "silhouette": np.zeros((n, 256), np.float32), "p_male": np.array([0.1, 0.5, 0.9], np.float32),
+              "age": np.array([20.0, 30.0, 40.0], np.float32)}
     index = DonorIndex(tmp_path, 128, ["a.png", "b.png", "c.png"], skipped=[("d.png", "no sidecar")], **arrays)
     path = cache_dir() / "k.npz"
     save_index(index, path)
@@ -103,7 +104,7 @@ def test_the_cache_round_trips_and_refuses_a_damaged_or_old_file(tmp_path, monke
         np.testing.assert_array_equal(getattr(back, k), v)
     path.write_bytes(path.read_bytes()[:100])
     assert read_index(path, tmp_path, "k") is None
-    assert read_index(tmp_path / "missing.npz", tmp_path, "k") is None and INDEX_VERSION >= 2
+    assert read_index(tmp_path / "missing.npz", tmp_path, "k") is None and INDEX_VERSION >= 3
 
 
 # -- warp and padding
