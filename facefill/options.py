@@ -18,7 +18,7 @@ from typing import Iterator
 
 from facefill.config import MaskConfig
 from facefill.errors import UsageError
-from facefill.fill.registry import FILLERS, input_problems
+from facefill.fill.registry import FILLERS, INPUTS, input_problems, with_env_defaults
 from facefill.runtime import PRECISIONS
 
 
@@ -180,6 +180,10 @@ class HallucinateOptions(Batch):
         METHODS.check(self.method)
         PRECISION.check(self.precision)
         method = FILLERS[self.method]
+        given = {f: getattr(self, f) for f in INPUTS}
+        for f, value in with_env_defaults(self.method, given).items():  # FACEFILL_DONORS for a missing --donors
+            if value is not given[f]:
+                object.__setattr__(self, f, value)
         problems = input_problems(self.method, {"checkpoint": self.checkpoint, "donors": self.donors,
                                                 "variants": self.variants, "seed": self.seed})
         if problems:

@@ -329,8 +329,15 @@ def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress
     ``min_donors`` usable donors."""
     state = bank_state(root, size, cache)
     index = state.index() if state.fresh else update_index(state, embedder, segmenter, progress, min_donors)
+    return check_enough(index, len(state.files), min_donors)
+
+
+def check_enough(index: DonorIndex, images: int, min_donors: int = MIN_DONORS) -> DonorIndex:
+    """``index``, or FacefillError with one line when it has fewer than ``min_donors`` donors
+    (of ``images`` listed)."""
     if len(index) < min_donors:
+        root, size = index.root, index.size
         why = f"; e.g. {index.skipped[0][0]}: {index.skipped[0][1]}" if index.skipped else ""
-        raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {len(state.files)} images{why}); it needs "
+        raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {images} images{why}); it needs "
                             f"at least {min_donors} aligned faces of {size}x{size} with sidecars: run 'facefill align PHOTOS {root}'")
     return index
