@@ -84,13 +84,13 @@ def hallucinate(
 
     from facefill.fill.registry import make_filler
     from facefill.pipeline.hallucinate import hallucinate_folder, hallucinate_paths
-    from facefill.pipeline.runner import plan_run
+    from facefill.pipeline.runner import checked_first
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
     filler = make_filler(opts)  # then prepared: weights loaded, a donor bank's index read or built (with a bar)
-    plan_run(hallucinate_paths(input_dir, out_dir, opts, filler), opts.shard)  # outputs checked before that
-    run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
+    with checked_first(hallucinate_paths(input_dir, out_dir, opts, filler), opts.shard):  # outputs checked first
+        run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
         input_dir, out_dir, opts, dev, progress=progress, filler=filler), quiet)
     report_batch(report, "hallucinate", out_dir, quiet)

@@ -134,7 +134,7 @@ def describe_files(root: Path, files: list[Path], stats: np.ndarray, size: int, 
                    progress: Progress | None = None) -> tuple[list[str], dict[str, np.ndarray], list[list]]:
     """Read and describe ``files`` (their :func:`file_stats` rows ``stats``): ``(names,
     {field: (N, ...)} and "digests": (N, 16) uint8, skipped)`` with ``skipped`` ``[name, why,
-    stats row]`` for files that cannot be donors. ``progress(done, total, name)`` after each file."""
+    stats row]`` for files that cannot be donors. ``progress(done, total, name)`` after each usable file."""
     from facefill.align.sidecar import sidecar_path, valid_path
 
     embedder, segmenter = _networks(embedder, segmenter)
@@ -155,6 +155,7 @@ def describe_files(root: Path, files: list[Path], stats: np.ndarray, size: int, 
             digests.append(file_digest([f, sidecar_path(f), valid_path(f)]))
         except (ValueError, OSError, FacefillError) as exc:
             skipped.append([name, str(exc).replace(str(f) + ": ", ""), [int(v) for v in stats[k]]])
+            continue  # not counted in the progress: a bank of nothing but skipped files shows no bar
         if len(batch) == DESCRIPTOR_BATCH:
             flush()
         if progress is not None:
