@@ -22,8 +22,8 @@ def hallucinate(
                                "same inputs and write the same outputs, so 'facefill evaluate' scores them alike):")),
     donors: Path = typer.Option(None, "--donors", help="--method donor: a folder of 'facefill align' outputs to take "
                                 "context from (e.g. tools/fetch_faces.sh OUT, then facefill align OUT/celeba BANK). Its "
-                                "index is cached outside it (FACEFILL_CACHE, default ~/.cache/facefill/donors); nothing is "
-                                "written into it."),
+                                "index is cached outside it (FACEFILL_CACHE, default ~/.cache/facefill/donors; 'facefill bank index' "
+                                "builds it ahead); nothing is written into it. Default: the bank FACEFILL_DONORS names."),
     variants: int = typer.Option(1, "--variants", min=1, max=64, help="--method donor: outputs per face, each from a "
                                  "different donor, written as NAME_v0.png .. NAME_v{K-1}.png (1: NAME.png)."),
     seed: int = typer.Option(0, "--seed", min=0, help="--method donor: seed of the variants' donor draw (the first "

@@ -87,3 +87,19 @@ def test_facefill_donors_is_the_default_bank_and_outputs_are_checked_before_the_
 def test_help(args):
     r = runner.invoke(app, args)
     assert r.exit_code == 0 and "FACEFILL_DONORS" in r.output
+
+
+def test_facefill_donors_fills_only_a_missing_bank_of_the_donor_method(monkeypatch, tmp_path):
+    from facefill.errors import UsageError
+    from facefill.options import HallucinateOptions
+
+    monkeypatch.delenv("FACEFILL_DONORS", raising=False)
+    with pytest.raises(UsageError, match="--donors BANK .*FACEFILL_DONORS"):
+        HallucinateOptions(method="donor")
+    monkeypatch.setenv("FACEFILL_DONORS", str(tmp_path / "env-bank"))
+    assert HallucinateOptions(method="donor").donors == tmp_path / "env-bank"
+    assert HallucinateOptions(method="donor", donors=tmp_path / "given").donors == tmp_path / "given"
+    assert HallucinateOptions(method="model").donors is None  # no other method is handed a bank
+    monkeypatch.setenv("FACEFILL_DONORS", "")
+    with pytest.raises(UsageError):
+        HallucinateOptions(method="donor")
