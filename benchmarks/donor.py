@@ -194,8 +194,9 @@ def _fabricated_cache(base_index, big: Path, cache: Path, size: int) -> None:
                                                     index_key(names, digests, size)))
 
 
-def _choice_ms(index, queries: int = 64) -> float:
-    """Donor choice (every cost term for every donor, then the picks; 3 variants) per query face, ms."""
+def _choice_ms(index, queries: int = 64) -> dict:
+    """Donor choice (every cost term for every donor, then the picks; 3 variants) per query face:
+    wall and CPU ms (the machine may be shared: CPU time moves less with its load)."""
     from facefill.donor.select import choose, costs
     from facefill.donor.settings import DonorSettings
 
@@ -204,9 +205,10 @@ def _choice_ms(index, queries: int = 64) -> float:
     desc = np.asarray(index.descriptors[pick]) + rng.normal(0, 0.05, (queries, 128)).astype(np.float32)
     lm, skin, settings = np.asarray(index.landmarks[pick]), np.asarray(index.skin[pick]), DonorSettings(variants=3)
     costs(index, desc, lm, skin, settings)  # warm: pages mapped
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     choose(index, costs(index, desc, lm, skin, settings), settings, list(range(queries)))
-    return 1000 * (time.perf_counter() - t0) / queries
+    return {"choice_ms_per_face": round(1000 * (time.perf_counter() - t0) / queries, 2),
+            "choice_cpu_ms_per_face": round(1000 * (time.process_time() - c0) / queries, 2)}
 
 
 def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 128) -> list[dict]:
@@ -217,10 +219,17 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
     from facefill.donor.index import bank_state, load_index
 
     cache = work / "cache"
-    rows, timed = [], lambda f: (lambda t0: (f(), time.perf_counter() - t0))(time.perf_counter())
+    rows, cpu = [], []
+
+    def timed(f):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = f()
+        cpu.append(round(time.process_time() - c0, 2))
+        return out, time.perf_counter() - t0
+
     base, build_s = timed(lambda: load_index(bank, cache=cache))
     rows.append({"step": f"base bank described ({len(base)} real faces)", "donors": len(base), "seconds": round(build_s, 1),
-                 "read": len(base) if not base.cached else 0})
+                 "cpu_s": cpu[-1], "read": len(base) if not base.cached else 0})
     big = work / f"bank_x{scale}"
     if not big.exists():
         big.mkdir()
@@ -229,11 +238,11 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
                 for part in bank.glob(Path(n).stem + ".*"):
                     (big / f"c{c:03d}_{part.name}").symlink_to(part.resolve())
         _fabricated_cache(base, big, cache, size)
-    state, list_s = timed(lambda: bank_state(big, size, cache))
+    state = bank_state(big, size, cache)
     index, fresh_s = timed(lambda: load_index(big, cache=cache))
     assert index.cached and state.fresh, state.describe()
     rows.append({"step": "unchanged bank recognised (list, stat, checks, memory-map)", "donors": len(index),
-                 "seconds": round(fresh_s, 2), "read": 0, "choice_ms_per_face": round(_choice_ms(index), 2)})
+                 "seconds": round(fresh_s, 2), "cpu_s": cpu[-1], "read": 0, **_choice_ms(index)})
     rng = np.random.default_rng(1)
     for k in range(add):
         _jittered(bank / base.names[k % len(base)], big, f"j{k:05d}", rng)
@@ -242,7 +251,7 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
     same = [grown.names.index(n) for n in index.names]
     assert np.array_equal(np.asarray(grown.descriptors)[same], np.asarray(index.descriptors)), "kept rows changed"
     rows.append({"step": f"{add} synthetic donors added and indexed", "donors": len(grown), "seconds": round(add_s, 1),
-                 "read": len(seen), "choice_ms_per_face": round(_choice_ms(grown), 2)})
+                 "cpu_s": cpu[-1], "read": len(seen), **_choice_ms(grown)})
     for r in rows:
         r.update(peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), device=device_name("cpu"))
     return rows
@@ -295,8 +304,8 @@ def main() -> None:
         bank_rows = _bank_scale_rows(bank, work, args.bank_scale, args.bank_add)
         for r in bank_rows:
             print(json.dumps(r), flush=True)
-        print(write("donor_bank", bank_rows, ["device", "step", "donors", "seconds", "read", "choice_ms_per_face",
-                                              "peak_rss_mb"]))
+        print(write("donor_bank", bank_rows, ["device", "step", "donors", "seconds", "cpu_s", "read", "choice_ms_per_face",
+                                              "choice_cpu_ms_per_face", "peak_rss_mb"]))
     rows = [] if not args.methods else _methods(args, work)
     for r in rows:
         r["device"] = device_name("cpu")

@@ -70,6 +70,64 @@ def _stat(path: Path) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns) if stat_mod.S_ISREG(st.st_mode) else (SPECIAL, 0)
 
 
+def _entry_stat(entry: os.DirEntry | None) -> tuple[int, int]:
+    """:func:`_stat` of a directory entry (following links; None: missing), from the listing."""
+    if entry is None:
+        return MISSING, 0
+    try:
+        st = entry.stat()
+    except FileNotFoundError:  # a link to nothing
+        return MISSING, 0
+    except OSError as exc:
+        return UNREADABLE, exc.errno or 0
+    return (st.st_size, st.st_mtime_ns) if stat_mod.S_ISREG(st.st_mode) else (SPECIAL, 0)
+
+
+def scan_bank(root: Path) -> tuple[list[str], np.ndarray]:
+    """The bank's images as :func:`facefill.data.io.list_images` lists them (hidden files and
+    companions left out, linked folders followed once; what cannot be listed below ``root`` is
+    left out), as relative ``'/'``-separated names in its order, with each one's
+    :func:`file_stats` row taken from the same directory listings (one ``stat`` per existing file,
+    none for a missing companion, no path objects): the cheap part of recognising a large bank.
+    OSError when ``root`` itself cannot be listed."""
+    from facefill.data.io import COMPANION_SUFFIXES, IMAGE_EXTENSIONS
+
+    names, rows, seen = [], [], set()
+
+    def walk(folder: str, rel: str) -> None:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                entries = {e.name: e for e in it if not e.name.startswith(".")}
+        except OSError:
+            if not rel:
+                raise
+            return
+        images = []
+        for name, e in sorted(entries.items()):
+            try:
+                if e.is_dir():
+                    walk(e.path, f"{rel}{name}/")
+                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and e.is_file():
+                    images.append(name)
+            except OSError:  # a link loop, a vanished entry: not a donor
+                continue
+        stems = {os.path.splitext(n)[0] for n in images}
+        for name in images:
+            if not any(name.endswith(s) and name[:-len(s)] in stems for s in COMPANION_SUFFIXES):
+                stem = os.path.splitext(name)[0]
+                names.append(rel + name)
+                rows.append((*_entry_stat(entries[name]), *_entry_stat(entries.get(stem + ".json")),
+                             *_entry_stat(entries.get(stem + COMPANION_SUFFIXES[2]))))
+
+    walk(str(root), "")
+    order = sorted(range(len(names)), key=lambda i: names[i].split("/"))
+    return [names[i] for i in order], np.array(rows, np.int64).reshape(len(names), 6)[order]
+
+
 def file_stats(files: list[Path]) -> np.ndarray:
     """``(N, 6) int64``: :func:`_stat` of each donor's image, sidecar and validity mask."""
     from facefill.align.sidecar import sidecar_path, valid_path
@@ -190,7 +248,7 @@ def _bank_files(root: Path) -> list[Path]:
 @dataclass
 class BankState:
     """A bank folder against its cached index, found by listing the bank and ``stat``-ing each
-    donor's files (no image read). ``files``/``names``/``stats``: the bank now; ``cached``: the
+    donor's files (no image read). ``names``/``stats``: the bank now (:func:`scan_bank`); ``cached``: the
     usable cached index or None (``problem``: why a cached one was not usable); ``keep``: per file,
     its row in ``cached`` when its size and mtimes are unchanged, else -1; ``kept_skipped``: the
     cached entries of unchanged files that cannot be donors; ``added``/``changed``/``removed``: names."""
@@ -198,7 +256,6 @@ class BankState:
     root: Path
     size: int
     folder: Path
-    files: list[Path]
     names: list[str]
     stats: np.ndarray
     cached: Cached | None
@@ -208,6 +265,10 @@ class BankState:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.root / n for n in self.names]
 
     @property
     def fresh(self) -> bool:
@@ -251,15 +312,15 @@ def bank_state(root: str | os.PathLike, size: int = 128, cache: str | os.PathLik
     cdir = Path(cache) if cache is not None else cache_dir()
     _check_bank(root, cdir)
     try:
-        files = _bank_files(root)
+        names, stats = scan_bank(root)
     except OSError as exc:
         raise FacefillError(f"donor bank {root} cannot be read ({exc.strerror or exc}); check its permissions") from None
-    names, stats, folder = [f.relative_to(root).as_posix() for f in files], file_stats(files), bank_cache(cdir, root, size)
+    folder = bank_cache(cdir, root, size)
     try:
         cached, problem = read_cache(folder, size)
     except OSError as exc:  # the cache folder itself cannot be read (HOME a file, no permission)
         cached, problem = None, None if isinstance(exc, (FileNotFoundError, NotADirectoryError)) else str(exc.strerror or exc)
-    state = BankState(root, size, folder, files, names, stats, cached, problem, np.full(len(files), -1, np.int64))
+    state = BankState(root, size, folder, names, stats, cached, problem, np.full(len(names), -1, np.int64))
     if cached is not None:
         _compare(state, cached)
     return state
@@ -290,7 +351,7 @@ def update_index(state: BankState, embedder=None, segmenter=None, progress: Prog
     ``min_donors`` donors. The index's ``notes`` say when a damaged cache was replaced or the
     index could not be cached."""
     todo, cached = state.todo, state.cached
-    new_names, new, new_skipped = describe_files(state.root, [state.files[i] for i in todo], state.stats[todo],
+    new_names, new, new_skipped = describe_files(state.root, [state.root / state.names[i] for i in todo], state.stats[todo],
                                                  state.size, embedder, segmenter, progress)
     new_row = {n: j for j, n in enumerate(new_names)}
     listed = [i for i, n in enumerate(state.names) if state.keep[i] >= 0 or n in new_row]
@@ -330,7 +391,7 @@ def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress
     ``min_donors`` usable donors."""
     state = bank_state(root, size, cache)
     index = state.index() if state.fresh else update_index(state, embedder, segmenter, progress, min_donors)
-    return check_enough(index, len(state.files), min_donors)
+    return check_enough(index, len(state.names), min_donors)
 
 
 def check_enough(index: DonorIndex, images: int, min_donors: int = MIN_DONORS) -> DonorIndex:

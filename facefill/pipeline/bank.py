@@ -59,7 +59,7 @@ def index_bank(bank: str | os.PathLike, size: int = 128, device: str = "cpu", pr
         index = state.index()
         return BankReport(len(index), 0, index.skipped, index.summary())
     dev = torch.device(device)
-    index = check_enough(update_index(state, FaceEmbedder().to(dev), SelfieSegmenter(device=dev), progress), len(state.files))
+    index = check_enough(update_index(state, FaceEmbedder().to(dev), SelfieSegmenter(device=dev), progress), len(state.names))
     return BankReport(len(index), len(state.todo), index.skipped, index.summary())
 
 
@@ -115,7 +115,7 @@ def bank_info(bank: str | os.PathLike, size: int = 128, cache: str | os.PathLike
     from facefill.donor.index import bank_state
 
     state = bank_state(bank, size, cache)
-    info = BankInfo(state.root, size, len(state.files), state.describe(), state.folder, celeba=_looks_like_celeba(state))
+    info = BankInfo(state.root, size, len(state.names), state.describe(), state.folder, celeba=_looks_like_celeba(state))
     c = state.cached
     if c is None:
         return info
@@ -141,9 +141,10 @@ def _looks_like_celeba(state, sample: int = 50) -> bool:
         return False
     if sum(bool(_CELEBA_NAME.search(n)) for n in state.names) * 2 > len(state.names):
         return True
-    step = max(1, len(state.files) // sample)
+    step = max(1, len(state.names) // sample)
     sources = []
-    for f, st in zip(state.files[::step], state.stats[::step]):
+    for n, st in zip(state.names[::step], state.stats[::step]):
+        f = state.root / n
         side = read_sidecar(f) if st[2] >= 0 else None  # only regular sidecars are opened
         if side is not None and isinstance(side.get("source"), str):
             sources.append(side["source"])

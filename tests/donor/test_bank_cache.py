@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +155,36 @@ def test_an_unwritable_cache_says_so_instead_of_cached(bank_copy, tmp_path, monk
     line = index.summary()
     assert "and cached" not in line and "not cached" in line and "set FACEFILL_CACHE to a writable folder" in line
     assert str(home_file) in line and "\n" not in line
+
+
+def test_the_fast_listing_is_list_images_with_file_stats(bank_copy, tmp_path):
+    from facefill.data.io import list_images
+    from facefill.donor.index import MISSING, SPECIAL, file_stats, scan_bank
+
+    sub = bank_copy / "sub"
+    sub.mkdir()
+    for p in sorted(bank_copy.glob("astronaut*"))[:4]:
+        (sub / p.name).symlink_to(p)
+    (bank_copy / "linked").symlink_to(sub)  # a linked folder: listed once
+    (bank_copy / ".hidden.png").write_bytes(b"x")
+    (bank_copy / "lonely.valid.png").write_bytes(b"x")  # a companion without its image is listed
+    os.mkfifo(bank_copy / "pipe.json")
+    (bank_copy / "pipe.png").write_bytes(b"x")
+    names, stats = scan_bank(bank_copy)
+    files = list_images(bank_copy)
+    assert names == [f.relative_to(bank_copy).as_posix() for f in files]
+    np.testing.assert_array_equal(stats, file_stats(files))
+    row = stats[names.index("pipe.png")]
+    assert row[2] == SPECIAL and row[4] == MISSING
+
+
+def test_cheapest_is_the_stable_argsort_without_sorting_everything():
+    from facefill.donor.select import cheapest
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, q, pool = int(rng.integers(1, 120)), int(rng.integers(1, 4)), int(rng.integers(1, 30))
+        cost = rng.integers(0, 5, (q, n)).astype(np.float32)  # many ties
+        cost[rng.random((q, n)) < 0.3] = np.inf
+        pool = min(pool, n)
+        np.testing.assert_array_equal(cheapest(cost, pool), np.argsort(cost, 1, kind="stable")[:, :pool])

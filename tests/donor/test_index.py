@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from facefill.donor.cache import MANIFEST, bank_cache
-from facefill.donor.index import MIN_DONORS, bank_state, build_index, cache_dir, load_index, pose_from_landmarks
+from facefill.donor.index import MIN_DONORS, build_index, cache_dir, load_index, pose_from_landmarks
 from facefill.errors import FacefillError
 
 

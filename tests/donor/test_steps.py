@@ -16,7 +16,6 @@ from facefill.donor.colour import transfer_colour
 from facefill.donor.describe import face_stats, padding_share, signatures
 from facefill.donor.seam import correct_seam, face_distance
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
-from facefill.donor.source import DonorIndex
 from facefill.donor.warp import warp_donors
 
 
