@@ -194,9 +194,9 @@ def _fabricated_cache(base_index, big: Path, cache: Path, size: int) -> None:
                                                     index_key(names, digests, size)))
 
 
-def _choice_ms(index, queries: int = 64) -> dict:
+def _choice_ms(index, queries: int = 64, repeats: int = 5) -> dict:
     """Donor choice (every cost term for every donor, then the picks; 3 variants) per query face:
-    wall and CPU ms (the machine may be shared: CPU time moves less with its load)."""
+    wall and CPU ms, medians of ``repeats`` (the machine may be shared: CPU time moves less with its load)."""
     from facefill.donor.select import choose, costs
     from facefill.donor.settings import DonorSettings
 
@@ -205,10 +205,14 @@ def _choice_ms(index, queries: int = 64) -> dict:
     desc = np.asarray(index.descriptors[pick]) + rng.normal(0, 0.05, (queries, 128)).astype(np.float32)
     lm, skin, settings = np.asarray(index.landmarks[pick]), np.asarray(index.skin[pick]), DonorSettings(variants=3)
     costs(index, desc, lm, skin, settings)  # warm: pages mapped
-    t0, c0 = time.perf_counter(), time.process_time()
-    choose(index, costs(index, desc, lm, skin, settings), settings, list(range(queries)))
-    return {"choice_ms_per_face": round(1000 * (time.perf_counter() - t0) / queries, 2),
-            "choice_cpu_ms_per_face": round(1000 * (time.process_time() - c0) / queries, 2)}
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        choose(index, costs(index, desc, lm, skin, settings), settings, list(range(queries)))
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"choice_ms_per_face": round(1000 * float(np.median(wall)) / queries, 2),
+            "choice_cpu_ms_per_face": round(1000 * float(np.median(cpu)) / queries, 2)}
 
 
 def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 128) -> list[dict]:
@@ -239,10 +243,11 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
                     (big / f"c{c:03d}_{part.name}").symlink_to(part.resolve())
         _fabricated_cache(base, big, cache, size)
     state = bank_state(big, size, cache)
-    index, fresh_s = timed(lambda: load_index(big, cache=cache))
+    fresh = [timed(lambda: load_index(big, cache=cache)) for _ in range(3)]  # the median of 3
+    index, fresh_s = fresh[0][0], float(np.median([t for _, t in fresh]))
     assert index.cached and state.fresh, state.describe()
-    rows.append({"step": "unchanged bank recognised (list, stat, checks, memory-map)", "donors": len(index),
-                 "seconds": round(fresh_s, 2), "cpu_s": cpu[-1], "read": 0, **_choice_ms(index)})
+    rows.append({"step": "unchanged bank recognised (list, stat, checks, memory-map; median of 3)", "donors": len(index),
+                 "seconds": round(fresh_s, 2), "cpu_s": float(np.median(cpu[-3:])), "read": 0, **_choice_ms(index)})
     rng = np.random.default_rng(1)
     for k in range(add):
         _jittered(bank / base.names[k % len(base)], big, f"j{k:05d}", rng)
