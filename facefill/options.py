@@ -20,7 +20,7 @@ from typing import Iterator
 
 from facefill.config import MaskConfig
 from facefill.errors import UsageError
-from facefill.fill.registry import FILLERS, input_problems
+from facefill.fill.registry import FILLERS, INPUTS, input_problems, with_env_defaults
 from facefill.runtime import PRECISIONS
 
 
@@ -239,6 +239,10 @@ class HallucinateOptions(Batch):
         PRECISION.check(self.precision)
         REGIONS.check(self.region)
         method = FILLERS[self.method]
+        given = {f: getattr(self, f) for f in INPUTS}
+        for f, value in with_env_defaults(self.method, given).items():  # FACEFILL_DONORS for a missing --donors
+            if value is not given[f]:
+                object.__setattr__(self, f, value)
         problems = input_problems(self.method, {"checkpoint": self.checkpoint, "donors": self.donors,
                                                 "variants": self.variants, "seed": self.seed,
                                                 "exclude_donors": tuple(self.exclude_donors),

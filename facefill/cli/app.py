@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from facefill import __version__
 from facefill.cli import align as align_cmd
+from facefill.cli import bank as bank_cmd
 from facefill.cli import evaluate as evaluate_cmd
 from facefill.cli import hallucinate as hallucinate_cmd
 from facefill.cli import info as info_cmd
@@ -88,6 +89,7 @@ app.command("train")(train_cmd.train)
 app.command("hallucinate")(hallucinate_cmd.hallucinate)
 app.command("replace-bg")(replace_bg_cmd.replace_bg)
 app.command("paste")(paste_cmd.paste)
+app.add_typer(bank_cmd.app, name="bank")
 app.command("evaluate", cls=evaluate_cmd.EvaluateCommand)(evaluate_cmd.evaluate)
 
 

@@ -22,8 +22,8 @@ def hallucinate(
                                "same inputs and write the same outputs, so 'facefill evaluate' scores them alike):")),
     donors: Path = typer.Option(None, "--donors", help="--method donor: a folder of 'facefill align' outputs to take "
                                 "context from (e.g. tools/fetch_faces.sh OUT, then facefill align OUT/celeba BANK). Its "
-                                "index is cached outside it (FACEFILL_CACHE, default ~/.cache/facefill/donors); nothing is "
-                                "written into it."),
+                                "index is cached outside it (FACEFILL_CACHE, default ~/.cache/facefill/donors; 'facefill bank index' "
+                                "builds it ahead); nothing is written into it. Default: the bank FACEFILL_DONORS names."),
     variants: int = typer.Option(1, "--variants", min=1, max=64, help="--method donor: outputs per face, each from a "
                                  "different donor, written as NAME_v0.png .. NAME_v{K-1}.png (1: NAME.png)."),
     seed: int = typer.Option(0, "--seed", min=0, help="--method donor: seed of the variants' donor draw (the first "
@@ -102,12 +102,14 @@ def hallucinate(
         return distribute("hallucinate", input_dir, out_dir, opts, dask, tasks, quiet, device)
 
     from facefill.fill.registry import make_filler
-    from facefill.pipeline.hallucinate import hallucinate_folder
+    from facefill.pipeline.hallucinate import hallucinate_folder, hallucinate_paths
+    from facefill.pipeline.runner import checked_first
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
     filler = make_filler(opts)  # then prepared: weights loaded, a donor bank's index read or built (with a bar)
-    run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
+    with checked_first(hallucinate_paths(input_dir, out_dir, opts, filler), opts.shard):  # outputs checked first
+        run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
         input_dir, out_dir, opts, dev, progress=progress, filler=filler), quiet)
     report_batch(report, "hallucinate", out_dir, quiet)

@@ -11,7 +11,8 @@ The units, each a module with its own tests:
 * **source** (:mod:`facefill.donor.source`): where donors come from (:class:`DonorSource`); a bank
   folder's index (:class:`DonorIndex`) is one kind, built by :mod:`facefill.donor.index`;
 * **describe** (:mod:`facefill.donor.describe`): descriptor, skin colour, pose, outline, thumbnail;
-* **cache** (:mod:`facefill.donor.cache`): the index cache outside the bank, keyed by its contents;
+* **cache** (:mod:`facefill.donor.cache`): the index cache outside the bank, memory-mapped, updated
+  for added and changed files only, checked before use;
 * **choose** (:mod:`facefill.donor.select`): the cost of every donor for every query, and the picks;
 * **warp** and padding (:mod:`facefill.donor.warp`), **colour** (:mod:`facefill.donor.colour`),
   **sharpness** (:mod:`facefill.donor.sharpness`), **seam** (:mod:`facefill.donor.seam`), in that

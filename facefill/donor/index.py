@@ -20,24 +20,31 @@ sidecar ``<name>.json`` (68 landmarks) and, where the eye-centred frame left the
   gender and age networks (:func:`facefill.models.age_gender.estimate`) on the *unmasked*
   aligned photo (a masked face reads "female"), so donor choice keeps gender and age.
 
-Each entry is computed by :mod:`facefill.donor.describe`. The index is built once and cached
-**outside** the bank (:mod:`facefill.donor.cache`: where, under which key, reading and saving); a
-changed, added or removed file gives a new key. Nothing is ever written into the bank. The index
-is a :class:`facefill.donor.source.DonorSource`, the bank kind.
+Each entry is computed by :mod:`facefill.donor.describe` (:func:`describe_batch`: one array per
+entry of :data:`facefill.donor.cache.FIELDS`). The index is cached **outside** the bank
+(:mod:`facefill.donor.cache`) and kept up to date incrementally (:func:`load_index`): the bank is
+listed and each donor's image, sidecar and validity mask are ``stat``-ed (size and mtime in ns);
+only files whose size or mtime changed, or that are new, are read and described again; removed
+ones are dropped. File contents are trusted to be unchanged when size and mtime are (as ``make``
+and ``rsync`` trust them); nothing else of an unchanged bank is read. Nothing is ever written into
+the bank. The index is a :class:`facefill.donor.source.DonorSource`, the bank kind.
 """
 
 
 from __future__ import annotations
 
 import os
+import stat as stat_mod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from facefill.donor.cache import INDEX_VERSION, bank_key, cache_dir, read_index, save_index
-from facefill.donor.describe import (_device_of, describe, face_stats, gender_age, padding_share, pose_from_landmarks,
-                                     signatures, silhouettes)
+from facefill.donor.cache import (FIELDS, INDEX_VERSION, Cached, bank_cache, cache_dir, file_digest, index_key,
+                                  read_cache, save_cache)
+from facefill.donor.describe import (_device_of, describe, face_stats, gender_age, padding_share, pose_from_landmarks, signatures,
+                                     silhouettes)
 from facefill.donor.source import DonorIndex
 from facefill.errors import FacefillError
 
@@ -50,22 +57,100 @@ MASKED = "a 'facefill mask' output (its context is black)"
 
 Progress = Callable[[int, int, str], None]
 
-__all__ = ["DESCRIPTOR_BATCH", "INDEX_VERSION", "MIN_DONORS", "DonorIndex", "bank_key", "build_index", "cache_dir",
-           "describe", "load_index", "pose_from_landmarks"]
+__all__ = ["DESCRIPTOR_BATCH", "FIELDS", "INDEX_VERSION", "MIN_DONORS", "BankState", "DonorIndex", "bank_state",
+           "build_index", "cache_dir", "describe", "describe_batch", "load_index", "pose_from_landmarks"]
+
+#: stat rows for a file that is missing, not a regular file (a FIFO, a device: never opened), unreadable
+MISSING, SPECIAL, UNREADABLE = -1, -2, -3
 
 
-def _bank_files(root: Path) -> list[Path]:
-    from facefill.data.io import list_images
+def _stat(path: Path) -> tuple[int, int]:
+    """``(size, mtime_ns)`` of a regular file, following links; ``(MISSING | SPECIAL | UNREADABLE, errno)``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return MISSING, 0
+    except OSError as exc:
+        return UNREADABLE, exc.errno or 0
+    return (st.st_size, st.st_mtime_ns) if stat_mod.S_ISREG(st.st_mode) else (SPECIAL, 0)
 
-    return list_images(root)
+
+def _entry_stat(entry: os.DirEntry | None) -> tuple[int, int]:
+    """:func:`_stat` of a directory entry (following links; None: missing), from the listing."""
+    if entry is None:
+        return MISSING, 0
+    try:
+        st = entry.stat()
+    except FileNotFoundError:  # a link to nothing
+        return MISSING, 0
+    except OSError as exc:
+        return UNREADABLE, exc.errno or 0
+    return (st.st_size, st.st_mtime_ns) if stat_mod.S_ISREG(st.st_mode) else (SPECIAL, 0)
 
 
-def _load_donor(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def scan_bank(root: Path) -> tuple[list[str], np.ndarray]:
+    """The bank's images as :func:`facefill.data.io.list_images` lists them (hidden files and
+    companions left out, linked folders followed once; what cannot be listed below ``root`` is
+    left out), as relative ``'/'``-separated names in its order, with each one's
+    :func:`file_stats` row taken from the same directory listings (one ``stat`` per existing file,
+    none for a missing companion, no path objects): the cheap part of recognising a large bank.
+    OSError when ``root`` itself cannot be listed."""
+    from facefill.data.io import COMPANION_SUFFIXES, IMAGE_EXTENSIONS
+
+    names, rows, seen = [], [], set()
+
+    def walk(folder: str, rel: str) -> None:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(folder) as it:
+                entries = {e.name: e for e in it if not e.name.startswith(".")}
+        except OSError:
+            if not rel:
+                raise
+            return
+        images = []
+        for name, e in sorted(entries.items()):
+            try:
+                if e.is_dir():
+                    walk(e.path, f"{rel}{name}/")
+                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and e.is_file():
+                    images.append(name)
+            except OSError:  # a link loop, a vanished entry: not a donor
+                continue
+        stems = {os.path.splitext(n)[0] for n in images}
+        for name in images:
+            if not any(name.endswith(s) and name[:-len(s)] in stems for s in COMPANION_SUFFIXES):
+                stem = os.path.splitext(name)[0]
+                names.append(rel + name)
+                rows.append((*_entry_stat(entries[name]), *_entry_stat(entries.get(stem + ".json")),
+                             *_entry_stat(entries.get(stem + COMPANION_SUFFIXES[2]))))
+
+    walk(str(root), "")
+    order = sorted(range(len(names)), key=lambda i: names[i].split("/"))
+    return [names[i] for i in order], np.array(rows, np.int64).reshape(len(names), 6)[order]
+
+
+def file_stats(files: list[Path]) -> np.ndarray:
+    """``(N, 6) int64``: :func:`_stat` of each donor's image, sidecar and validity mask."""
+    from facefill.align.sidecar import sidecar_path, valid_path
+
+    return np.array([[v for part in (f, sidecar_path(f), valid_path(f)) for v in _stat(part)] for f in files],
+                    np.int64).reshape(len(files), 6)
+
+
+def _load_donor(path: Path, size: int, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(image (S, S, 3) uint8, landmarks (68, 2), valid (S, S) float32 or None)``; ValueError
-    saying why a file cannot be a donor."""
-    from facefill.align.sidecar import read_sidecar, read_valid
+    saying why a file cannot be a donor. ``stats``: its :func:`file_stats` row; a companion that
+    is not a regular file (a FIFO) is never opened."""
+    from facefill.align.sidecar import read_sidecar, read_valid, sidecar_path, valid_path
     from facefill.data.io import read_image
 
+    for part, what in zip((path, sidecar_path(path), valid_path(path)), stats[0::2]):
+        if what in (SPECIAL, UNREADABLE):
+            raise ValueError(f"{part.name} is {'not a regular file' if what == SPECIAL else 'unreadable'}")
     from facefill.data.io import MASK_SUFFIX, companion_path
 
     side = read_sidecar(path)
@@ -73,7 +158,10 @@ def _load_donor(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         raise ValueError(MASKED)
     if side is None or "landmarks" not in side:
         raise ValueError("no alignment sidecar (.json) with landmarks")
-    lm = np.asarray(side["landmarks"], np.float32)
+    try:
+        lm = np.asarray(side["landmarks"], np.float32)
+    except (TypeError, ValueError):
+        lm = np.zeros(0, np.float32)
     if lm.shape != (68, 2) or not np.isfinite(lm).all():
         raise ValueError("sidecar landmarks are not 68 finite points")
     image = read_image(path)  # ImageError for a corrupt file
@@ -82,34 +170,23 @@ def _load_donor(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return image, lm, read_valid(path, size)
 
 
-def _describe_batch(batch: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]], size: int, embedder,
-                    segmenter) -> dict[str, list]:
-    """The index entries of a batch of donors ``(name, image, landmarks, valid)``: lists per array."""
+def describe_batch(images: np.ndarray, landmarks: np.ndarray, valids: list, size: int, embedder,
+                   segmenter) -> dict[str, np.ndarray]:
+    """The index rows of a batch of donors: ``images (B, S, S, 3) uint8``, ``landmarks (B, 68, 2)``,
+    ``valids`` (B ``(S, S)`` masks or None) -> ``{field: (B, *FIELDS[field]) float32}``, one entry
+    per :data:`facefill.donor.cache.FIELDS`."""
     from facefill.mask.region import face_mask
 
-    ims = np.stack([b[1] for b in batch])
-    lm = np.stack([b[2] for b in batch])
-    masks = np.stack([face_mask(l, size) for l in lm])
-    p_male, age = gender_age(ims, lm, None, _device_of(embedder))
-    return {"p_male": [p_male], "age": [age],
-            "names": [b[0] for b in batch], "landmarks": list(lm), "descriptors": [describe(ims, lm, masks, embedder)],
-            "skin": [face_stats(ims, masks)], "silhouette": [silhouettes(ims, segmenter)],
-            "padding": [padding_share(b[3], m) for b, m in zip(batch, masks)], "signature": [signatures(ims)]}
+    masks = np.stack([face_mask(l, size) for l in landmarks])
+    rows = {"landmarks": landmarks, "descriptors": describe(images, landmarks, masks, embedder),
+            "skin": face_stats(images, masks), "pose": pose_from_landmarks(landmarks),
+            "padding": np.array([padding_share(v, m) for v, m in zip(valids, masks)]),
+            "signature": signatures(images), "silhouette": silhouettes(images, segmenter)}
+    rows["p_male"], rows["age"] = gender_age(images, landmarks, None, _device_of(embedder))
+    return {k: np.asarray(rows[k], np.float32).reshape(len(images), *FIELDS[k]) for k in FIELDS}
 
 
-def _extend(parts: dict[str, list], more: dict[str, list]) -> None:
-    for key, values in more.items():
-        parts[key] += values
-
-
-def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,
-                files: list[Path] | None = None, segmenter=None) -> DonorIndex:
-    """Read every donor under ``root`` and compute its index entries (no caching here; see
-    :func:`load_index`) with ``embedder`` (default :class:`facefill.models.embedders.FaceEmbedder`)
-    and ``segmenter`` (default :class:`facefill.segment.selfie.SelfieSegmenter`), each on its own
-    device. Files that cannot be donors are listed in ``skipped``."""
-    root = Path(root)
-    files = _bank_files(root) if files is None else files
+def _networks(embedder, segmenter):
     if embedder is None:
         from facefill.models.embedders import FaceEmbedder
 
@@ -118,73 +195,225 @@ def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progres
         from facefill.segment.selfie import SelfieSegmenter
 
         segmenter = SelfieSegmenter()
-    parts: dict[str, list] = {k: [] for k in ("names", "landmarks", "descriptors", "skin", "silhouette", "padding",
-                                              "signature", "p_male", "age")}
-    skipped, batch = [], []
+    return embedder, segmenter
+
+
+def describe_files(root: Path, files: list[Path], stats: np.ndarray, size: int, embedder=None, segmenter=None,
+                   progress: Progress | None = None) -> tuple[list[str], dict[str, np.ndarray], list[list]]:
+    """Read and describe ``files`` (their :func:`file_stats` rows ``stats``): ``(names,
+    {field: (N, ...)} and "digests": (N, 16) uint8, skipped)`` with ``skipped`` ``[name, why,
+    stats row]`` for files that cannot be donors. ``progress(done, total, name)`` after each usable file."""
+    from facefill.align.sidecar import sidecar_path, valid_path
+
+    embedder, segmenter = _networks(embedder, segmenter)
+    names, parts, skipped, batch, digests = [], {k: [] for k in FIELDS}, [], [], []
+
+    def flush() -> None:
+        rows = describe_batch(np.stack([b[1] for b in batch]), np.stack([b[2] for b in batch]), [b[3] for b in batch],
+                              size, embedder, segmenter)
+        names.extend(b[0] for b in batch)
+        for k, v in rows.items():
+            parts[k].append(v)
+        batch.clear()
+
     for k, f in enumerate(files):
         name = f.relative_to(root).as_posix()
         try:
-            image, lm, valid = _load_donor(f, size)
+            batch.append((name, *_load_donor(f, size, stats[k])))
+            digests.append(file_digest([f, sidecar_path(f), valid_path(f)]))
         except (ValueError, OSError, FacefillError) as exc:
-            skipped.append((name, str(exc).replace(str(f) + ": ", "")))
-            continue
-        batch.append((name, image, lm, valid))
+            skipped.append([name, str(exc).replace(str(f) + ": ", ""), [int(v) for v in stats[k]]])
+            continue  # not counted in the progress: a bank of nothing but skipped files shows no bar
         if len(batch) == DESCRIPTOR_BATCH:
-            _extend(parts, _describe_batch(batch, size, embedder, segmenter))
-            batch = []
+            flush()
         if progress is not None:
             progress(k + 1, len(files), name)
     if batch:
-        _extend(parts, _describe_batch(batch, size, embedder, segmenter))
-    n = len(parts["names"])
-    lm_arr = np.asarray(parts["landmarks"], np.float32).reshape(n, 68, 2)
-
-    def joined(key: str, width: int) -> np.ndarray:
-        return np.concatenate(parts[key]).reshape(n, width).astype(np.float32) if parts[key] else np.zeros((0, width), np.float32)
-
-    return DonorIndex(root, size, parts["names"], lm_arr, joined("descriptors", 128), joined("skin", 6),
-                      pose_from_landmarks(lm_arr).reshape(n, 2), np.asarray(parts["padding"], np.float32),
-                      joined("signature", 192), joined("silhouette", 256), joined("p_male", 1).reshape(n),
-                      joined("age", 1).reshape(n), skipped=skipped)
+        flush()
+    arrays = {k: np.concatenate(v) if v else np.zeros((0, *FIELDS[k]), np.float32) for k, v in parts.items()}
+    arrays["digests"] = np.array(digests, np.uint8).reshape(len(names), 16)
+    return names, arrays, skipped
 
 
-def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,
-               cache: str | os.PathLike | None = None, min_donors: int = MIN_DONORS, segmenter=None) -> DonorIndex:
-    """The index of the bank ``root``: read from the cache when the bank's contents are
-    unchanged, else built (with ``embedder`` and ``segmenter``: :func:`build_index`) and cached
-    (``cache`` overrides :func:`facefill.donor.cache.cache_dir`; the cache must not lie inside the
-    bank). FacefillError with one line when the bank is missing, unreadable or holds fewer than
-    ``min_donors`` usable donors."""
+def build_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,
+                files: list[Path] | None = None, segmenter=None) -> DonorIndex:
+    """Read every donor under ``root`` and compute its index entries, with no cache (see
+    :func:`load_index`), with ``embedder`` (default :class:`facefill.models.embedders.FaceEmbedder`)
+    and ``segmenter`` (default :class:`facefill.segment.selfie.SelfieSegmenter`), each on its own
+    device. Files that cannot be donors are listed in ``skipped``."""
     root = Path(root)
+    files = _bank_files(root) if files is None else files
+    names, arrays, skipped = describe_files(root, files, file_stats(files), size, embedder, segmenter, progress)
+    key = index_key(names, arrays.pop("digests"), size)
+    return DonorIndex(root, size, names, **arrays, key=key,
+                      skipped=[(s[0], s[1]) for s in skipped])
+
+
+def _bank_files(root: Path) -> list[Path]:
+    from facefill.data.io import list_images
+
+    return list_images(root)
+
+
+@dataclass
+class BankState:
+    """A bank folder against its cached index, found by listing the bank and ``stat``-ing each
+    donor's files (no image read). ``names``/``stats``: the bank now (:func:`scan_bank`); ``cached``: the
+    usable cached index or None (``problem``: why a cached one was not usable); ``keep``: per file,
+    its row in ``cached`` when its size and mtimes are unchanged, else -1; ``kept_skipped``: the
+    cached entries of unchanged files that cannot be donors; ``added``/``changed``/``removed``: names."""
+
+    root: Path
+    size: int
+    folder: Path
+    names: list[str]
+    stats: np.ndarray
+    cached: Cached | None
+    problem: str | None
+    keep: np.ndarray
+    kept_skipped: list[list] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.root / n for n in self.names]
+
+    @property
+    def fresh(self) -> bool:
+        return self.cached is not None and not (self.added or self.changed or self.removed)
+
+    @property
+    def todo(self) -> list[int]:
+        """Positions in ``files`` of the files to read and describe."""
+        done = {s[0] for s in self.kept_skipped}
+        return [i for i, n in enumerate(self.names) if self.keep[i] < 0 and n not in done]
+
+    def describe(self) -> str:
+        if self.cached is None:
+            return "not indexed" + (f" (the cached index was not usable: {self.problem})" if self.problem else "")
+        if self.fresh:
+            return "fresh"
+        return f"stale: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed"
+
+    def index(self) -> DonorIndex:
+        """The cached index, memory-mapped (only when :attr:`fresh`)."""
+        c = self.cached
+        return DonorIndex(self.root, self.size, c.names, **c.arrays, key=c.key, cached=True,
+                          skipped=[(s[0], s[1]) for s in c.skipped], state="index read from the cache")
+
+
+def _check_bank(root: Path, cdir: Path) -> None:
     if not root.is_dir():
         raise FacefillError(f"donor bank {root} is not a folder; give a folder of 'facefill align' outputs "
                             "(tools/fetch_faces.sh OUT, then facefill align OUT/celeba BANK)")
-    cdir = Path(cache) if cache is not None else cache_dir()
     rr = root.resolve()
     if cdir.resolve() == rr or rr in cdir.resolve().parents:
         raise FacefillError(f"the donor index cache {cdir} lies inside the donor bank {root}; the bank is never "
                             "written to: set FACEFILL_CACHE to a folder outside it")
+
+
+def bank_state(root: str | os.PathLike, size: int = 128, cache: str | os.PathLike | None = None) -> BankState:
+    """Compare the bank ``root`` with its cached index (``cache``: default
+    :func:`facefill.donor.cache.cache_dir`); reads no image. FacefillError with one line for a
+    missing or unreadable bank, or a cache inside it."""
+    root = Path(root)
+    cdir = Path(cache) if cache is not None else cache_dir()
+    _check_bank(root, cdir)
     try:
-        files = _bank_files(root)
+        names, stats = scan_bank(root)
     except OSError as exc:
         raise FacefillError(f"donor bank {root} cannot be read ({exc.strerror or exc}); check its permissions") from None
-    key = bank_key(root, files, size)
-    path = cdir / f"{key}.npz"
-    index = read_index(path, root, key)
-    if index is None:
-        index = build_index(root, size, embedder, progress, files, segmenter)
-        index.key = key
-        if len(index) >= min_donors:
-            try:
-                save_index(index, path)
-            except OSError:
-                pass  # an unwritable cache only costs a rebuild next time
+    folder = bank_cache(cdir, root, size)
+    try:
+        cached, problem = read_cache(folder, size)
+    except OSError as exc:  # the cache folder itself cannot be read (HOME a file, no permission)
+        cached, problem = None, None if isinstance(exc, (FileNotFoundError, NotADirectoryError)) else str(exc.strerror or exc)
+    state = BankState(root, size, folder, names, stats, cached, problem, np.full(len(names), -1, np.int64))
+    if cached is not None:
+        _compare(state, cached)
+    return state
+
+
+def _compare(state: BankState, cached: Cached) -> None:
+    old = {n: i for i, n in enumerate(cached.names)}
+    old_skipped = {s[0]: s for s in cached.skipped if s[0] not in old}
+    rows = np.array([old.get(n, -1) for n in state.names], np.int64)
+    hit = np.flatnonzero(rows >= 0)
+    same = np.zeros(len(rows), bool)
+    same[hit] = (np.asarray(cached.stats[rows[hit]]) == state.stats[hit]).all(1)
+    state.keep[same] = rows[same]
+    for i, n in enumerate(state.names):
+        if same[i]:
+            continue
+        if n in old_skipped and old_skipped[n][2] == [int(v) for v in state.stats[i]]:
+            state.kept_skipped.append(old_skipped[n])
+        else:
+            (state.changed if rows[i] >= 0 or n in old_skipped else state.added).append(n)
+    state.removed = sorted((set(old) | set(old_skipped)) - set(state.names))
+
+
+def update_index(state: BankState, embedder=None, segmenter=None, progress: Progress | None = None,
+                 min_donors: int = MIN_DONORS) -> DonorIndex:
+    """Describe the added and changed files of ``state`` (:attr:`BankState.todo`), take every
+    unchanged donor's rows from the cache, and cache the result when it has at least
+    ``min_donors`` donors. The index's ``notes`` say when a damaged cache was replaced or the
+    index could not be cached."""
+    todo, cached = state.todo, state.cached
+    new_names, new, new_skipped = describe_files(state.root, [state.root / state.names[i] for i in todo], state.stats[todo],
+                                                 state.size, embedder, segmenter, progress)
+    new_row = {n: j for j, n in enumerate(new_names)}
+    listed = [i for i, n in enumerate(state.names) if state.keep[i] >= 0 or n in new_row]
+    names = [state.names[i] for i in listed]
+    from_cache = state.keep[listed] >= 0
+    old_rows, new_rows = state.keep[listed][from_cache], [new_row[n] for n, c in zip(names, from_cache) if not c]
+    arrays = {}
+    for k, dtype in [*((k, np.float32) for k in FIELDS), ("digests", np.uint8)]:
+        a = np.empty((len(names), *new[k].shape[1:]), dtype)
+        a[from_cache] = (cached.digests if k == "digests" else cached.arrays[k])[old_rows] if len(old_rows) else 0
+        a[~from_cache] = new[k][new_rows] if new_rows else 0
+        arrays[k] = a
+    digests = arrays.pop("digests")
+    skipped = sorted(state.kept_skipped + new_skipped)
+    result = Cached(state.size, names, state.stats[listed], digests, arrays, skipped, index_key(names, digests, state.size))
+    notes = [f"the cached index in {state.folder} was not used ({state.problem}); it was rebuilt"] if state.problem else []
+    how = "index built" if not from_cache.any() else f"index updated: {len(todo)} files read, {int(from_cache.sum())} donors from the cache"
+    if len(names) >= min_donors:
+        try:
+            save_cache(state.folder, result)
+            how += " and cached"
+        except OSError as exc:
+            how += ", not cached"
+            notes.append(f"the donor index could not be cached in {state.folder.parent} ({exc.strerror or exc}), so it "
+                         "is built again on every run: set FACEFILL_CACHE to a writable folder")
+    return DonorIndex(state.root, state.size, names, **arrays, key=result.key, state=how, notes=notes,
+                      skipped=[(s[0], s[1]) for s in skipped])
+
+
+def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress: Progress | None = None,
+               cache: str | os.PathLike | None = None, min_donors: int = MIN_DONORS, segmenter=None) -> DonorIndex:
+    """The index of the bank ``root``: read from the cache (memory-mapped) when no donor file was
+    added, changed or removed, else brought up to date (:func:`update_index`; only new and changed
+    files are described, with ``embedder`` and ``segmenter``: :func:`describe_files`) and cached
+    (``cache`` overrides :func:`facefill.donor.cache.cache_dir`; the cache must not lie inside the
+    bank). FacefillError with one line when the bank is missing, unreadable or holds fewer than
+    ``min_donors`` usable donors."""
+    state = bank_state(root, size, cache)
+    index = state.index() if state.fresh else update_index(state, embedder, segmenter, progress, min_donors)
+    return check_enough(index, len(state.names), min_donors)
+
+
+def check_enough(index: DonorIndex, images: int, min_donors: int = MIN_DONORS) -> DonorIndex:
+    """``index``, or FacefillError with one line when it has fewer than ``min_donors`` donors
+    (of ``images`` listed), or when its donors are 'facefill mask' outputs."""
     masked = sum(why == MASKED for _, why in index.skipped)
     if masked and masked >= len(index):
-        raise FacefillError(f"donor bank {root} holds 'facefill mask' outputs ({masked} masked crops: their context is black, "
-                            "nothing to take); give the 'facefill align' folder they were made from")
+        raise FacefillError(f"donor bank {index.root} holds 'facefill mask' outputs ({masked} masked crops: their context is "
+                            "black, nothing to take); give the 'facefill align' folder they were made from")
     if len(index) < min_donors:
+        root, size = index.root, index.size
         why = f"; e.g. {index.skipped[0][0]}: {index.skipped[0][1]}" if index.skipped else ""
-        raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {len(files)} images{why}); it needs at "
-                            f"least {min_donors} aligned faces of {size}x{size} with sidecars: run 'facefill align PHOTOS {root}'")
+        raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {images} images{why}); it needs "
+                            f"at least {min_donors} aligned faces of {size}x{size} with sidecars: run 'facefill align PHOTOS {root}'")
     return index

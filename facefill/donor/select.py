@@ -52,11 +52,12 @@ def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, sk
     dl = index.landmarks[:, SHAPE_POINTS].reshape(len(index), -1)
     s2 = (ql ** 2).sum(1)[:, None] + (dl ** 2).sum(1)[None] - 2 * ql @ dl.T
     shape = np.sqrt(np.maximum(s2, 0) / len(SHAPE_POINTS))
-    qp = pose_from_landmarks(landmarks)
-    pose = np.sqrt(((qp[:, None] - index.pose[None]) ** 2).sum(-1))
-    colour = np.sqrt(((skin[:, None, :3] - index.skin[None, :, :3]) ** 2).sum(-1)) / 100.0
-    cost = (settings.identity * ident + settings.shape * shape + settings.pose * pose
-            + settings.skin * colour + settings.padding * index.padding[None])
+    pose = _distance(pose_from_landmarks(landmarks), index.pose)
+    colour = _distance(skin[:, :3], index.skin[:, :3]) / 100.0
+    cost = settings.identity * ident  # summed in place, term by term, in the order of the docstring
+    for weight, term in ((settings.shape, shape), (settings.pose, pose), (settings.skin, colour),
+                         (settings.padding, index.padding[None])):
+        cost += weight * term
     cost[ident < settings.duplicate] = np.inf
     if allowed is not None:
         cost[:, ~allowed] = np.inf
@@ -68,6 +69,15 @@ def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, sk
         q2 = (outline ** 2).sum(1)[:, None] + (index.silhouette ** 2).sum(1)[None] - 2 * outline @ index.silhouette.T
         cost = cost + settings.silhouette * np.sqrt(np.maximum(q2, 0) / index.silhouette.shape[1])
     return cost.astype(np.float32)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(Q, C)``, ``(N, C)`` -> ``(Q, N)`` Euclidean distances, summed channel by channel (the
+    same sums as ``((a[:, None] - b[None]) ** 2).sum(-1)``, without its ``(Q, N, C)`` temporary)."""
+    out = (a[:, None, 0] - b[None, :, 0]) ** 2
+    for c in range(1, a.shape[1]):
+        out += (a[:, None, c] - b[None, :, c]) ** 2
+    return np.sqrt(out)
 
 
 def gender_age_cost(index: DonorSource, p_male: np.ndarray, age: np.ndarray, settings: DonorSettings,

@@ -2,7 +2,8 @@
 
 Donor choice (:mod:`facefill.donor.select`) reads a source's per-donor arrays; the fit reads its
 photos (:meth:`DonorSource.read`). A bank folder of ``facefill align`` outputs, indexed and cached
-(:class:`DonorIndex`, :func:`facefill.donor.index.load_index`), is one source; a donor that does
+(:class:`DonorIndex`, :func:`facefill.donor.index.load_index`; its arrays memory-mapped from
+the cache), is one source; a donor that does
 not come from a folder (generated, refined, in memory) enters by implementing the same few members.
 """
 
@@ -72,6 +73,8 @@ class DonorIndex:
     key: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why) not usable
     cached: bool = False  # read from the cache rather than built
+    state: str = ""  # how it was obtained, for the summary ("index read from the cache", "index updated: ...")
+    notes: list[str] = field(default_factory=list)  # what the user should know (a damaged cache, no cache)
     cache_size: int = 2048
     _photos: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
 
@@ -105,6 +108,7 @@ class DonorIndex:
         return entry
 
     def summary(self) -> str:
-        how = "index read from the cache" if self.cached else "index built and cached"
+        how = self.state or ("index read from the cache" if self.cached else "index built")
         skipped = f"; {len(self.skipped)} files skipped (e.g. {self.skipped[0][0]}: {self.skipped[0][1]})" if self.skipped else ""
-        return f"donor context from {len(self)} donors in {self.root} ({how}){skipped}"
+        notes = "".join(f"; {n}" for n in self.notes)
+        return f"donor context from {len(self)} donors in {self.root} ({how}){skipped}{notes}"

@@ -9,14 +9,35 @@ here: the CLI's ``--help`` is built from it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 
 from facefill.config import HALLUCINATE_METHODS
 
 #: method inputs in :class:`facefill.options.HallucinateOptions`: field -> (command-line option, unset value)
 INPUTS = {"checkpoint": ("--checkpoint", None), "donors": ("--donors", None), "variants": ("--variants", 1),
           "seed": ("--seed", 0), "exclude_donors": ("--exclude-donors", ()), "pin_donors": ("--pin-donor", ())}
+#: environment variables that give a path input its default when the method needs it and it is unset
+#: (``FACEFILL_DONORS=BANK``: ``--method donor`` without ``--donors``)
+ENV_DEFAULTS = {"donors": "FACEFILL_DONORS"}
+
+
+def env_default(field: str) -> Path | None:
+    """The path the environment gives input ``field`` (:data:`ENV_DEFAULTS`), or None."""
+    value = os.environ.get(ENV_DEFAULTS.get(field, ""), "").strip() if field in ENV_DEFAULTS else ""
+    return Path(value) if value else None
+
+
+def with_env_defaults(name: str, values: dict) -> dict:
+    """``values`` (``{field: value}`` of :data:`INPUTS`) with each input method ``name`` needs and
+    that is unset taken from the environment (:data:`ENV_DEFAULTS`) where it is set there."""
+    out = dict(values)
+    for field, _ in FILLERS[name].needs:
+        if out.get(field) is None and env_default(field) is not None:
+            out[field] = env_default(field)
+    return out
 
 
 @dataclass(frozen=True)
@@ -43,7 +64,8 @@ FILLERS: dict[str, Method] = {m.name: m for m in (
     Method("model", "the generator (--checkpoint, or the model shipped with facefill)",
            "facefill.fill.model:ModelFill", takes=("checkpoint",), scales=True),
     Method("donor", "real context from the donor faces in --donors: photographic hair, clothes and background",
-           "facefill.fill.donor:DonorFill", needs=(("donors", "--donors BANK (a folder of 'facefill align' outputs)"),),
+           "facefill.fill.donor:DonorFill", needs=(("donors", "--donors BANK (a folder of 'facefill align' outputs; "
+                                                            "or set FACEFILL_DONORS to one)"),),
            takes=("donors", "variants", "seed", "exclude_donors", "pin_donors"), keeps_face=True),
     Method("telea", "OpenCV inpainting (Telea), a classical baseline", _CLASSIC, classical=True),
     Method("ns", "OpenCV inpainting (Navier-Stokes), a classical baseline", _CLASSIC, classical=True),

@@ -61,28 +61,31 @@ def hallucinate_folder(
     file's path is decided on its own: :func:`facefill.pipeline.face_inputs.input_kind`;
     ``opts.raw`` says how photos are aligned and ``opts.mask`` how they are masked on the fly).
 
-    ``filler``: the way of filling context, prepared on ``device`` here; default the one
-    ``opts.method`` names, made from ``opts`` (the generator from ``opts.checkpoint``, the donor
-    bank ``opts.donors``...). Give one to reuse a loaded model or a donor bank with its own
-    settings; its ``name`` must be ``opts.method``. Bad files are recorded in the report (and
+    ``filler``: the way of filling context, prepared on ``device`` once the paths are checked; default
+    the one ``opts.method`` names, made from ``opts``. Give one to reuse a loaded model or a donor bank
+    with its own settings; its ``name`` must be ``opts.method``. Bad files are recorded in the report (and
     ``dst/failures.tsv``) and skipped; good ones are always written. With ``opts.grid``, the
     contact sheet (masked | output | real; without any real photo, masked | output) is written
     whenever at least one output exists, new or kept."""
-    filler = (filler or make_filler(opts)).prepare(device)
+    filler = filler or make_filler(opts)
     if filler.name != opts.method:
         raise ValueError(f"the filler is {filler.name!r}, the options say --method {opts.method}")
-    folders = Folders(Path(src), Path(dst), f"no images found in {src}; point hallucinate at photos of faces or the "
-                      "output of 'facefill mask'", reads={"--real-dir": opts.real_dir, **filler.reads()},
-                      writes=(Write("--all-scales folder", opts.all_scales_dir), Write("--grid", opts.grid, folder=False)))
     jobs: list[HallucinateJob] = []
-
-    def make_job(plan: Plan) -> Job:
-        jobs.append(HallucinateJob(plan, filler, opts))
+    def make_job(plan: Plan) -> Job:  # the paths are checked first: a donor index is built only after that
+        jobs.append(HallucinateJob(plan, filler.prepare(device), opts))
         return jobs[0].job()
 
-    report, _ = run_folder(folders, make_job, opts.overwrite, opts.shard, progress, should_stop)
+    report, _ = run_folder(hallucinate_paths(src, dst, opts, filler), make_job, opts.overwrite, opts.shard, progress,
+                           should_stop)
     jobs[0].add_notes(report)
     return report
+
+
+def hallucinate_paths(src, dst, opts: HallucinateOptions, filler: ContextFiller) -> Folders:
+    """What a run reads and writes (``plan_run`` checks them before any work)."""
+    empty = f"no images found in {src}; point hallucinate at photos of faces or the output of 'facefill mask'"
+    return Folders(Path(src), Path(dst), empty, reads={"--real-dir": opts.real_dir, **filler.reads()},
+                   writes=(Write("--all-scales folder", opts.all_scales_dir), Write("--grid", opts.grid, folder=False)))
 
 
 class HallucinateJob:

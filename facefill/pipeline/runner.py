@@ -35,7 +35,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from facefill.data.batch import BatchReport, Progress
 from facefill.data.io import scan_images
@@ -103,6 +103,22 @@ def plan_run(folders: Folders, shard: tuple[int, int] = (0, 1)) -> Plan:
     i, n = shard
     inputs = inputs[i::n]
     return Plan(src, dst, inputs, plan_outputs(inputs, src, dst), targets, tuple(unlisted[i::n]))
+
+
+@contextlib.contextmanager
+def checked_first(folders: Folders, shard: tuple[int, int] = (0, 1)) -> Iterator[Plan]:
+    """:func:`plan_run`'s checks before slow work that may still fail (building a donor index), so a
+    bad output is refused first; an output folder the checks created is removed again, if still
+    empty, when that work fails."""
+    created = not Path(folders.dst).exists()
+    plan = plan_run(folders, shard)
+    try:
+        yield plan
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                Path(folders.dst).rmdir()
+        raise
 
 
 def run_folder(

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facefill.donor.index import MIN_DONORS, bank_key, build_index, cache_dir, load_index, pose_from_landmarks
+from facefill.donor.cache import MANIFEST, bank_cache
+from facefill.donor.index import MIN_DONORS, build_index, cache_dir, load_index, pose_from_landmarks
 from facefill.errors import FacefillError
 
 
@@ -31,6 +32,7 @@ def test_index_is_built_once_cached_outside_the_bank_and_never_written_into_it(b
     first = load_index(bank_copy, embedder=emb)
     assert len(first) == 24 and not first.cached and emb.faces == 24
     assert [p.parent for p in cache.iterdir()] == [cache] and cache == cache_dir()
+    assert "index built and cached" in first.summary()
     second = load_index(bank_copy, embedder=emb)
     assert second.cached and emb.faces == 24  # nothing described again
     assert second.names == first.names
@@ -39,13 +41,19 @@ def test_index_is_built_once_cached_outside_the_bank_and_never_written_into_it(b
     assert snapshot(bank_copy) == before
 
 
-def test_a_changed_file_gives_a_new_key_and_a_rebuild(bank_copy, cache):
+def test_only_changed_files_are_described_again_and_the_key_follows_their_content(bank_copy, cache):
     emb = CountingEmbedder()
     first = load_index(bank_copy, embedder=emb)
+    os.utime(bank_copy / "biden_plain.png", (1, 1))  # touched, not changed
+    second = load_index(bank_copy, embedder=emb)
+    assert second.key == first.key and not second.cached and emb.faces == 25  # only that donor described again
+    assert "1 files read, 23 donors from the cache" in second.summary()
     side = bank_copy / "biden_plain.json"
     side.write_text(side.read_text().replace("[", "[ ", 1))  # same landmarks, other bytes
-    second = load_index(bank_copy, embedder=emb)
-    assert second.key != first.key and not second.cached and emb.faces == 48
+    third = load_index(bank_copy, embedder=emb)
+    assert third.key != first.key and emb.faces == 26
+    np.testing.assert_allclose(third.descriptors, first.descriptors, atol=1e-4)
+    assert load_index(bank_copy, embedder=emb).cached and emb.faces == 26
 
 
 def test_descriptors_separate_people_and_keep_copies_close(donor_bank, cache):
@@ -96,17 +104,9 @@ def test_missing_bank_and_cache_inside_the_bank_are_refused(bank_copy, tmp_path)
 
 def test_a_damaged_cache_file_is_rebuilt(bank_copy, cache):
     first = load_index(bank_copy)
-    (cache / f"{first.key}.npz").write_bytes(b"garbage")
+    (bank_cache(cache, bank_copy, 128) / MANIFEST).write_bytes(b"garbage")
     again = load_index(bank_copy)
-    assert not again.cached and len(again) == len(first)
-
-
-def test_key_depends_on_content_not_on_time(bank_copy):
-    files = sorted(p for p in bank_copy.glob("*.png") if not p.name.endswith(".valid.png"))
-    k1 = bank_key(bank_copy, files, 128)
-    os.utime(files[0], (1, 1))
-    assert bank_key(bank_copy, files, 128) == k1
-    assert bank_key(bank_copy, files[1:], 128) != k1
+    assert not again.cached and len(again) == len(first) and "was not used" in again.summary()
 
 
 def test_pose_proxies():

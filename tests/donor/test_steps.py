@@ -2,6 +2,8 @@
 then in the pipeline: taking colour transfer, sharpness matching or the seam correction out of
 ``fit_donors`` fails a test here (issue 32 item 4), and the device reaches every step."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -9,12 +11,11 @@ import torch
 from kornia.filters import gaussian_blur2d
 
 import facefill.donor.composite as composite
-from facefill.donor.cache import INDEX_VERSION, cache_dir, read_index, save_index
+from facefill.donor.cache import FIELDS, INDEX_VERSION, Cached, bank_cache, cache_dir, index_key, read_cache, save_cache
 from facefill.donor.colour import transfer_colour
 from facefill.donor.describe import face_stats, padding_share, signatures
 from facefill.donor.seam import correct_seam, face_distance
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
-from facefill.donor.source import DonorIndex
 from facefill.donor.warp import warp_donors
 
 
@@ -86,25 +87,29 @@ def test_the_descriptor_ignores_the_context(pair):
 
 
 # -- cache
-def test_the_cache_round_trips_and_refuses_a_damaged_or_old_file(tmp_path, monkeypatch):
+def test_the_cache_round_trips_memory_mapped_and_refuses_a_damaged_or_old_file(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c" / "donors"
     n = 3
-    arrays = {"landmarks": np.ones((n, 68, 2), np.float32), "descriptors": np.eye(n, 128, dtype=np.float32),
-              "skin": np.zeros((n, 6), np.float32), "pose": np.zeros((n, 2), np.float32),
-              "padding": np.zeros(n, np.float32), "signature": np.zeros((n, 192), np.float32),
-              "silhouette": np.zeros((n, 256), np.float32), "p_male": np.array([0.1, 0.5, 0.9], np.float32),
-              "age": np.array([20.0, 30.0, 40.0], np.float32)}
-    index = DonorIndex(tmp_path, 128, ["a.png", "b.png", "c.png"], skipped=[("d.png", "no sidecar")], **arrays)
-    path = cache_dir() / "k.npz"
-    save_index(index, path)
-    back = read_index(path, tmp_path, "k")
-    assert back.cached and back.key == "k" and back.names == index.names and back.skipped == [("d.png", "no sidecar")]
+    arrays = {k: np.random.default_rng(0).random((n, *shape)).astype(np.float32) for k, shape in FIELDS.items()}
+    names, digests = ["a.png", "b.png", "c/d.png"], np.arange(n * 16, dtype=np.uint8).reshape(n, 16)
+    stats = np.arange(n * 6).reshape(n, 6)
+    folder = bank_cache(cache_dir(), tmp_path, 128)
+    save_cache(folder, Cached(128, names, stats, digests, arrays, [["e.png", "no sidecar", [1, 2, 3, 4, -1, 0]]],
+                              index_key(names, digests, 128)))
+    back, why = read_cache(folder, 128)
+    assert why is None and back.names == names and back.skipped == [["e.png", "no sidecar", [1, 2, 3, 4, -1, 0]]]
     for k, v in arrays.items():
-        np.testing.assert_array_equal(getattr(back, k), v)
-    path.write_bytes(path.read_bytes()[:100])
-    assert read_index(path, tmp_path, "k") is None
-    assert read_index(tmp_path / "missing.npz", tmp_path, "k") is None and INDEX_VERSION >= 3
+        assert isinstance(back.arrays[k], np.memmap)
+        np.testing.assert_array_equal(back.arrays[k], v)
+    np.testing.assert_array_equal(back.stats, stats)
+    assert read_cache(folder, 256) == (None, "it is for 128 px donors, not 256")
+    assert read_cache(tmp_path / "missing", 128) == (None, None)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": INDEX_VERSION - 1}))
+    assert read_cache(folder, 128)[0] is None and "format" in read_cache(folder, 128)[1]
+    (folder / "manifest.json").write_text(json.dumps(manifest)[:100])
+    assert read_cache(folder, 128)[0] is None
 
 
 # -- warp and padding
