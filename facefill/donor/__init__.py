@@ -21,8 +21,8 @@ The units, each a module with its own tests:
 **Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network and every
 torch step of the fit (warp, colour, sharpness, seam) run there. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
-statistics (:func:`facefill.donor.describe.face_stats`), the mirror fill of padding
-(:func:`facefill.donor.warp.mirror_fill`), the distance to the face
+statistics (:func:`facefill.donor.describe.face_stats`), the fill of padding
+(:func:`facefill.donor.warp.fill_padding`), the distance to the face
 (:func:`facefill.donor.seam.distance_outside`), and reading the donors' photos.
 """
 

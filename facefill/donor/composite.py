@@ -5,7 +5,8 @@ All image tensors are ``(B, 3, S, S) float32`` in [0, 1] RGB and masks ``(B, 1, 
 function of its own module:
 
 1. **Warp** the donor onto the query's jaw line, brows and nose, and **padding**: donor pixels that
-   came from outside its photo are filled by mirroring (:func:`facefill.donor.warp.warp_donors`);
+   came from outside its photo are filled with a smooth extension and grain, never a mirror
+   image (:func:`facefill.donor.warp.warp_donors`, :func:`facefill.donor.warp.fill_padding`);
    donor choice already prefers donors with little padding.
 2. **Colour**, locally (:func:`facefill.donor.colour.transfer_colour`).
 3. **Sharpness**: where the query is softer than the donor, the donor is blurred with the
@@ -22,9 +23,9 @@ import torch
 from facefill.donor.colour import masked_stats, skin_weight, transfer_colour
 from facefill.donor.seam import correct_seam, distance_outside, erode, face_distance, seam_correction
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
-from facefill.donor.warp import mirror_fill, warp_donors
+from facefill.donor.warp import fill_padding, warp_donors
 
-__all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_stats", "match_sharpness", "mirror_fill",
+__all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_stats", "match_sharpness", "fill_padding",
            "seam_correction", "skin_weight", "transfer_colour"]
 
 
