@@ -99,7 +99,7 @@ def run_case(case: str, inputs: dict, donors, tmp_path: Path) -> dict[str, str]:
     if sheet.is_file():
         found["sheet.png"] = hashlib.sha256(sheet.read_bytes()).hexdigest()
     record = json.loads((out / ".facefill-run.json").read_text())["settings"]
-    record.pop("input")
+    record.pop("input", None)  # at the top level of the record since 2026-12, no longer in settings
     found["run-record settings"] = json.loads(json.dumps(record).replace(str(tmp_path), "<tmp>"))
     return found
 
