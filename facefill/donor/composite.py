@@ -5,8 +5,8 @@ All image tensors are ``(B, 3, S, S) float32`` in [0, 1] RGB and masks ``(B, 1, 
 function of its own module:
 
 1. **Warp** the donor onto the query's jaw line, brows and nose, and **padding**: donor pixels that
-   came from outside its photo are filled with a smooth extension and grain, never a mirror
-   image (:func:`facefill.donor.warp.warp_donors`, :func:`facefill.donor.warp.fill_padding`);
+   came from outside its photo, and streaks baked into its edges, are filled with a smooth
+   extension and grain, never a mirror image (:func:`facefill.donor.warp.warp_donors`, :func:`facefill.donor.warp.fill_padding`);
    donor choice already prefers donors with little padding.
 2. **Colour and light**, locally: the face's colour and its shading direction carried onto the
    donor's skin (:func:`facefill.donor.colour.transfer_colour`).

@@ -7,8 +7,9 @@ anchors along the image border keep the far background where it is.
 
 Coordinates are pixels with integer values at pixel centres (``align_corners=True``, as
 :mod:`facefill.models.chip`). Solves run in float64 on the points' device. Donor pixels that the
-warp brings in from outside the donor's photo are filled with a smooth extension of the photo and
-grain, never a mirror image (:func:`fill_padding`, OpenCV on the CPU; :func:`warp_donors` does both).
+warp brings in from outside the donor's photo, and the edge streaks an earlier crop baked into it
+(:func:`baked_padding`), are filled with a smooth extension of the photo and grain, never a mirror
+image (:func:`fill_padding`, OpenCV on the CPU; :func:`warp_donors` does all of it).
 """
 
 from __future__ import annotations
@@ -102,6 +103,50 @@ def warp_to_landmarks(images: torch.Tensor, donor_landmarks: torch.Tensor, query
     return F.grid_sample(images, src.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
+def _nearest_valid(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``image (H, W, ...)`` with every invalid pixel replaced by the nearest valid one."""
+    if valid.all():
+        return image
+    _, labels = cv2.distanceTransformWithLabels((~valid).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    vy, vx = np.nonzero(valid)
+    lookup = np.zeros(labels.max() + 1, np.int64)
+    lookup[labels[vy, vx]] = np.arange(len(vy))
+    near = lookup[labels]
+    return image[vy[near], vx[near]]
+
+
+def _runs_from_left(ok: np.ndarray, valid: np.ndarray, min_run: int, max_run: int) -> np.ndarray:
+    """The valid pixels reached from column 0 of each row through ``ok`` pixels only, in rows where
+    ``min_run`` to ``max_run`` valid pixels are reached (a longer run is the photo's own structure:
+    a curtain, a pillar, a door frame)."""
+    run = np.cumprod(ok, axis=1).astype(bool) & valid
+    n = run.sum(1)
+    return run & ((n >= min_run) & (n <= max_run))[:, None]
+
+
+def baked_padding(image: np.ndarray, valid: np.ndarray, ratio: float = 0.3, min_run: int = 5,
+                  max_share: float = 0.4, floor: float = 0.04) -> np.ndarray:
+    """``(S, S)`` bool: streaks that a photo's earlier crop baked in at its edges (CelebA's aligned
+    photos repeat their edge pixels where the original photo ran out), which the photo's own
+    ``.valid.png`` cannot know of. ``image (S, S, C)`` in [0, 1], ``valid (S, S)`` bool.
+
+    A pixel is streaked where, over 5x5 px, its grey level barely changes along one image axis
+    (mean gradient under ``ratio`` of that across it, and above ``floor``); a streak is the run of
+    such pixels (``min_run`` px to ``max_share`` of the side) from the photo's edge inwards, along
+    rows at the left and right, along columns from the top (not from the bottom, where ties,
+    lapels and collars run straight up). Mirror images baked in are not found."""
+    g = _nearest_valid(np.ascontiguousarray(image.mean(-1), dtype=np.float32), valid)
+    gx = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)), (5, 5))
+    gy = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)), (5, 5))
+    rows = ((gx < ratio * gy) & (gy > floor)) | ~valid  # constant along a row: a horizontal streak
+    cols = ((gy < ratio * gx) & (gx > floor)) | ~valid
+    lim = (min_run, int(max_share * len(valid)))
+    out = _runs_from_left(rows, valid, *lim) | _runs_from_left(rows[:, ::-1], valid[:, ::-1], *lim)[:, ::-1]
+    out |= _runs_from_left(cols.T, valid.T, *lim).T  # not from the bottom: ties and lapels run up from it
+    return out
+
+
 def _push_pull(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``image (H, W, C) float32`` with the pixels where ``weight (H, W)`` is 0 filled from a
     Gaussian pyramid of the weighted pixels (push-pull): a smooth, low-frequency extension."""
@@ -143,11 +188,16 @@ def fill_padding(image: np.ndarray, valid: np.ndarray, seed: int = 0) -> np.ndar
 
 
 def warp_donors(donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
-                query_landmarks: torch.Tensor) -> torch.Tensor:
+                query_landmarks: torch.Tensor, streaks: bool = True) -> torch.Tensor:
     """Donors ``(B, 3, S, S)`` in [0, 1] warped onto the queries' landmarks (:func:`warp_to_landmarks`),
     with the pixels that came from outside a donor's photo (``donor_valid (B, 1, S, S)``, 1 = from
     the photo, warped alike) filled in (:func:`fill_padding`), so each output is a whole image.
-    On the donors' device; the padding fill runs on the CPU."""
+    ``streaks``: the streaks baked into a donor's edges (:func:`baked_padding`) count as padding
+    too. On the donors' device; finding streaks and the padding fill run on the CPU."""
+    if streaks:
+        arr, ok = donor.permute(0, 2, 3, 1).cpu().numpy(), donor_valid[:, 0].cpu().numpy() > 0.5
+        baked = np.stack([baked_padding(a, v) for a, v in zip(arr, ok)])
+        donor_valid = donor_valid * torch.from_numpy(~baked)[:, None].to(donor_valid)
     warped = warp_to_landmarks(torch.cat([donor, donor_valid], 1), donor_landmarks, query_landmarks)
     d, valid = warped[:, :3], warped[:, 3:] > 0.99
     if not bool(valid.all()):
