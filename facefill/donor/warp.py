@@ -133,14 +133,16 @@ def baked_padding(image: np.ndarray, valid: np.ndarray, ratio: float = 0.3, min_
 
     A pixel is streaked where, over 5x5 px, its grey level barely changes along one image axis
     (mean gradient under ``ratio`` of that across it, and above ``floor``); a streak is the run of
-    such pixels (``min_run`` px to ``max_share`` of the side) from the photo's edge inwards, along
+    such pixels, or of flat black ones (the black wedge an earlier rotation left), ``min_run`` px
+    to ``max_share`` of the side long, from the photo's edge inwards, along
     rows at the left and right, along columns from the top (not from the bottom, where ties,
     lapels and collars run straight up). Mirror images baked in are not found."""
     g = _nearest_valid(np.ascontiguousarray(image.mean(-1), dtype=np.float32), valid)
     gx = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)), (5, 5))
     gy = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)), (5, 5))
-    rows = ((gx < ratio * gy) & (gy > floor)) | ~valid  # constant along a row: a horizontal streak
-    cols = ((gy < ratio * gx) & (gx > floor)) | ~valid
+    black = g < 0.015  # a black border left by an earlier rotation (exactly 0 but for JPEG noise)
+    rows = ((gx < ratio * gy) & (gy > floor)) | black | ~valid  # constant along a row: a horizontal streak
+    cols = ((gy < ratio * gx) & (gx > floor)) | black | ~valid
     lim = (min_run, int(max_share * len(valid)))
     out = _runs_from_left(rows, valid, *lim) | _runs_from_left(rows[:, ::-1], valid[:, ::-1], *lim)[:, ::-1]
     out |= _runs_from_left(cols.T, valid.T, *lim).T  # not from the bottom: ties and lapels run up from it

@@ -166,6 +166,8 @@ def test_baked_padding_finds_edge_streaks_and_little_in_real_photos(pair):
     assert found[:, :12].mean() > 0.9 and found[:, 24:].mean() < 0.02
     texture = cv2.GaussianBlur(np.random.default_rng(3).uniform(0, 1, (64, 64, 3)).astype(np.float32), (0, 0), 1.0)
     assert baked_padding(texture, valid).mean() < 0.02
+    texture[:, -6:] = 0  # a black wedge on the right
+    assert baked_padding(texture, valid)[:, -6:].mean() > 0.9
     for name in ("query", "donor"):  # real photos without streaks: a red curtain runs down obama's edge
         photo = pair[name][0].permute(1, 2, 0).numpy()
         assert baked_padding(photo, np.ones((128, 128), bool)).mean() < 0.03
