@@ -24,8 +24,8 @@ and age networks with their chips and every torch step of the fit (warp,
 colour, sharpness, seam) run there. The fit runs one face at a time, so an output never depends
 on the batch it was computed in. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
-statistics (:func:`facefill.donor.describe.face_stats`), the mirror fill of padding
-(:func:`facefill.donor.warp.mirror_fill`), the distance to the face
+statistics (:func:`facefill.donor.describe.face_stats`), the fill of padding
+(:func:`facefill.donor.warp.fill_padding`), the distance to the face
 (:func:`facefill.donor.seam.distance_outside`), and reading the donors' photos.
 """
 

@@ -5,27 +5,30 @@ All image tensors are ``(B, 3, S, S) float32`` in [0, 1] RGB and masks ``(B, 1, 
 function of its own module:
 
 1. **Warp** the donor onto the query's jaw line, brows and nose, and **padding**: donor pixels that
-   came from outside its photo are filled by mirroring (:func:`facefill.donor.warp.warp_donors`);
+   came from outside its photo, and streaks baked into its edges, are filled with a smooth
+   extension and grain, never a mirror image (:func:`facefill.donor.warp.warp_donors`, :func:`facefill.donor.warp.fill_padding`);
    donor choice already prefers donors with little padding.
-2. **Colour**, locally (:func:`facefill.donor.colour.transfer_colour`).
+2. **Colour and light**, locally: the face's colour and its shading direction carried onto the
+   donor's skin (:func:`facefill.donor.colour.transfer_colour`).
 3. **Sharpness**: where the query is softer than the donor, the donor is blurred with the
    Gaussian that best matches the two faces' high-frequency energy
    (:func:`facefill.donor.sharpness.match_sharpness`).
-4. **Seam**: the step along the mask edge spread and faded over ``band`` px
-   (:func:`facefill.donor.seam.correct_seam`). Face pixels are never changed.
+4. **Seam**: the step along the mask edge spread and faded over ``band`` px, from the query's
+   skin onto the donor's skin (:func:`facefill.donor.colour.skin_maps`,
+   :func:`facefill.donor.seam.correct_seam`). Face pixels are never changed.
 """
 
 from __future__ import annotations
 
 import torch
 
-from facefill.donor.colour import masked_stats, skin_weight, transfer_colour
+from facefill.donor.colour import masked_stats, skin_maps, skin_weight, transfer_colour
 from facefill.donor.seam import correct_seam, distance_outside, erode, face_distance, seam_correction
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
-from facefill.donor.warp import mirror_fill, warp_donors
+from facefill.donor.warp import fill_padding, warp_donors
 
-__all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_stats", "match_sharpness", "mirror_fill",
-           "seam_correction", "skin_weight", "transfer_colour"]
+__all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_stats", "match_sharpness", "fill_padding",
+           "seam_correction", "skin_maps", "skin_weight", "transfer_colour"]
 
 
 def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.Tensor,
@@ -44,5 +47,6 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
     face = erode(m, 2)
     d = transfer_colour(d, query, face, dist, reach)
     d, _ = match_sharpness(d, query, face)
-    d = correct_seam(query, d, m, dist, band)
+    trust, accept = skin_maps(query, d, face)
+    d = correct_seam(query, d, m, dist, band, trust, accept)
     return m * query + (1 - m) * d

@@ -3,7 +3,10 @@
 The difference between query and donor along the inside of the mask edge is spread smoothly
 (normalised Gaussian convolution) and faded out over ``band`` pixels outside the mask: a membrane
 correction that removes the brightness step at the forehead and the outline along the jaw without
-touching anything farther out (no halos). Face pixels are never changed.
+touching anything farther out. Only the query's skin along the edge is trusted (a beard, hair or
+background kept in the mask would spread out as a pale or dark rim), and the correction lands on
+the donor's skin only (its hair and clothes keep their own edge against the face): ``trust`` and
+``accept`` (:func:`facefill.donor.colour.skin_maps`). Face pixels are never changed.
 """
 
 from __future__ import annotations
@@ -37,15 +40,20 @@ def erode(masks: torch.Tensor, px: int) -> torch.Tensor:
 
 
 def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
-                    band: int, sigma: float = 1.0, wide: float = 3.0) -> torch.Tensor:
+                    band: int, sigma: float = 1.5, wide: float = 3.0, trust: torch.Tensor | None = None,
+                    accept: torch.Tensor | None = None) -> torch.Tensor:
     """The additive correction for the donor's context, ``(B, 3, H, W)``: the query - donor
     difference on the face's 2-px inner rim, spread by normalised Gaussian convolution and faded
     to 0 at ``band`` px outside the face (smoothstep). Zero inside the face and beyond the band.
+    ``trust (B, 1, H, W)`` in [0, 1] weighs each rim pixel (None: all 1); ``accept`` scales the
+    correction on each donor pixel past the first 2 px (None: all 1).
 
     Near the rim the spread uses ``sigma`` (local: it follows the rim closely); where that
     kernel no longer reaches (a few px out), it blends into the spread at ``wide``, whose kernel
     covers the whole band, so the correction fades smoothly instead of stopping short."""
     rim = masks - erode(masks, 2)
+    if trust is not None:
+        rim = rim * trust
     diff = (query - donor) * rim
 
     def spread(s: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,10 +66,13 @@ def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tenso
     w = (den_near / 1e-2).clamp(0, 1)
     t = (1 - dist / band).clamp(0, 1)
     fade = t * t * (3 - 2 * t) * (1 - masks) * (den_far > 1e-12)
+    if accept is not None:
+        ring = (3 - dist).clamp(0, 1)  # the 2 px next to the face are always blended
+        fade = fade * (ring + (1 - ring) * accept)
     return (w * near + (1 - w) * far) * fade
 
 
 def correct_seam(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
-                 band: int) -> torch.Tensor:
+                 band: int, trust: torch.Tensor | None = None, accept: torch.Tensor | None = None) -> torch.Tensor:
     """``donor`` with :func:`seam_correction` added, in [0, 1]."""
-    return (donor + seam_correction(query, donor, masks, dist, band)).clamp(0, 1)
+    return (donor + seam_correction(query, donor, masks, dist, band, trust=trust, accept=accept)).clamp(0, 1)

@@ -7,8 +7,9 @@ anchors along the image border keep the far background where it is.
 
 Coordinates are pixels with integer values at pixel centres (``align_corners=True``, as
 :mod:`facefill.models.chip`). Solves run in float64 on the points' device. Donor pixels that the
-warp brings in from outside the donor's photo are filled by mirroring (:func:`mirror_fill`,
-OpenCV on the CPU; :func:`warp_donors` does both).
+warp brings in from outside the donor's photo, and the edge streaks an earlier crop baked into it
+(:func:`baked_padding`), are filled with a smooth extension of the photo and grain, never a mirror
+image (:func:`fill_padding`, OpenCV on the CPU; :func:`warp_donors` does all of it).
 """
 
 from __future__ import annotations
@@ -102,38 +103,107 @@ def warp_to_landmarks(images: torch.Tensor, donor_landmarks: torch.Tensor, query
     return F.grid_sample(images, src.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def mirror_fill(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fill the invalid pixels of ``image`` (``(S, S, C)``, ``valid`` ``(S, S)`` bool) with the
-    valid pixel mirrored across the nearest valid pixel (or that nearest pixel where the mirror
-    falls outside the valid area). Returns a new array; an all-valid image is returned as is."""
-    if valid.all() or not valid.any():
+def _nearest_valid(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``image (H, W, ...)`` with every invalid pixel replaced by the nearest valid one."""
+    if valid.all():
         return image
-    _, labels = cv2.distanceTransformWithLabels((~valid).astype(np.uint8) * 255, cv2.DIST_L2, 5,
+    _, labels = cv2.distanceTransformWithLabels((~valid).astype(np.uint8), cv2.DIST_L2, 5,
                                                 labelType=cv2.DIST_LABEL_PIXEL)
     vy, vx = np.nonzero(valid)
     lookup = np.zeros(labels.max() + 1, np.int64)
     lookup[labels[vy, vx]] = np.arange(len(vy))
-    iy, ix = np.nonzero(~valid)
-    near = lookup[labels[iy, ix]]
-    ny, nx = vy[near], vx[near]
-    h, w = valid.shape
-    my, mx = np.clip(2 * ny - iy, 0, h - 1), np.clip(2 * nx - ix, 0, w - 1)
-    ok = valid[my, mx]
+    near = lookup[labels]
+    return image[vy[near], vx[near]]
+
+
+def _runs_from_left(ok: np.ndarray, valid: np.ndarray, min_run: int, max_run: int) -> np.ndarray:
+    """The valid pixels reached from column 0 of each row through ``ok`` pixels only, in rows where
+    ``min_run`` to ``max_run`` valid pixels are reached (a longer run is the photo's own structure:
+    a curtain, a pillar, a door frame)."""
+    run = np.cumprod(ok, axis=1).astype(bool) & valid
+    n = run.sum(1)
+    return run & ((n >= min_run) & (n <= max_run))[:, None]
+
+
+def baked_padding(image: np.ndarray, valid: np.ndarray, ratio: float = 0.3, min_run: int = 5,
+                  max_share: float = 0.4, floor: float = 0.04) -> np.ndarray:
+    """``(S, S)`` bool: streaks that a photo's earlier crop baked in at its edges (CelebA's aligned
+    photos repeat their edge pixels where the original photo ran out), which the photo's own
+    ``.valid.png`` cannot know of. ``image (S, S, C)`` in [0, 1], ``valid (S, S)`` bool.
+
+    A pixel is streaked where, over 5x5 px, its grey level barely changes along one image axis
+    (mean gradient under ``ratio`` of that across it, and above ``floor``); a streak is the run of
+    such pixels, or of flat black ones (the black wedge an earlier rotation left), ``min_run`` px
+    to ``max_share`` of the side long, from the photo's edge inwards, along
+    rows at the left and right, along columns from the top (not from the bottom, where ties,
+    lapels and collars run straight up). Mirror images baked in are not found."""
+    g = _nearest_valid(np.ascontiguousarray(image.mean(-1), dtype=np.float32), valid)
+    gx = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)), (5, 5))
+    gy = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)), (5, 5))
+    black = g < 0.015  # a black border left by an earlier rotation (exactly 0 but for JPEG noise)
+    rows = ((gx < ratio * gy) & (gy > floor)) | black | ~valid  # constant along a row: a horizontal streak
+    cols = ((gy < ratio * gx) & (gx > floor)) | black | ~valid
+    lim = (min_run, int(max_share * len(valid)))
+    out = _runs_from_left(rows, valid, *lim) | _runs_from_left(rows[:, ::-1], valid[:, ::-1], *lim)[:, ::-1]
+    out |= _runs_from_left(cols.T, valid.T, *lim).T  # not from the bottom: ties and lapels run up from it
+    return out
+
+
+def _push_pull(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``image (H, W, C) float32`` with the pixels where ``weight (H, W)`` is 0 filled from a
+    Gaussian pyramid of the weighted pixels (push-pull): a smooth, low-frequency extension."""
+    h, w = weight.shape
+    if min(h, w) <= 2 or weight.min() > 0:
+        filled = (image * weight[..., None]).sum((0, 1)) / max(float(weight.sum()), 1e-6)
+        return np.where(weight[..., None] > 0, image, filled[None, None].astype(np.float32))
+    num = cv2.pyrDown(np.ascontiguousarray(image * weight[..., None]))
+    den = cv2.pyrDown(np.ascontiguousarray(weight))
+    coarse = _push_pull(num / np.maximum(den, 1e-6)[..., None], (den > 1e-3).astype(np.float32) * den)
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(image.shape)
+    a = np.clip(weight, 0, 1)[..., None]
+    return (a * image + (1 - a) * up).astype(np.float32)
+
+
+def fill_padding(image: np.ndarray, valid: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Fill the invalid pixels of ``image`` (``(S, S, C) float32`` in [0, 1], ``valid`` ``(S, S)``
+    bool) without mirroring: a smooth extension of the valid pixels (:func:`_push_pull`, what a
+    defocused background beyond the photo's edge would look like) plus grain matched to the
+    photo's own fine noise near its edge (a seeded, fixed pattern). No structure of the valid
+    area is repeated, so no mirror pattern, streak or kaleidoscope appears. Returns a new array;
+    an all-valid (or all-invalid) image is returned as is."""
+    if valid.all() or not valid.any():
+        return image
+    v = valid.astype(np.float32)
+    smooth = _push_pull(image.astype(np.float32), v)
+    # the grain: the valid pixels' deviation from their own 1-px blur within 6 px of the edge, its
+    # robust spread (median absolute deviation: hair strands and edges are not grain)
+    edge = valid & (cv2.distanceTransform(valid.astype(np.uint8), cv2.DIST_L2, 3) <= 6)
+    fine = (image - cv2.GaussianBlur(image, (0, 0), 1.0).reshape(image.shape)).mean(-1)
+    sd = 1.4826 * float(np.median(np.abs(fine[edge]))) if edge.any() else 0.0
+    noise = np.random.default_rng(seed).standard_normal(image.shape[:2]).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 0.7)
+    noise *= min(sd, 0.015) / max(float(noise.std()), 1e-6)
     out = image.copy()
-    out[iy, ix] = np.where(ok[:, None], image[my, mx], image[ny, nx])
+    hole = ~valid
+    out[hole] = np.clip(smooth[hole] + noise[hole][:, None], 0, 1)
     return out
 
 
 def warp_donors(donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
-                query_landmarks: torch.Tensor) -> torch.Tensor:
+                query_landmarks: torch.Tensor, streaks: bool = True) -> torch.Tensor:
     """Donors ``(B, 3, S, S)`` in [0, 1] warped onto the queries' landmarks (:func:`warp_to_landmarks`),
     with the pixels that came from outside a donor's photo (``donor_valid (B, 1, S, S)``, 1 = from
-    the photo, warped alike) mirrored in (:func:`mirror_fill`), so each output is a whole image.
-    On the donors' device; the mirror fill runs on the CPU."""
+    the photo, warped alike) filled in (:func:`fill_padding`), so each output is a whole image.
+    ``streaks``: the streaks baked into a donor's edges (:func:`baked_padding`) count as padding
+    too. On the donors' device; finding streaks and the padding fill run on the CPU."""
+    if streaks:
+        arr, ok = donor.permute(0, 2, 3, 1).cpu().numpy(), donor_valid[:, 0].cpu().numpy() > 0.5
+        baked = np.stack([baked_padding(a, v) for a, v in zip(arr, ok)])
+        donor_valid = donor_valid * torch.from_numpy(~baked)[:, None].to(donor_valid)
     warped = warp_to_landmarks(torch.cat([donor, donor_valid], 1), donor_landmarks, query_landmarks)
     d, valid = warped[:, :3], warped[:, 3:] > 0.99
     if not bool(valid.all()):
         arr, ok = d.permute(0, 2, 3, 1).cpu().numpy(), valid[:, 0].cpu().numpy()
-        filled = np.stack([mirror_fill(a, v) for a, v in zip(arr, ok)])
+        filled = np.stack([fill_padding(a, v) for a, v in zip(arr, ok)])
         d = torch.from_numpy(filled).permute(0, 3, 1, 2).to(donor.device)
     return d

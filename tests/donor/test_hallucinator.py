@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from facefill.donor import DonorHallucinator, DonorSettings, load_index, name_seed
-from facefill.donor.composite import erode, fit_donors, mirror_fill, seam_correction
+from facefill.donor.composite import erode, fill_padding, fit_donors, seam_correction
 from facefill.donor.select import choose, costs
 from facefill.errors import ConfigError
 
@@ -103,13 +103,15 @@ def test_settings_refuse_bad_values(bad):
         DonorSettings(**bad)
 
 
-def test_mirror_fill_takes_valid_pixels_across_the_edge():
-    img = np.arange(10, dtype=np.float32)[None, :, None].repeat(4, 0).repeat(3, 2)
+def test_fill_padding_keeps_valid_pixels_and_does_not_mirror_them():
+    img = (np.arange(10, dtype=np.float32)[None, :, None].repeat(4, 0).repeat(3, 2)) / 10
     valid = np.ones((4, 10), bool)
     valid[:, :3] = False
-    out = mirror_fill(img, valid)
+    out = fill_padding(img, valid)
     np.testing.assert_array_equal(out[:, 3:], img[:, 3:])
-    np.testing.assert_array_equal(out[0, :3, 0], [6, 5, 4])  # mirrored about column 3
+    assert not np.allclose(out[0, :3, 0], [0.6, 0.5, 0.4])  # not mirrored about column 3
+    assert (np.abs(out[:, 2] - 0.3) < 0.1).all()  # next to the edge: near the edge's own value
+    assert out[:, :3].min() >= 0.3 - 0.05 and out[:, :3].max() <= 0.9  # a smooth extension of the photo
 
 
 def test_seam_correction_removes_the_step_at_the_edge_and_vanishes_past_the_band():
