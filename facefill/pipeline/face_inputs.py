@@ -32,6 +32,9 @@ from facefill.options import AlignOptions
 #: the paths an input can take (:func:`input_kind`), in the order the summary lists them
 KINDS = {"masked": "masked (facefill mask)", "aligned": "aligned crops masked on the fly",
          "raw": "photos aligned and masked on the fly"}
+#: the singular of each path's words, for a summary of one input ("1 photo aligned ...", not "1 photos")
+_ONE = {"masked": "masked (facefill mask)", "aligned": "aligned crop masked on the fly",
+        "raw": "photo aligned and masked on the fly"}
 
 
 @dataclass
@@ -101,8 +104,8 @@ def paths_note(kinds: dict[str, list[str]], faces: int, show: int = 8) -> str:
         if not names:
             continue
         listed = ", ".join(names[:show]) + (f", ... ({len(names) - show} more)" if len(names) > show else "")
-        extra = f", {faces} faces" if kind == "raw" else ""
-        parts.append(f"{len(names)} {what}{extra} ({listed})")
+        extra = f", {faces} face{'' if faces == 1 else 's'}" if kind == "raw" else ""
+        parts.append(f"{len(names)} {_ONE[kind] if len(names) == 1 else what}{extra} ({listed})")
     return "inputs: " + "; ".join(parts)
 
 

@@ -88,7 +88,7 @@ def test_a_mixed_folder_is_handled_per_file(raw, tmp_path, tiny, faces_copy):
                             str(tmp_path / "g.safetensors"), "--device", "cpu"])
     assert r.exit_code == 3, r.output
     text = " ".join(r.output.split())
-    assert ("inputs: 1 masked (facefill mask) (masked.png); 1 aligned crops masked on the fly (aligned.png); "
+    assert ("inputs: 1 masked (facefill mask) (masked.png); 1 aligned crop masked on the fly (aligned.png); "
             "2 photos aligned and masked on the fly, 2 faces (biden.jpg, obama.jpg)") in text
     listed = (tmp_path / "out" / "failures.tsv").read_text().splitlines()[1:]
     reasons = {Path(line.split("\t")[0]).name: line.split("\t")[1] for line in listed}
@@ -108,7 +108,7 @@ def test_faces_all_writes_each_face_and_donor_gets_landmarks(tmp_path, two_faces
     raw = two_faces
     opts = HallucinateOptions(raw=AlignOptions(faces="all"))
     report = hallucinate_folder(raw, tmp_path / "out", opts, filler=ModelFill(G=G, cfg=cfg))
-    assert not report.failed and "1 photos aligned and masked on the fly, 2 faces" in report.notes[-1]
+    assert not report.failed and "1 photo aligned and masked on the fly, 2 faces" in report.notes[-1]
     names = sorted(p.name for p in (tmp_path / "out").glob("pair_*"))
     assert {"pair_0.png", "pair_1.png", "pair_0.json", "pair_1.json", "pair_0.mask.png"} <= set(names)
     assert len(hallucinate_folder(raw, tmp_path / "out", opts, filler=ModelFill(G=G, cfg=cfg)).skipped) == 1  # resumes
