@@ -151,7 +151,8 @@ NEEDS = [
          r"GPU|CUDA"),
     Need("CelebA (its terms; tools/fetch_faces.sh)", lambda sub, p, c: any("celeba" in t.lower() for t in c),
          r"CelebA"),
-    Need("a donor bank of at least 10 aligned faces", lambda sub, p, c: p.get("method") == "donor", r"bank"),
+    Need("a donor bank of at least 10 aligned faces", lambda sub, p, c: p.get("method") == "donor" or sub == "bank",
+         r"bank"),  # the bank command itself: tests/donor/test_bank_cli.py
     Need("a Dask scheduler to connect to (docs/distributed.md)",
          lambda sub, p, c: str(p.get("dask") or "local").split(":")[0] != "local", r"Dask"),
     Need("fan's landmark weights", lambda sub, p, c: p.get("landmarks") == "fan", r"weights"),
