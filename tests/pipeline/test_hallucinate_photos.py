@@ -170,5 +170,5 @@ def test_a_photo_beside_an_aligned_crop_of_the_same_stem_is_aligned_not_refused(
         shutil.copy(tmp_path / "al" / name, mixed / name)
     report = hallucinate_folder(mixed, tmp_path / "out", HallucinateOptions(method="mean"))
     assert not report.failed and len(report.done) == 2
-    assert "1 aligned crops" in report.notes[-1] and "1 photos aligned" in report.notes[-1]
+    assert "1 aligned crop masked" in report.notes[-1] and "1 photo aligned" in report.notes[-1]
     assert read_image(tmp_path / "out" / "obama.jpg.png").shape == (128, 128, 3)
