@@ -134,16 +134,12 @@ def test_float_mask_and_core_zero_is_the_hull(faces):
 
 # ----------------------------------------------------------------------------- wired into the commands
 
-def test_mask_region_refined_is_written_and_the_face_kept_over_it(faces, aligned_faces, tmp_path):
-    """`facefill mask --region refined`: the .mask.png written is the refined region (a sliver
-    painted into the hull's band is left out), the face is kept bit-exact over it, and the
-    sidecar's mask entry says so; the default stays the hull."""
+def aligned_with_sliver(faces, aligned_faces, tmp_path):
+    """A folder ``aligned/`` holding obama's aligned crop with :func:`band_sliver` painted in, and
+    its sidecar: ``(folder, painted image, sliver pixels)``."""
     import shutil
 
-    from typer.testing import CliRunner
-
-    from facefill.cli.app import app
-    from facefill.data.io import read_mask, write_image
+    from facefill.data.io import write_image
 
     image, hull, lm = faces[0]
     painted, sliver = band_sliver(image, hull, lm)
@@ -151,6 +147,20 @@ def test_mask_region_refined_is_written_and_the_face_kept_over_it(faces, aligned
     src.mkdir()
     write_image(src / "obama.png", painted)
     shutil.copy(aligned_faces / "obama.json", src / "obama.json")
+    return src, painted, sliver
+
+
+def test_mask_region_refined_is_written_and_the_face_kept_over_it(faces, aligned_faces, tmp_path):
+    """`facefill mask --region refined`: the .mask.png written is the refined region (a sliver
+    painted into the hull's band is left out), the face is kept bit-exact over it, and the
+    sidecar's mask entry says so; the default stays the hull."""
+    from typer.testing import CliRunner
+
+    from facefill.cli.app import app
+    from facefill.data.io import read_mask
+
+    image, hull, lm = faces[0]
+    src, painted, sliver = aligned_with_sliver(faces, aligned_faces, tmp_path)
     for region, out in (("refined", tmp_path / "refined"), (None, tmp_path / "hull")):
         args = ["mask", str(src), str(out)] + (["--region", region] if region else [])
         r = CliRunner().invoke(app, args)
@@ -169,19 +179,12 @@ def test_donor_masks_photos_with_the_refined_region_by_default(faces, aligned_fa
     """hallucinate --method donor masks aligned crops with the refined region (issue 31 item 1):
     the sliver is not kept as face (donor context replaces it), while --region hull, and the
     baselines' default, keep it as part of the face."""
-    import shutil
-
-    from facefill.data.io import read_mask, write_image
     from facefill.options import HallucinateOptions
     from facefill.pipeline.hallucinate import hallucinate_folder
 
     monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
     image, hull, lm = faces[0]
-    painted, sliver = band_sliver(image, hull, lm)
-    src = tmp_path / "aligned"
-    src.mkdir()
-    write_image(src / "obama.png", painted)
-    shutil.copy(aligned_faces / "obama.json", src / "obama.json")
+    src, painted, sliver = aligned_with_sliver(faces, aligned_faces, tmp_path)
     kept = {}
     for name, kwargs in (("donor", {"method": "donor", "donors": donor_bank}),
                          ("donor-hull", {"method": "donor", "donors": donor_bank, "region": "hull"}),
