@@ -195,7 +195,8 @@ def _fabricated_cache(base_index, big: Path, cache: Path, size: int) -> None:
 
 
 def _choice_ms(index, queries: int = 64, repeats: int = 5) -> dict:
-    """Donor choice (every cost term for every donor, then the picks; 3 variants) per query face:
+    """Donor choice (every cost term for every donor, gender and age included, then the picks; 3
+    variants) per query face:
     wall and CPU ms, medians of ``repeats`` (the machine may be shared: CPU time moves less with its load)."""
     from facefill.donor.select import choose, costs
     from facefill.donor.settings import DonorSettings
@@ -204,11 +205,13 @@ def _choice_ms(index, queries: int = 64, repeats: int = 5) -> dict:
     pick = rng.choice(len(index), queries, replace=False)
     desc = np.asarray(index.descriptors[pick]) + rng.normal(0, 0.05, (queries, 128)).astype(np.float32)
     lm, skin, settings = np.asarray(index.landmarks[pick]), np.asarray(index.skin[pick]), DonorSettings(variants=3)
-    costs(index, desc, lm, skin, settings)  # warm: pages mapped
+    gender_age = (np.asarray(index.p_male[pick]), np.asarray(index.age[pick]))  # as hallucinate passes them
+    allowed = np.ones(len(index), bool)
+    costs(index, desc, lm, skin, settings, gender_age, allowed)  # warm: pages mapped
     wall, cpu = [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
-        choose(index, costs(index, desc, lm, skin, settings), settings, list(range(queries)))
+        choose(index, costs(index, desc, lm, skin, settings, gender_age, allowed), settings, list(range(queries)))
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return {"choice_ms_per_face": round(1000 * float(np.median(wall)) / queries, 2),
@@ -262,6 +265,37 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
     return rows
 
 
+def _end_to_end_rows(queries: Path, banks: list[Path], work: Path) -> list[dict]:
+    """``hallucinate --method donor`` over the aligned faces in ``queries`` (masked on the fly, as a
+    user runs it), warm (the filler prepared and one pass run first), with each bank of ``banks``
+    (their indexes cached under ``work/cache``): faces/s, CPU ms per face, and each bank's speed as
+    a share of the first bank's."""
+    from facefill.donor import DonorHallucinator, DonorSettings, load_index
+    from facefill.fill.donor import DonorFill
+    from facefill.options import HallucinateOptions
+    from facefill.pipeline.hallucinate import hallucinate_folder
+
+    rows = []
+    for bank in banks:
+        filler = DonorFill(hallucinator=DonorHallucinator(load_index(bank, cache=work / "cache"), DonorSettings()))
+        filler.prepare("cpu")
+        opts = HallucinateOptions(method="donor", donors=bank)
+        out = work / "e2e"
+        for _ in range(2):  # the first pass warms the networks and the memory-mapped pages
+            shutil.rmtree(out, ignore_errors=True)
+            t0, c0 = time.perf_counter(), time.process_time()
+            report = hallucinate_folder(queries, out, opts, filler=filler)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        n = len(report.done)
+        rows.append({"step": f"hallucinate end to end, {n} faces, warm", "donors": len(filler.hallucinator.source),
+                     "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "faces_per_s": round(n / wall, 1),
+                     "cpu_ms_per_face": round(1000 * cpu / n, 1)})
+    for r in rows:
+        r.update(vs_first_bank=round(r["faces_per_s"] / rows[0]["faces_per_s"], 2), device=device_name("cpu"),
+                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    return rows
+
+
 def _methods(args, work: Path) -> list[dict]:
     """Every method of ``args.methods`` run and scored on the validation faces (the table above)."""
     import cv2
@@ -307,10 +341,16 @@ def main() -> None:
             link_subset(args.aligned, bank, sorted(p.name.replace(".json", ".png") for p in args.aligned.glob("*.json")
                                                    if p.stem < args.first_val))
         bank_rows = _bank_scale_rows(bank, work, args.bank_scale, args.bank_add)
+        queries = work / "val"
+        if not queries.exists():
+            link_subset(args.aligned, queries, [n.strip() for n in args.val_list.read_text().split()
+                                                if (args.aligned / n.strip()).is_file()])
+        bank_rows += _end_to_end_rows(queries, [bank, work / f"bank_x{args.bank_scale}"], work)
         for r in bank_rows:
             print(json.dumps(r), flush=True)
         print(write("donor_bank", bank_rows, ["device", "step", "donors", "seconds", "cpu_s", "read", "choice_ms_per_face",
-                                              "choice_cpu_ms_per_face", "peak_rss_mb"]))
+                                              "choice_cpu_ms_per_face", "faces_per_s", "cpu_ms_per_face", "vs_first_bank",
+                                              "peak_rss_mb"]))
     rows = [] if not args.methods else _methods(args, work)
     for r in rows:
         r["device"] = device_name("cpu")

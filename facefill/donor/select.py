@@ -110,20 +110,41 @@ def gender_age_cost(index: DonorSource, p_male: np.ndarray, age: np.ndarray, set
     return extra.astype(np.float32)
 
 
-def _distinct(index: DonorSource, order: np.ndarray, pool: int) -> list[int]:
+def _distinct(index: DonorSource, order: np.ndarray, pool: int, chunk: int = 256) -> list[int]:
     """The first ``pool`` donors of ``order`` with no two of the same content (the same photo
-    twice in a bank: descriptors and thumbnails equal within 1e-3), cheapest kept."""
+    twice in a bank: descriptors and thumbnails equal within 1e-3), cheapest kept. Rows are read
+    ``chunk`` at a time; an exact copy of a kept row is known by its bytes without comparing."""
     kept: list[int] = []
-    for i in order:
-        if kept:
-            d = np.abs(index.descriptors[kept] - index.descriptors[i]).max(1)
-            s = np.abs(index.signature[kept] - index.signature[i]).max(1)
-            if ((d < 1e-3) & (s < 1e-3)).any():
+    k_desc = np.zeros((pool, index.descriptors.shape[1]), np.float32)
+    k_sig = np.zeros((pool, index.signature.shape[1]), np.float32)
+    exact: set[bytes] = set()
+    for start in range(0, len(order), chunk):
+        ids = order[start:start + chunk]
+        desc, sig = np.asarray(index.descriptors[ids]), np.asarray(index.signature[ids])
+        for j, i in enumerate(ids):
+            key = desc[j].tobytes() + sig[j].tobytes()
+            if key in exact:
                 continue
-        kept.append(int(i))
-        if len(kept) == pool:
-            break
+            n = len(kept)
+            if n and ((np.abs(k_desc[:n] - desc[j]).max(1) < 1e-3) & (np.abs(k_sig[:n] - sig[j]).max(1) < 1e-3)).any():
+                continue
+            k_desc[n], k_sig[n] = desc[j], sig[j]
+            kept.append(int(i))
+            exact.add(key)
+            if len(kept) == pool:
+                return kept
     return kept
+
+
+def cheapest(row: np.ndarray, m: int) -> np.ndarray:
+    """The indices of at least the ``m`` smallest values of ``row (N,)``, in the order of
+    ``np.argsort(row, kind="stable")`` (value, then index): the same prefix as the full stable
+    sort, every value tied with the m-th included, in O(N) instead of O(N log N)."""
+    if m >= len(row):
+        return np.argsort(row, kind="stable")
+    cut = row[np.argpartition(row, m - 1)[:m]].max()
+    top = np.flatnonzero(row <= cut) if not np.isnan(cut) else np.arange(len(row))
+    return top[np.argsort(row[top], kind="stable")]
 
 
 def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds: list[int],
@@ -145,9 +166,12 @@ def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds:
         row = cost[q].copy()
         if pins[q] is not None:
             row[pins[q]] = -np.inf  # first, whatever its cost
-        order = np.argsort(row, kind="stable")
-        cand = np.asarray(_distinct(index, order[np.isfinite(row[order]) | (row[order] == -np.inf)],
-                                    max(settings.pool, k)), np.int64)
+        pool = max(settings.pool, k)
+        for m in (8 * pool, 64 * pool, len(row)):  # the cheapest few first; the whole order where copies fill them
+            order = cheapest(row, m)
+            cand = np.asarray(_distinct(index, order[np.isfinite(row[order]) | (row[order] == -np.inf)], pool), np.int64)
+            if len(cand) == pool or len(order) == len(row):
+                break
         if len(cand) < k:
             why[q] = (f"the donor bank has {len(cand)} usable donors for this face (needs {k}: --variants): the others "
                       "are copies of it, of the other gender, excluded or duplicates of each other")

@@ -1,0 +1,50 @@
+"""Donor choice (facefill/donor/select.py): the partial sort gives the full sort's picks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facefill.donor import select
+from facefill.donor.settings import DonorSettings
+
+
+class Bank:
+    """The two arrays choose reads, as a donor source holds them."""
+
+    def __init__(self, descriptors, signature):
+        self.descriptors, self.signature = descriptors, signature
+
+    def __len__(self):
+        return len(self.descriptors)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cheapest_is_the_prefix_of_the_stable_sort_ties_and_infinities_included(seed):
+    rng = np.random.default_rng(seed)
+    row = rng.integers(0, 40, 3000).astype(np.float32)  # many ties
+    row[rng.choice(3000, 500, replace=False)] = np.inf
+    row[rng.choice(3000, 3, replace=False)] = -np.inf
+    full = np.argsort(row, kind="stable")
+    for m in (1, 7, 50, 2499, 2990):
+        got = select.cheapest(row, m)
+        assert len(got) >= m
+        assert np.array_equal(got, full[:len(got)])
+        assert row[got[-1]] == row[full[m - 1]]  # everything tied with the m-th is in
+
+
+def test_a_bank_full_of_copies_gets_the_full_sorts_picks(monkeypatch):
+    """A bank where every face is there 60 times (copies are skipped by _distinct): the cheapest
+    few hold fewer distinct donors than the pool, so choose must look further, as the full sort does."""
+    rng = np.random.default_rng(0)
+    desc, sig = rng.normal(size=(40, 128)).astype(np.float32), rng.normal(size=(40, 192)).astype(np.float32)
+    copies = np.tile(np.arange(40), 60)
+    bank = Bank(desc[copies], sig[copies])
+    cost = (rng.random((6, len(copies))).astype(np.float32) * 0.01 + rng.random(40).astype(np.float32)[copies])
+    cost[2, ::3] = np.inf
+    settings = DonorSettings(variants=3)
+    fast, why = select.choose(bank, cost, settings, list(range(6)))
+    monkeypatch.setattr(select, "cheapest", lambda row, m: np.argsort(row, kind="stable"))
+    slow, why_slow = select.choose(bank, cost, settings, list(range(6)))
+    assert np.array_equal(fast, slow) and why == why_slow
+    assert (fast >= 0).all() and all(len(set(copies[r])) == 3 for r in fast)  # three different faces each
