@@ -62,7 +62,8 @@ def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, sk
     if allowed is not None:
         cost[:, ~allowed] = np.inf
     if gender_age is not None:
-        cost = cost + gender_age_cost(index, *gender_age, settings, np.isfinite(cost))
+        p_male = consensus_gender(index, cost, gender_age[0], settings)
+        cost = cost + gender_age_cost(index, p_male, gender_age[1], settings, np.isfinite(cost))
     if settings.silhouette > 0 and len(index) > settings.consensus:
         top = np.argpartition(cost, settings.consensus, axis=1)[:, :settings.consensus]
         outline = np.median(index.silhouette[top], axis=1)  # (Q, 256)
@@ -78,6 +79,25 @@ def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for c in range(1, a.shape[1]):
         out += (a[:, None, c] - b[None, :, c]) ** 2
     return np.sqrt(out)
+
+
+def consensus_gender(index: DonorSource, cost: np.ndarray, p_male: np.ndarray, settings: DonorSettings) -> np.ndarray:
+    """The queries' ``p_male (Q,)`` with each *unsure* one (``[gender_margin, 1 - gender_margin]``:
+    a profile, a child, a poor photo) replaced by the median ``p_male`` of its ``consensus``
+    cheapest donors by ``cost (Q, N)`` (descriptor, shape, pose and skin, before gender): the face
+    descriptor tells gender apart better than the gender network does on such faces, and without it
+    an unsure query's variants mixed genders (issue 31: a man in profile, p_male 0.23, given a
+    woman's red hair). Where the donors are unsure too, the query stays unsure (no gender term).
+    A source without ``p_male`` leaves the queries as they are."""
+    d_p = getattr(index, "p_male", None)
+    p_male = np.asarray(p_male, np.float32)
+    unsure = (p_male >= settings.gender_margin) & (p_male <= 1 - settings.gender_margin)
+    if d_p is None or not unsure.any() or len(index) <= settings.consensus:
+        return p_male
+    top = np.argpartition(cost[unsure], settings.consensus - 1, axis=1)[:, :settings.consensus]
+    out = p_male.copy()
+    out[unsure] = np.median(np.asarray(d_p)[top], axis=1)
+    return out
 
 
 def gender_age_cost(index: DonorSource, p_male: np.ndarray, age: np.ndarray, settings: DonorSettings,
