@@ -56,6 +56,13 @@ def dask() -> str:
                              "docs/distributed.md.")
 
 
+def check_tasks(dask: str | None, tasks: int | None) -> None:
+    """``--tasks`` means nothing without ``--dask``: refuse it (exit 2) rather than ignore it."""
+    if tasks is not None and dask is None:
+        raise typer.BadParameter("needs --dask ADDRESS|local:N (without it the folder runs in this process; "
+                                 "for a Slurm array use --shard I/N)", param_hint="--tasks")
+
+
 def tasks() -> int:
     return typer.Option(None, "--tasks", min=1, max=1_000_000,
                         help="With --dask: split the folder into N shards, one task each (default: 4 per worker "

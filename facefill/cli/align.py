@@ -48,6 +48,7 @@ def align(
     if size is not None:
         cfg = replace(cfg, size=size)
 
+    opt.check_tasks(dask, tasks)
     if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
         from facefill.cli._distribute import distribute
 

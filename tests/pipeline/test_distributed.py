@@ -141,6 +141,15 @@ def test_cli_dask_usage_errors(masked, tmp_path, extra, words):
 
 
 @pytest.mark.parametrize("command", [["hallucinate", "--method", "mean"], ["align"], ["replace-bg", "-b", "x.png"]])
+def test_tasks_without_dask_is_refused_not_ignored(masked, tmp_path, command):
+    (tmp_path / "x.png").write_bytes((masked / "obama.png").read_bytes())
+    args = [command[0], str(masked), str(tmp_path / "o"), *command[1:], "--tasks", "4"]
+    r = runner.invoke(app, [a.replace("x.png", str(tmp_path / "x.png")) for a in args])
+    assert r.exit_code == 2 and "--tasks" in r.output and "needs --dask" in r.output, r.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", [["hallucinate", "--method", "mean"], ["align"], ["replace-bg", "-b", "x.png"]])
 def test_cli_without_dask_installed_says_how(masked, tmp_path, monkeypatch, command):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     (tmp_path / "x.png").write_bytes((masked / "obama.png").read_bytes())
