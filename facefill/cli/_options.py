@@ -56,6 +56,12 @@ def dask() -> str:
                              "docs/distributed.md.")
 
 
+def shard() -> str:
+    return typer.Option(None, "--shard", metavar="I/N",
+                        help="Process only shard i of n, counted from 0 (0/10 .. 9/10, e.g. $SLURM_ARRAY_TASK_ID/10) for "
+                             "array jobs; shards cover every file exactly once and share the output folder's run record.")
+
+
 def check_tasks(dask: str | None, tasks: int | None) -> None:
     """``--tasks`` means nothing without ``--dask``: refuse it (exit 2) rather than ignore it."""
     if tasks is not None and dask is None:

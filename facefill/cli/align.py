@@ -25,6 +25,7 @@ def align(
     upsample: int = typer.Option(1, "--upsample", min=0, max=4, help="dlib only: upsample the photo N times before detection; "
                                  "finds smaller faces, about 4x slower per step."),
     overwrite: bool = opt.overwrite(),
+    shard: str = opt.shard(),
     device: str = opt.device("cpu", "Device for the warp and the fan backend:"),
     config: Path = opt.config_file(),
     set_: list[str] = opt.set_("--set align.left_eye=[0.4,0.45]"),
@@ -36,11 +37,12 @@ def align(
     and write square crops (default 128x128) with JSON sidecars holding the aligned landmarks,
     the transform and the detector score. Photos with no face are skipped and listed in
     ALIGNED_DIR/failures.tsv."""
-    from facefill.options import AlignOptions
+    from facefill.options import AlignOptions, parse_shard
     from facefill.runtime import check_device_name
 
     output_folder(aligned_dir, "ALIGNED_DIR")
     opts = AlignOptions(landmarks=landmarks, detector=detector, upsample=upsample, faces=faces)
+    part = parse_shard(shard)
     check_device_name(device)
     if not raw_dir.exists():
         raise FacefillError(f"{raw_dir} does not exist; give a folder of photos or an image file")
@@ -49,6 +51,8 @@ def align(
         cfg = replace(cfg, size=size)
 
     opt.check_tasks(dask, tasks)
+    if dask is not None and shard is not None:
+        raise typer.BadParameter("--dask splits the folder into --tasks shards itself; drop --shard", param_hint="--shard")
     if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
         from facefill.cli._distribute import distribute
 
@@ -60,5 +64,5 @@ def align(
 
     dev = str(resolve_device(device))
     report = run_with_progress("align", lambda progress: align_folder(
-        raw_dir, aligned_dir, opts, cfg, overwrite=overwrite, device=dev, progress=progress), quiet)
+        raw_dir, aligned_dir, opts, cfg, overwrite=overwrite, device=dev, progress=progress, shard=part), quiet)
     report_batch(report, "align", aligned_dir, quiet)

@@ -63,8 +63,7 @@ def hallucinate(
     batch_size: int = opt.batch_size(16, "Images per forward pass."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION.help()),
     overwrite: bool = opt.overwrite(),
-    shard: str = typer.Option(None, "--shard", help="Process only shard i of n, counted from 0 (0/10 .. 9/10, e.g. "
-                              "$SLURM_ARRAY_TASK_ID/10) for array jobs; shards cover every file exactly once."),
+    shard: str = opt.shard(),
     quiet: bool = opt.quiet(),
     dask: str = opt.dask(),
     tasks: int = opt.tasks(),

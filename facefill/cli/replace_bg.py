@@ -35,6 +35,7 @@ def replace_bg(
     device: str = opt.device("auto", "Device for the blending:"),
     batch_size: int = opt.batch_size(16, "Images blended per batch."),
     overwrite: bool = opt.overwrite(),
+    shard: str = opt.shard(),
     quiet: bool = opt.quiet(),
     dask: str = opt.dask(),
     tasks: int = opt.tasks(),
@@ -42,13 +43,13 @@ def replace_bg(
     """Swap the background behind the person while keeping face and context pixels: person
     segmentation (padding, where an aligned frame left the photo, is never person), then
     Laplacian-pyramid blending."""
-    from facefill.options import ReplaceOptions
+    from facefill.options import ReplaceOptions, parse_shard
     from facefill.runtime import check_device_name
 
     output_folder(out_dir, "OUT_DIR")
     opts = ReplaceOptions(segmenter=segmenter, levels=levels, feather=feather, threshold=threshold, saliency=saliency,
                           assign=assign, seed=seed, batch_size=batch_size, face_masks_dir=face_masks,
-                          save_masks=save_masks, overwrite=overwrite)
+                          save_masks=save_masks, overwrite=overwrite, shard=parse_shard(shard))
     check_device_name(device)
     if not images_dir.exists():
         raise FacefillError(f"{images_dir} does not exist")

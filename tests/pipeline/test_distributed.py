@@ -140,6 +140,25 @@ def test_cli_dask_usage_errors(masked, tmp_path, extra, words):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("command", [["align"], ["replace-bg", "-b", "x.png"]])
+def test_cli_shards_of_align_and_replace_bg_give_one_run_s_outputs(data_dir, masked, tmp_path, command):
+    """--shard i/n on align and replace-bg (a Slurm array without an engine): n calls into one
+    folder write each input once, the same bytes as one call; --shard with --dask is refused."""
+    (tmp_path / "x.png").write_bytes((masked / "obama.png").read_bytes())
+    src = data_dir / "faces" if command[0] == "align" else masked
+    def call(out, *extra):
+        args = [command[0], str(src), str(tmp_path / out), *command[1:], *extra]
+        return runner.invoke(app, [a.replace("x.png", str(tmp_path / "x.png")) for a in args])
+    assert call("one").exit_code in (0, 3)
+    for i in range(3):
+        r = call("sharded", "--shard", f"{i}/3")
+        assert r.exit_code in (0, 3), r.output
+        assert len(files(tmp_path / "sharded")) <= len(files(tmp_path / "one"))
+    assert files(tmp_path / "sharded") == files(tmp_path / "one") and len(files(tmp_path / "one")) >= 4
+    r = call("d", "--shard", "0/2", "--dask", "local:1")
+    assert r.exit_code == 2 and "drop --shard" in r.output, r.output
+
+
 @pytest.mark.parametrize("command", [["hallucinate", "--method", "mean"], ["align"], ["replace-bg", "-b", "x.png"]])
 def test_tasks_without_dask_is_refused_not_ignored(masked, tmp_path, command):
     (tmp_path / "x.png").write_bytes((masked / "obama.png").read_bytes())
