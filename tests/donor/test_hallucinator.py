@@ -186,9 +186,10 @@ def _q():
     return np.zeros((1, 128), np.float32), np.zeros((1, 68, 2), np.float32), np.zeros((1, 6), np.float32)
 
 
-def test_no_variant_crosses_gender_and_an_unsure_query_keeps_the_old_choice():
+def test_no_variant_crosses_gender_and_an_unsure_query_takes_its_nearest_donors_gender():
     """The nearest donors are women; a sure man gets only men in every variant. An unsure query
-    (p_male 0.5) is chosen for as before the networks."""
+    (p_male 0.5) takes the gender of its 5 nearest donors (median p_male 0.1: a woman); among
+    unsure donors it stays unsure and is chosen for as before the networks."""
     p = [0.0, 0.05, 0.1, 0.3, 0.9, 0.95, 0.99, 1.0, 0.97, 0.93]
     index = _synthetic(10, p, [30.0] * 10)
     s = DonorSettings(variants=3, silhouette=0.0)
@@ -197,7 +198,9 @@ def test_no_variant_crosses_gender_and_an_unsure_query_keeps_the_old_choice():
     assert why == [None] and all(p[i] >= 0.5 for i in picks[0]), picks
     assert np.isinf(man[0, :4]).all()
     unsure = costs(index, *_q(), s, (np.array([0.5]), np.array([30.0])))
-    np.testing.assert_allclose(unsure, costs(index, *_q(), s))
+    assert np.isinf(unsure[0, 4:]).all() and np.isfinite(unsure[0, :4]).all()
+    undecided = _synthetic(10, [0.5] * 10, [30.0] * 10)
+    np.testing.assert_allclose(costs(undecided, *_q(), s, (np.array([0.5]), np.array([30.0]))), costs(undecided, *_q(), s))
     woman = costs(index, *_q(), s, (np.array([0.02]), np.array([30.0])))
     assert choose(index, woman, s, [1])[0][0, 0] == 0 and np.isinf(woman[0, 4:]).all()
 
