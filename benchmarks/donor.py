@@ -23,9 +23,13 @@ the same person, excluded), ``model`` (shipped default), ``ns`` (OpenCV Navier-S
 the base bank (the faces before ``--first-val``) described for real; a bank of N links to its
 files (every face about N/865 times) recognised unchanged, its cached rows tiled from the base
 index because describing N faces does not fit on 2 shared cores (the read-back path, checks
-and memory-mapping are the same as for a described bank); A synthetic donors (base faces flipped,
-shifted and colour-jittered) added and indexed, counting the files read; donor choice in ms per
-face at each size; peak memory. ``--work DIR`` keeps the banks and the cache for a rerun. Writes
+and memory-mapping are the same as for a described bank); every copy's rows but the first moved
+by noise as large as a real synthetic donor's rows differ from its original's (measured on 48
+described for the purpose), so that choice sees N different donors, not 58 copies of each; A
+synthetic donors (base faces flipped, shifted and colour-jittered) added and indexed, counting
+the files read; donor choice in ms per
+face at each size; peak memory; ``hallucinate --method donor`` end to end (warm, the validation
+faces masked on the fly) with the base bank and with the scaled one. ``--work DIR`` keeps the banks and the cache for a rerun. Writes
 benchmarks/results/donor.{json,md} for the methods (``--methods`` with no
 names skips them). Contact sheets: tools/donor_sheet.py.
 """
@@ -176,10 +180,37 @@ def _jittered(src: Path, dst: Path, name: str, rng: np.random.Generator) -> None
     write_image(out, image)
 
 
-def _fabricated_cache(base_index, big: Path, cache: Path, size: int) -> None:
-    """Cache an index of ``big`` (links to the base bank's files) whose rows are the base index's
-    rows, tiled, without describing anything: what a described bank of that size would leave in the
-    cache (same arrays and checks), so reading it back can be timed at a scale we cannot describe here."""
+#: index arrays a fabricated copy keeps exactly: the photo it links to is the base's (the warp
+#: reads its landmarks), the rest varies as it does between a real jittered copy and its original
+EXACT_FIELDS = ("landmarks",)
+
+
+def _jitter_spread(base_index, bank: Path, work: Path, cache: Path, n: int = 48) -> dict[str, float]:
+    """How far a synthetic donor's index rows lie from its original's: ``n`` base faces jittered
+    (:func:`_jittered`) into ``work/jitter_probe`` and described for real; per array the RMS of
+    the row differences (a flip changes pose and outline, a colour gain the skin and signature)."""
+    from facefill.donor.index import load_index
+
+    probe = work / "jitter_probe"
+    if not probe.exists():
+        probe.mkdir()
+        rng = np.random.default_rng(2)
+        for k in range(n):
+            _jittered(bank / base_index.names[k], probe, f"j{k:05d}", rng)
+    probed = load_index(probe, cache=cache)
+    rows = [int(name[1:6]) for name in probed.names]  # j00007 is base face 7
+    return {k: float(np.sqrt(np.mean((np.asarray(v, np.float64) - np.asarray(base_index.arrays()[k], np.float64)[rows]) ** 2)))
+            for k, v in probed.arrays().items() if np.asarray(v).dtype.kind == "f" and k not in EXACT_FIELDS}
+
+
+def _fabricated_cache(base_index, big: Path, cache: Path, size: int, spread: dict[str, float]) -> None:
+    """Cache an index of ``big`` (links to the base bank's files, ``c<copy>_<name>``) whose rows are
+    the base index's rows, tiled, without describing anything: what a described bank of that size
+    would leave in the cache (same arrays and checks), so reading it back can be timed at a scale
+    we cannot describe here. Copy 0 is the base itself; every later copy's rows get Gaussian noise
+    of ``spread`` per array (:func:`_jitter_spread`, clipped to each array's range), so that the
+    bank holds 50,000 different donors as the issue's synthetic bank would, not 58 exact copies of
+    each face (which donor choice skips one by one as duplicates)."""
     from facefill.align.sidecar import sidecar_path, valid_path
     from facefill.donor.cache import Cached, bank_cache, file_digest, index_key, save_cache
     from facefill.donor.index import _bank_files, file_stats
@@ -188,8 +219,17 @@ def _fabricated_cache(base_index, big: Path, cache: Path, size: int) -> None:
     names = [f.relative_to(big).as_posix() for f in files]
     row = {n: i for i, n in enumerate(base_index.names)}
     rows = np.array([row[n.split("_", 1)[1]] for n in names])
+    copy = np.array([not n.startswith("c000_") for n in names])
     digests = np.stack([file_digest([f, sidecar_path(f), valid_path(f)]) for f in files])
-    arrays = {k: np.ascontiguousarray(v[rows]) for k, v in base_index.arrays().items()}
+    rng = np.random.default_rng(3)
+    arrays = {}
+    for k, v in base_index.arrays().items():
+        a = np.ascontiguousarray(v[rows])
+        if k in spread and spread[k] > 0:
+            noise = rng.normal(0, spread[k], a[copy].shape).astype(a.dtype)
+            lo, hi = float(np.min(v)), float(np.max(v))
+            a[copy] = np.clip(a[copy] + noise, lo, hi)
+        arrays[k] = a
     save_cache(bank_cache(cache, big, size), Cached(size, names, file_stats(files), digests, arrays, [],
                                                     index_key(names, digests, size)))
 
@@ -244,7 +284,7 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
             for n in base.names[:scale - c * len(base)]:
                 for part in bank.glob(Path(n).stem + ".*"):
                     (big / f"c{c:03d}_{part.name}").symlink_to(part.resolve())
-        _fabricated_cache(base, big, cache, size)
+        _fabricated_cache(base, big, cache, size, _jitter_spread(base, bank, work, cache))
     state = bank_state(big, size, cache)
     fresh = [timed(lambda: load_index(big, cache=cache)) for _ in range(3)]  # the median of 3
     index, fresh_s = fresh[0][0], float(np.median([t for _, t in fresh]))
