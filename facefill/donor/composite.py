@@ -21,6 +21,7 @@ function of its own module:
 from __future__ import annotations
 
 import torch
+from kornia.color import rgb_to_lab
 
 from facefill.donor.colour import masked_stats, skin_maps, skin_weight, transfer_colour
 from facefill.donor.seam import correct_seam, distance_outside, erode, face_distance, seam_correction
@@ -45,8 +46,9 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
     m = (masks > 0.5).to(query.dtype)
     dist = face_distance(m)
     face = erode(m, 2)
-    d = transfer_colour(d, query, face, dist, reach)
+    q_lab = rgb_to_lab(query)  # the query's Lab, once for the colour and the skin maps
+    d = transfer_colour(d, query, face, dist, reach, query_lab=q_lab)
     d, _ = match_sharpness(d, query, face)
-    trust, accept = skin_maps(query, d, face)
+    trust, accept = skin_maps(query, d, face, query_lab=q_lab)
     d = correct_seam(query, d, m, dist, band, trust, accept)
     return m * query + (1 - m) * d
