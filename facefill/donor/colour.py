@@ -34,16 +34,21 @@ def skin_likelihood(lab: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, li
 
 def shading_plane(lightness: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """The least-squares plane ``a + b x + c y`` through ``lightness (B, 1, H, W)`` over ``m (B, 1,
-    H, W)``, evaluated everywhere: ``(B, 1, H, W)``. ``x``, ``y`` run over [-1, 1]."""
+    H, W)``, evaluated everywhere: ``(B, 1, H, W)``. ``x``, ``y`` run over [-1, 1]. Each image is
+    fitted alone, so its plane does not depend on the batch."""
     b, _, h, w = lightness.shape
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=m.device, dtype=m.dtype),
                             torch.linspace(-1, 1, w, device=m.device, dtype=m.dtype), indexing="ij")
     basis = torch.stack([torch.ones_like(xs), xs, ys]).reshape(3, -1)  # (3, HW)
-    wm = m.reshape(b, 1, -1)
-    ata = torch.einsum("bn,in,jn->bij", wm[:, 0], basis, basis) + 1e-3 * torch.eye(3, device=m.device, dtype=m.dtype)
-    atb = torch.einsum("bn,in->bi", wm[:, 0] * lightness.reshape(b, -1), basis)
-    coef = torch.linalg.solve(ata, atb)  # (B, 3)
-    return (coef @ basis).reshape(b, 1, h, w)
+    wm, wl = m.reshape(b, -1), (m * lightness).reshape(b, -1)
+    ridge = 1e-3 * torch.eye(3, device=m.device, dtype=m.dtype)
+
+    def plane(i: int) -> torch.Tensor:  # one face alone: batched products round differently
+        coef = torch.linalg.solve(torch.einsum("bn,in,jn->bij", wm[i:i + 1], basis, basis) + ridge,
+                                  torch.einsum("bn,in->bi", wl[i:i + 1], basis))  # (1, 3)
+        return coef @ basis
+
+    return torch.cat([plane(i) for i in range(b)]).reshape(b, 1, h, w)
 
 
 def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torch.Tensor,

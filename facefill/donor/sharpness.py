@@ -65,22 +65,24 @@ def _high_freq(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 def match_sharpness(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Blur each donor ``(B, 3, H, W)`` with the sigma in :data:`BLUR_SIGMAS` whose high-frequency
     energy over ``region (B, 1, H, W)`` is closest to the query's (never sharpen). Energies are
-    measured on the luma of the region's bounding box; the chosen blur is applied to the whole
-    image. Returns ``(donor', sigma (B,))``, on the donors' device."""
-    ys, xs = torch.nonzero(region.amax((0, 1)), as_tuple=True)
+    measured on the luma of each region's bounding box; the chosen blur is applied to the whole
+    image. Returns ``(donor', sigma (B,))``, on the donors' device. Each image is matched alone
+    (its own box; a batched convolution rounds differently), so the result does not depend on
+    the batch."""
+    outs, sigmas = zip(*(_match_one(donor[i:i + 1], query[i:i + 1], region[i:i + 1]) for i in range(len(donor))))
+    return torch.cat(outs), torch.tensor(sigmas, dtype=donor.dtype, device=donor.device)
+
+
+def _match_one(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """:func:`match_sharpness` of one image (batch of 1): ``(donor', sigma)``."""
+    ys, xs = torch.nonzero(region[0, 0], as_tuple=True)
     if len(ys) == 0:
-        return donor, torch.zeros(len(donor), dtype=donor.dtype, device=donor.device)
+        return donor, 0.0
     box = (slice(None), slice(None), slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
     r, luma = region[box], donor.mean(1, keepdim=True)[box]
-    target = _high_freq(query.mean(1, keepdim=True)[box], r)[:, 0]
+    target = _high_freq(query.mean(1, keepdim=True)[box], r)[0, 0]
     radius = _radius(max(BLUR_SIGMAS))
-    trials = _separable(luma, _taps(BLUR_SIGMAS, radius, luma.device, luma.dtype), radius)  # (B, n, h, w)
+    trials = _separable(luma, _taps(BLUR_SIGMAS, radius, luma.device, luma.dtype), radius)  # (1, n, h, w)
     trials[:, BLUR_SIGMAS.index(0.0)] = luma[:, 0]  # the unblurred donor, exactly
-    energy = _high_freq(trials, r)  # (B, n)
-    pick = (energy - target[:, None]).abs().argmin(1)
-    out = donor.clone()
-    for j in pick.unique().tolist():
-        if BLUR_SIGMAS[j] > 0:
-            sel = pick == j
-            out[sel] = _blur(donor[sel], BLUR_SIGMAS[j])
-    return out, torch.tensor(BLUR_SIGMAS, dtype=donor.dtype, device=donor.device)[pick]
+    sigma = BLUR_SIGMAS[int((_high_freq(trials, r)[0] - target).abs().argmin())]
+    return (_blur(donor, sigma) if sigma > 0 else donor.clone()), sigma
