@@ -21,8 +21,10 @@ The units, each a module with its own tests:
 
 **Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network, the gender
 and age networks with their chips and every torch step of the fit (warp,
-colour, sharpness, seam) run there. The fit runs one face at a time, so an output never depends
-on the batch it was computed in. These run on the CPU whatever the
+colour, sharpness, seam) run there. The fit takes a whole batch of (face, donor) pairs at once;
+the steps whose batched arithmetic rounds differently (the spline's solve and products, the
+shading plane, the sharpness and seam convolutions) run one pair at a time inside it, so an
+output never depends on the batch it was computed in. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
 statistics (:func:`facefill.donor.describe.face_stats`), the fill of padding
 (:func:`facefill.donor.warp.fill_padding`), the distance to the face
@@ -169,19 +171,21 @@ class DonorHallucinator:
         landmarks = np.asarray(landmarks, np.float32)
         picks, why, p_male, age, cost, ident = self.choose(images, masks, landmarks, seeds, unmasked, names, full=True)
         out = np.zeros((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
-        dev = self.device
-        with torch.no_grad():
-            for b in np.flatnonzero(picks[:, 0] >= 0):  # one face at a time: the output never depends on the batch
-                q = from_uint8(images[b:b + 1], dev, signed=False)
-                m = (masks_from_numpy(masks[b:b + 1], dev) > 0.5).float()
-                q_lm = torch.from_numpy(landmarks[b:b + 1]).to(dev)
-                for k, i in enumerate(picks[b]):
-                    d_img, d_valid = self.source.read(int(i))
-                    d = from_uint8(d_img[None], dev, signed=False)
-                    v = masks_from_numpy(d_valid[None], dev)
-                    d_lm = torch.from_numpy(self.source.landmarks[[int(i)]]).to(dev)
-                    res = fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach)
-                    out[b, k] = paste_face(images[b:b + 1], to_uint8(res, signed=False), masks[b:b + 1])[0]
+        faces = np.flatnonzero(picks[:, 0] >= 0)
+        if len(faces):  # every (face, donor) pair in one fit: each step treats the pairs alike
+            dev, k = self.device, picks.shape[1]
+            pairs = np.repeat(faces, k)
+            donors = [self.source.read(int(i)) for i in picks[faces].reshape(-1)]
+            with torch.no_grad():
+                res = fit_donors(from_uint8(images[pairs], dev, signed=False),
+                                 (masks_from_numpy(masks[pairs], dev) > 0.5).float(),
+                                 torch.from_numpy(landmarks[pairs]).to(dev),
+                                 from_uint8(np.stack([d for d, _ in donors]), dev, signed=False),
+                                 masks_from_numpy(np.stack([v for _, v in donors]), dev),
+                                 torch.from_numpy(self.source.landmarks[picks[faces].reshape(-1)]).to(dev),
+                                 self.settings.band, self.settings.reach)
+            out[faces] = paste_face(images[pairs], to_uint8(res, signed=False), masks[pairs]).reshape(
+                (len(faces), k) + images.shape[1:])
         return DonorResult(out, picks, why, p_male, age, cost, ident)
 
     def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]

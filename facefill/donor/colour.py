@@ -34,16 +34,21 @@ def skin_likelihood(lab: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, li
 
 def shading_plane(lightness: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """The least-squares plane ``a + b x + c y`` through ``lightness (B, 1, H, W)`` over ``m (B, 1,
-    H, W)``, evaluated everywhere: ``(B, 1, H, W)``. ``x``, ``y`` run over [-1, 1]."""
+    H, W)``, evaluated everywhere: ``(B, 1, H, W)``. ``x``, ``y`` run over [-1, 1]. Each image is
+    fitted alone, so its plane does not depend on the batch."""
     b, _, h, w = lightness.shape
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=m.device, dtype=m.dtype),
                             torch.linspace(-1, 1, w, device=m.device, dtype=m.dtype), indexing="ij")
     basis = torch.stack([torch.ones_like(xs), xs, ys]).reshape(3, -1)  # (3, HW)
-    wm = m.reshape(b, 1, -1)
-    ata = torch.einsum("bn,in,jn->bij", wm[:, 0], basis, basis) + 1e-3 * torch.eye(3, device=m.device, dtype=m.dtype)
-    atb = torch.einsum("bn,in->bi", wm[:, 0] * lightness.reshape(b, -1), basis)
-    coef = torch.linalg.solve(ata, atb)  # (B, 3)
-    return (coef @ basis).reshape(b, 1, h, w)
+    wm, wl = m.reshape(b, -1), (m * lightness).reshape(b, -1)
+    ridge = 1e-3 * torch.eye(3, device=m.device, dtype=m.dtype)
+
+    def plane(i: int) -> torch.Tensor:  # one face alone: batched products round differently
+        coef = torch.linalg.solve(torch.einsum("bn,in,jn->bij", wm[i:i + 1], basis, basis) + ridge,
+                                  torch.einsum("bn,in->bi", wl[i:i + 1], basis))  # (1, 3)
+        return coef @ basis
+
+    return torch.cat([plane(i) for i in range(b)]).reshape(b, 1, h, w)
 
 
 def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torch.Tensor,
@@ -61,13 +66,16 @@ def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torc
 
 
 def transfer_colour(donor: torch.Tensor, query: torch.Tensor, face: torch.Tensor, dist: torch.Tensor,
-                    reach: float, shading: bool = True, max_shade: float = 20.0) -> torch.Tensor:
+                    reach: float, shading: bool = True, max_shade: float = 20.0,
+                    query_lab: torch.Tensor | None = None) -> torch.Tensor:
     """The donors ``(B, 3, S, S)`` in [0, 1] with the queries' face colour carried onto their skin.
     ``query (B, 3, S, S)`` in [0, 1]; ``face (B, 1, S, S)``: the face region the statistics are
     taken over (the mask eroded); ``dist (B, 1, S, S)``: pixels from the query's face.
     ``shading``: lightness follows each face's :func:`shading_plane` rather than its mean; where
-    the plane is carried out past the face, the change it makes is held within ``max_shade`` L."""
-    q_lab, d_lab = rgb_to_lab(query), rgb_to_lab(donor.clamp(0, 1))
+    the plane is carried out past the face, the change it makes is held within ``max_shade`` L.
+    ``query_lab``: ``rgb_to_lab(query)`` where the caller has it already (None: computed here)."""
+    q_lab = rgb_to_lab(query) if query_lab is None else query_lab
+    d_lab = rgb_to_lab(donor.clamp(0, 1))
     q_mean, q_std = masked_stats(q_lab, face)
     d_mean, d_std = masked_stats(d_lab, face)
     grey = (q_std[:, 1:].amax(1) < 4) & (q_mean[:, 1:].abs().amax(1) < 4)  # a black-and-white photo
@@ -85,12 +93,15 @@ def transfer_colour(donor: torch.Tensor, query: torch.Tensor, face: torch.Tensor
     return lab_to_rgb(d_lab + w * (moved - d_lab)).clamp(0, 1)
 
 
-def skin_maps(query: torch.Tensor, donor: torch.Tensor, face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def skin_maps(query: torch.Tensor, donor: torch.Tensor, face: torch.Tensor,
+              query_lab: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(trust, accept)``, each ``(B, 1, S, S)`` in [0, 1]: how skin-like each pixel of the query
     and of the (colour-fitted) donor is, both measured against the query face's Lab statistics over
     ``face``. The seam step trusts only the query's skin along the edge (not a beard, hair or
     background kept in the mask) and carries it only onto the donor's skin (not its hair or
-    clothes): :func:`facefill.donor.seam.seam_correction`."""
-    q_lab, d_lab = rgb_to_lab(query), rgb_to_lab(donor.clamp(0, 1))
+    clothes): :func:`facefill.donor.seam.seam_correction`. ``query_lab``: ``rgb_to_lab(query)``
+    where the caller has it already (None: computed here)."""
+    q_lab = rgb_to_lab(query) if query_lab is None else query_lab
+    d_lab = rgb_to_lab(donor.clamp(0, 1))
     mean, std = masked_stats(q_lab, face)
     return skin_likelihood(q_lab, mean, std), skin_likelihood(d_lab, mean, std, light=4.0)

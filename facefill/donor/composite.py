@@ -21,6 +21,7 @@ function of its own module:
 from __future__ import annotations
 
 import torch
+from kornia.color import rgb_to_lab
 
 from facefill.donor.colour import masked_stats, skin_maps, skin_weight, transfer_colour
 from facefill.donor.seam import correct_seam, distance_outside, erode, face_distance, seam_correction
@@ -40,13 +41,18 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
 
     ``query (B, 3, S, S)`` in [0, 1] (context ignored); ``masks (B, 1, S, S)`` {0, 1};
     ``query_landmarks``, ``donor_landmarks``: ``(B, 68, 2)`` pixels; ``donor (B, 3, S, S)`` in
-    [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo."""
+    [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo. Each
+    pair's output is the same whatever batch it is fitted in (the steps whose batched arithmetic
+    rounds differently run one pair at a time)."""
     d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks)
     m = (masks > 0.5).to(query.dtype)
     dist = face_distance(m)
     face = erode(m, 2)
-    d = transfer_colour(d, query, face, dist, reach)
+    q_lab = rgb_to_lab(query)  # the query's Lab, once for the colour and the skin maps
+    d = transfer_colour(d, query, face, dist, reach, query_lab=q_lab)
     d, _ = match_sharpness(d, query, face)
-    trust, accept = skin_maps(query, d, face)
-    d = correct_seam(query, d, m, dist, band, trust, accept)
+    trust, accept = skin_maps(query, d, face, query_lab=q_lab)
+    # the seam one pair at a time: its Gaussian convolutions round differently in a batch
+    d = torch.cat([correct_seam(query[i:i + 1], d[i:i + 1], m[i:i + 1], dist[i:i + 1], band, trust[i:i + 1],
+                                accept[i:i + 1]) for i in range(len(d))])
     return m * query + (1 - m) * d

@@ -50,6 +50,8 @@ class Affine(nn.Module):
 
 def _add_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a + b`` where the smaller is zero-padded (channels, bottom, right) to the larger."""
+    if a.shape == b.shape:
+        return a + b
     c, h, w = (max(a.shape[i], b.shape[i]) for i in (1, 2, 3))
 
     def pad(t):
@@ -101,7 +103,9 @@ class DlibFaceResNet(nn.Module):
         self._stage_ends = set(ends)
 
     def features(self, chips: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x = (chips - self.mean) / 256.0
+        # channels-last activations: oneDNN's convolutions run about 20 % faster on the CPU (the
+        # same descriptors to ~4e-7); every later map follows the input's layout
+        x = ((chips - self.mean) / 256.0).contiguous(memory_format=torch.channels_last)
         x = F.max_pool2d(F.relu(self.aff(self.conv(x))), 3, 2)
         feats = [x]
         for i, block in enumerate(self.blocks):
