@@ -170,6 +170,7 @@ class DonorHallucinator:
         picks, why, p_male, age, cost, ident = self.choose(images, masks, landmarks, seeds, unmasked, names, full=True)
         out = np.zeros((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
         dev = self.device
+        scale = images.shape[1] / 128  # every pixel distance of the fit is given for a 128 px crop
         with torch.no_grad():
             for b in np.flatnonzero(picks[:, 0] >= 0):  # one face at a time: the output never depends on the batch
                 q = from_uint8(images[b:b + 1], dev, signed=False)
@@ -180,7 +181,7 @@ class DonorHallucinator:
                     d = from_uint8(d_img[None], dev, signed=False)
                     v = masks_from_numpy(d_valid[None], dev)
                     d_lm = torch.from_numpy(self.source.landmarks[[int(i)]]).to(dev)
-                    res = fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach)
+                    res = fit_donors(q, m, q_lm, d, v, d_lm, self.settings.band, self.settings.reach, scale)
                     out[b, k] = paste_face(images[b:b + 1], to_uint8(res, signed=False), masks[b:b + 1])[0]
         return DonorResult(out, picks, why, p_male, age, cost, ident)
 

@@ -33,20 +33,22 @@ __all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_sta
 
 def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.Tensor,
                donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
-               band: int = 10, reach: float = 24.0) -> torch.Tensor:
+               band: int = 10, reach: float = 24.0, scale: float = 1.0) -> torch.Tensor:
     """One output per (query, donor) pair, ``(B, 3, S, S)`` in [0, 1] on the inputs' device;
     inside the mask it is the query (exactly, up to float rounding: round to uint8 and paste the
     face, :func:`facefill.mask.compose.paste_face`).
 
     ``query (B, 3, S, S)`` in [0, 1] (context ignored); ``masks (B, 1, S, S)`` {0, 1};
     ``query_landmarks``, ``donor_landmarks``: ``(B, 68, 2)`` pixels; ``donor (B, 3, S, S)`` in
-    [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo."""
-    d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks)
+    [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo. ``scale``:
+    S / 128; ``band``, ``reach`` and every other distance in pixels are given for a 128 px crop and
+    multiplied by it, so a 256 px output is a sharper 128 px one, not one with a thinner seam."""
+    d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks, scale=scale)
     m = (masks > 0.5).to(query.dtype)
     dist = face_distance(m)
-    face = erode(m, 2)
-    d = transfer_colour(d, query, face, dist, reach)
-    d, _ = match_sharpness(d, query, face)
+    face = erode(m, round(2 * scale))
+    d = transfer_colour(d, query, face, dist, reach * scale)
+    d, _ = match_sharpness(d, query, face, scale)
     trust, accept = skin_maps(query, d, face)
-    d = correct_seam(query, d, m, dist, band, trust, accept)
+    d = correct_seam(query, d, m, dist, band, trust, accept, scale)
     return m * query + (1 - m) * d
