@@ -174,3 +174,41 @@ def test_pastes_feather_scales_with_the_crop():
         row = out[size // 2, :size // 2, 0]
         widths[size] = int((row < 199).sum())  # pixels of the ramp from the crop's edge
     assert widths[128] == 8 and widths[256] == 16, widths
+
+
+@pytest.mark.parametrize("size", [256, 512])
+def test_a_disc_face_seam_scales_at_every_size(size):
+    """A disc face on a flat donor: the seam correction at S px is the 128 px one, S / 128 times as wide."""
+    from facefill.donor.seam import face_distance, seam_correction
+
+    def width(s):
+        yy, xx = np.mgrid[:s, :s]
+        m = torch.from_numpy(((yy - s / 2) ** 2 + (xx - s / 2) ** 2 < (0.3 * s) ** 2).astype(np.float32))[None, None]
+        q, d = torch.full((1, 3, s, s), 0.8), torch.full((1, 3, s, s), 0.3)
+        dist = face_distance(m)
+        c = seam_correction(q, d, m, dist, 10, scale=s / 128).abs().amax(1, keepdim=True)
+        return float(dist[c > 0.05 * c.max()].max())
+
+    assert abs(width(size) / width(128) - size / 128) < 0.1 * size / 128
+
+
+def test_the_shape_cost_is_counted_in_128_px_units():
+    """The same landmarks at 256 px (twice the pixels) against a 256 bank cost what they cost at 128."""
+    from pathlib import Path
+
+    from facefill.donor.index import DonorIndex
+    from facefill.donor.select import costs
+    from facefill.donor.settings import DonorSettings
+
+    rng = np.random.default_rng(0)
+    lm = (rng.random((6, 68, 2)) * 100 + 14).astype(np.float32)
+
+    def index(size, scale):
+        n = 5
+        return DonorIndex(Path("."), size, [f"d{i}.png" for i in range(n)], lm[1:] * scale, np.eye(n, 128, dtype=np.float32),
+                          np.zeros((n, 6), np.float32), np.zeros((n, 2), np.float32), np.zeros(n, np.float32),
+                          np.zeros((n, 192), np.float32), np.zeros((n, 256), np.float32))
+
+    q = lambda scale: (np.full((1, 128), 0.5, np.float32), lm[:1] * scale, np.zeros((1, 6), np.float32))  # noqa: E731
+    settings = DonorSettings(identity=0, pose=0, skin=0, padding=0, silhouette=0)
+    np.testing.assert_allclose(costs(index(256, 2), *q(2), settings), costs(index(128, 1), *q(1), settings), rtol=1e-4)
