@@ -8,7 +8,8 @@ bilinear; a crop with 2x or more pixels than its footprint is area-shrunk first)
 it over the photo with premultiplied alpha:
 
 * alpha is 1 inside the crop's valid area, falling linearly to 0 over ``feather`` pixels of a
-  128 px crop (``feather * S / 128`` crop pixels: the same share of the face at every size) towards the crop's edge and towards padding (where the crop left the photo), so the new
+  128 px crop (``feather * S / 128`` crop pixels: the same share of the face at every size)
+  towards the crop's edge and towards padding (where the crop left the photo), so the new
   context meets the photo with a soft edge and padding is never pasted;
 * outside every crop's footprint the photo is untouched (alpha is exactly 0 there);
 * inside every face mask warped back (bilinear, > 0.5) the photo's own pixels are kept, bit for

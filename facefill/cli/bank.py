@@ -31,7 +31,8 @@ def _bank(bank: Path | None) -> Path:
 
 def _size() -> int | None:
     return typer.Option(None, "--size", min=16, max=4096, show_default=False,
-                        help="The donors' side in pixels (align's --size). Default: the size most of BANK's aligned faces have (else 128).")
+                        help="The donors' side in pixels (align's --size). Default: the size most of BANK's "
+                        "aligned faces have (else 128).")
 
 
 def _side(bank: Path, size: int | None) -> int:
@@ -69,7 +70,8 @@ def info(
 ) -> None:
     """Say what BANK holds: images, donors, files skipped and why, the index's state (fresh; stale: N added,
     M changed, K removed; not indexed), padding, gender and age counts where the index has them, and
-    the licence when the bank is CelebA. Reads no image; builds nothing."""
+    the licence when the bank is CelebA. Reads no image (without --size, the headers of up to 64,
+    for the bank's size); builds nothing."""
     from facefill.pipeline.bank import bank_info
 
     bank = _bank(bank)
