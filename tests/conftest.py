@@ -78,11 +78,30 @@ def write_donor(folder: Path, name: str, image: np.ndarray, landmarks: np.ndarra
 
 
 @pytest.fixture(scope="session")
+def aligned_faces_256(tmp_path_factory) -> Path:
+    """The real test photos aligned at 256 px (``align --size 256``)."""
+    out = tmp_path_factory.mktemp("aligned256")
+    report = align_folder(DATA / "faces", out, get_backend("dlib"), AlignConfig(size=256))
+    assert len(report.written) >= 4
+    return out
+
+
+@pytest.fixture(scope="session")
+def donor_bank_256(aligned_faces_256, tmp_path_factory) -> Path:
+    """The 24-donor bank below, from the photos aligned at 256 px."""
+    return make_donor_bank(aligned_faces_256, tmp_path_factory.mktemp("bank256"))
+
+
+@pytest.fixture(scope="session")
 def donor_bank(aligned_faces, tmp_path_factory) -> Path:
+    return make_donor_bank(aligned_faces, tmp_path_factory.mktemp("bank"))
+
+
+def make_donor_bank(aligned_faces: Path, bank: Path) -> Path:
+    """The 24-donor bank above from ``aligned_faces`` (the test photos aligned at any size)."""
     from facefill.align.sidecar import read_sidecar, read_valid
     from facefill.data.io import read_image
 
-    bank = tmp_path_factory.mktemp("bank")
     for face in FACES:
         path = aligned_faces / f"{face}.png"
         image, lm = read_image(path), np.asarray(read_sidecar(path)["landmarks"], np.float64)

@@ -7,7 +7,8 @@ came from inside the photo). :func:`paste_faces` warps every crop back at the ph
 bilinear; a crop with 2x or more pixels than its footprint is area-shrunk first) and composites
 it over the photo with premultiplied alpha:
 
-* alpha is 1 inside the crop's valid area, falling linearly to 0 over ``feather`` crop pixels
+* alpha is 1 inside the crop's valid area, falling linearly to 0 over ``feather`` pixels of a
+  128 px crop (``feather * S / 128`` crop pixels: the same share of the face at every size)
   towards the crop's edge and towards padding (where the crop left the photo), so the new
   context meets the photo with a soft edge and padding is never pasted;
 * outside every crop's footprint the photo is untouched (alpha is exactly 0 there);
@@ -85,7 +86,8 @@ def _shrink(planes: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def paste_faces(photo: np.ndarray, faces: list[Face], feather: float = 8.0) -> np.ndarray:
     """``photo`` ``(H, W, 3) uint8`` with every face's crop put back (see the module docstring);
-    ``feather``: the soft edge's width in crop pixels. Returns a new ``(H, W, 3) uint8`` array."""
+    ``feather``: the soft edge's width in pixels of a 128 px crop (scaled with each crop's size S,
+    so a 256 px crop's edge covers as much of the photo). Returns a new ``(H, W, 3) uint8`` array."""
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise ValueError(f"photo must be (H, W, 3) uint8, got {photo.shape} {photo.dtype}")
     h, w = photo.shape[:2]
@@ -101,7 +103,7 @@ def paste_faces(photo: np.ndarray, faces: list[Face], feather: float = 8.0) -> n
         valid = crop_validity(face.matrix, size, (h, w))
         if face.valid is not None:
             valid &= face.valid > 0.5
-        alpha = edge_alpha(valid, feather)
+        alpha = edge_alpha(valid, feather * size / 128)
         planes = np.concatenate([face.image.astype(np.float32) * alpha[..., None], alpha[..., None],
                                  (face.mask > 0.5).astype(np.float32)[..., None]], 2)
         planes, m = _shrink(planes, face.matrix)

@@ -29,15 +29,23 @@ def _bank(bank: Path | None) -> Path:
     return bank
 
 
-def _size() -> int:
-    return typer.Option(128, "--size", min=16, max=4096, help="The donors' side in pixels (align's --size).")
+def _size() -> int | None:
+    return typer.Option(None, "--size", min=16, max=4096, show_default=False,
+                        help="The donors' side in pixels (align's --size). Default: the size most of BANK's "
+                        "aligned faces have (else 128).")
+
+
+def _side(bank: Path, size: int | None) -> int:
+    from facefill.donor.index import bank_size
+
+    return size or bank_size(bank) or 128
 
 
 @app.command("index")
 @handle_errors
 def index(
     bank: Path = typer.Argument(None, metavar="BANK", help=BANK_HELP),
-    size: int = _size(),
+    size: int | None = _size(),
     device: str = opt.device(),
     quiet: bool = opt.quiet(),
 ) -> None:
@@ -48,6 +56,7 @@ def index(
 
     bank = _bank(bank)
     dev = resolve_device(device)
+    size = _side(bank, size)
     report = run_with_progress("indexing the bank", lambda progress: index_bank(bank, size, dev, progress), quiet)
     if not quiet:
         err_console.print(report.summary, highlight=False, soft_wrap=True)
@@ -57,12 +66,14 @@ def index(
 @handle_errors
 def info(
     bank: Path = typer.Argument(None, metavar="BANK", help=BANK_HELP),
-    size: int = _size(),
+    size: int | None = _size(),
 ) -> None:
     """Say what BANK holds: images, donors, files skipped and why, the index's state (fresh; stale: N added,
     M changed, K removed; not indexed), padding, gender and age counts where the index has them, and
-    the licence when the bank is CelebA. Reads no image; builds nothing."""
+    the licence when the bank is CelebA. Reads no image (without --size, the headers of up to 64,
+    for the bank's size); builds nothing."""
     from facefill.pipeline.bank import bank_info
 
-    for line in bank_info(_bank(bank), size).lines():
+    bank = _bank(bank)
+    for line in bank_info(bank, _side(bank, size)).lines():
         console.print(line, highlight=False, markup=False, soft_wrap=True)

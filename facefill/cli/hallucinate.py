@@ -102,13 +102,15 @@ def hallucinate(
         return distribute("hallucinate", input_dir, out_dir, opts, dask, tasks, quiet, device)
 
     from facefill.fill.registry import make_filler
+    from facefill.pipeline.face_inputs import sized
     from facefill.pipeline.hallucinate import hallucinate_folder, hallucinate_paths
     from facefill.pipeline.runner import checked_first
     from facefill.runtime import resolve_device
 
     dev = resolve_device(device)
     filler = make_filler(opts)  # then prepared: weights loaded, a donor bank's index read or built (with a bar)
-    with checked_first(hallucinate_paths(input_dir, out_dir, opts, filler), opts.shard):  # outputs checked first
+    with checked_first(hallucinate_paths(input_dir, out_dir, opts, filler), opts.shard) as plan:  # outputs checked first
+        sized(filler, plan.inputs)  # a donor bank is read at the inputs' size
         run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
     report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
         input_dir, out_dir, opts, dev, progress=progress, filler=filler), quiet)

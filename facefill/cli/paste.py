@@ -18,7 +18,8 @@ def paste(
     final_dir: Path = typer.Argument(..., help="Output folder: one <name>.png per photo, at the photo's size, "
                                      "sub-folders mirrored."),
     feather: float = typer.Option(8.0, "--feather", min=0.0, max=256.0, help="Soft edge between the new context and "
-                                  "the photo around the crop's edge, in aligned-crop pixels (0: a hard edge)."),
+                                  "the photo around the crop's edge, in pixels of a 128 px crop (scaled with the "
+                                  "crop's size; 0: a hard edge)."),
     aligned: Path = typer.Option(None, "--aligned", help="Where the sidecars and face masks of masked inputs are "
                                  "(the 'facefill mask' folder hallucinate read; default: that folder, from OUT's run "
                                  "record). Outputs of photos aligned on the fly carry them beside them."),

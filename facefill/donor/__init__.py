@@ -174,6 +174,7 @@ class DonorHallucinator:
         faces = np.flatnonzero(picks[:, 0] >= 0)
         if len(faces):  # every (face, donor) pair in one fit: each step treats the pairs alike
             dev, k = self.device, picks.shape[1]
+            scale = images.shape[1] / 128  # every pixel distance of the fit is given for a 128 px crop
             pairs = np.repeat(faces, k)
             donors = [self.source.read(int(i)) for i in picks[faces].reshape(-1)]
             with torch.no_grad():
@@ -183,7 +184,7 @@ class DonorHallucinator:
                                  from_uint8(np.stack([d for d, _ in donors]), dev, signed=False),
                                  masks_from_numpy(np.stack([v for _, v in donors]), dev),
                                  torch.from_numpy(self.source.landmarks[picks[faces].reshape(-1)]).to(dev),
-                                 self.settings.band, self.settings.reach)
+                                 self.settings.band, self.settings.reach, scale)
             out[faces] = paste_face(images[pairs], to_uint8(res, signed=False), masks[pairs]).reshape(
                 (len(faces), k) + images.shape[1:])
         return DonorResult(out, picks, why, p_male, age, cost, ident)

@@ -34,7 +34,7 @@ __all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_sta
 
 def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.Tensor,
                donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
-               band: int = 10, reach: float = 24.0) -> torch.Tensor:
+               band: int = 10, reach: float = 24.0, scale: float = 1.0) -> torch.Tensor:
     """One output per (query, donor) pair, ``(B, 3, S, S)`` in [0, 1] on the inputs' device;
     inside the mask it is the query (exactly, up to float rounding: round to uint8 and paste the
     face, :func:`facefill.mask.compose.paste_face`).
@@ -43,16 +43,18 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
     ``query_landmarks``, ``donor_landmarks``: ``(B, 68, 2)`` pixels; ``donor (B, 3, S, S)`` in
     [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo. Each
     pair's output is the same whatever batch it is fitted in (the steps whose batched arithmetic
-    rounds differently run one pair at a time)."""
-    d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks)
+    rounds differently run one pair at a time). ``scale``: S / 128; ``band``, ``reach`` and every
+    other distance in pixels are given for a 128 px crop and multiplied by it, so a 256 px output
+    is a sharper 128 px one, not one with a thinner seam."""
+    d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks, scale=scale)
     m = (masks > 0.5).to(query.dtype)
     dist = face_distance(m)
-    face = erode(m, 2)
+    face = erode(m, round(2 * scale))
     q_lab = rgb_to_lab(query)  # the query's Lab, once for the colour and the skin maps
-    d = transfer_colour(d, query, face, dist, reach, query_lab=q_lab)
-    d, _ = match_sharpness(d, query, face)
+    d = transfer_colour(d, query, face, dist, reach * scale, query_lab=q_lab)
+    d, _ = match_sharpness(d, query, face, scale)
     trust, accept = skin_maps(query, d, face, query_lab=q_lab)
     # the seam one pair at a time: its Gaussian convolutions round differently in a batch
     d = torch.cat([correct_seam(query[i:i + 1], d[i:i + 1], m[i:i + 1], dist[i:i + 1], band, trust[i:i + 1],
-                                accept[i:i + 1]) for i in range(len(d))])
+                                accept[i:i + 1], scale) for i in range(len(d))])
     return m * query + (1 - m) * d

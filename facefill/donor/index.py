@@ -34,7 +34,9 @@ the bank. The index is a :class:`facefill.donor.source.DonorSource`, the bank ki
 from __future__ import annotations
 
 import os
+import re
 import stat as stat_mod
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -58,10 +60,32 @@ MASKED = "a 'facefill mask' output (its context is black)"
 Progress = Callable[[int, int, str], None]
 
 __all__ = ["DESCRIPTOR_BATCH", "FIELDS", "INDEX_VERSION", "MIN_DONORS", "BankState", "DonorIndex", "bank_state",
-           "build_index", "cache_dir", "describe", "describe_batch", "load_index", "pose_from_landmarks"]
+           "bank_size", "build_index", "cache_dir", "describe", "describe_batch", "load_index", "pose_from_landmarks"]
 
 #: stat rows for a file that is missing, not a regular file (a FIFO, a device: never opened), unreadable
 MISSING, SPECIAL, UNREADABLE = -1, -2, -3
+#: why a donor of another size is skipped (``bank info`` groups them by this line)
+OTHER_SIZE = "{w}x{h}, not {size}x{size}"
+_OTHER_SIZE = re.compile(r"(\d+)x(\d+), not \d+x\d+$")
+
+
+def bank_size(root: str | os.PathLike, sample: int = 64) -> int | None:
+    """The side in pixels most of the bank's aligned faces have: the most common square size
+    among its first ``sample`` images with a sidecar (read from their headers), None when there is
+    none (an empty bank, photos without sidecars)."""
+    from facefill.data.io import image_size
+
+    root = Path(root)
+    try:
+        names, stats = scan_bank(root)
+    except OSError:
+        return None
+    sizes = Counter()
+    for name in [n for n, st in zip(names, stats) if st[2] >= 0][:sample]:
+        hw = image_size(root / name)
+        if hw is not None and hw[0] == hw[1]:
+            sizes[hw[0]] += 1
+    return sizes.most_common(1)[0][0] if sizes else None
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -166,7 +190,7 @@ def _load_donor(path: Path, size: int, stats: np.ndarray) -> tuple[np.ndarray, n
         raise ValueError("sidecar landmarks are not 68 finite points")
     image = read_image(path)  # ImageError for a corrupt file
     if image.shape[:2] != (size, size):
-        raise ValueError(f"{image.shape[1]}x{image.shape[0]}, not {size}x{size}")
+        raise ValueError(OTHER_SIZE.format(w=image.shape[1], h=image.shape[0], size=size))
     return image, lm, read_valid(path, size)
 
 
@@ -404,15 +428,23 @@ def load_index(root: str | os.PathLike, size: int = 128, embedder=None, progress
     return check_enough(index, len(state.names), min_donors)
 
 
-def check_enough(index: DonorIndex, images: int, min_donors: int = MIN_DONORS) -> DonorIndex:
+def check_enough(index: DonorIndex, images: int, min_donors: int = MIN_DONORS, asked: str = "the inputs are at") -> DonorIndex:
     """``index``, or FacefillError with one line when it has fewer than ``min_donors`` donors
-    (of ``images`` listed), or when its donors are 'facefill mask' outputs."""
+    (of ``images`` listed), or when its donors are 'facefill mask' outputs. When too few donors
+    have the index's size because the bank was aligned at another, the line names both sizes and
+    the fix; ``asked``: who wants the index's size ("the inputs are at", "--size asks for")."""
     masked = sum(why == MASKED for _, why in index.skipped)
     if masked and masked >= len(index):
         raise FacefillError(f"donor bank {index.root} holds 'facefill mask' outputs ({masked} masked crops: their context is "
                             "black, nothing to take); give the 'facefill align' folder they were made from")
     if len(index) < min_donors:
         root, size = index.root, index.size
+        other = Counter(m.group(1) for _, why in index.skipped if (m := _OTHER_SIZE.search(why)) and m.group(1) == m.group(2))
+        if other:
+            side, n = other.most_common(1)[0]
+            raise FacefillError(f"donor bank {root} is aligned at {side}x{side} ({n} of {images} images), {asked} "
+                                f"{size}x{size}: align the bank at {size} ('facefill align PHOTOS {root} --size {size}') "
+                                f"or use it at {side} (the queries aligned with 'facefill align PHOTOS ALIGNED --size {side}')")
         why = f"; e.g. {index.skipped[0][0]}: {index.skipped[0][1]}" if index.skipped else ""
         raise FacefillError(f"donor bank {root} has {len(index)} usable donors (of {images} images{why}); it needs "
                             f"at least {min_donors} aligned faces of {size}x{size} with sidecars: run 'facefill align PHOTOS {root}'")

@@ -41,7 +41,7 @@ def erode(masks: torch.Tensor, px: int) -> torch.Tensor:
 
 def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
                     band: int, sigma: float = 1.5, wide: float = 3.0, trust: torch.Tensor | None = None,
-                    accept: torch.Tensor | None = None) -> torch.Tensor:
+                    accept: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
     """The additive correction for the donor's context, ``(B, 3, H, W)``: the query - donor
     difference on the face's 2-px inner rim, spread by normalised Gaussian convolution and faded
     to 0 at ``band`` px outside the face (smoothstep). Zero inside the face and beyond the band.
@@ -50,8 +50,10 @@ def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tenso
 
     Near the rim the spread uses ``sigma`` (local: it follows the rim closely); where that
     kernel no longer reaches (a few px out), it blends into the spread at ``wide``, whose kernel
-    covers the whole band, so the correction fades smoothly instead of stopping short."""
-    rim = masks - erode(masks, 2)
+    covers the whole band, so the correction fades smoothly instead of stopping short.
+    ``scale`` (S / 128) multiplies every distance: ``band``, ``sigma``, ``wide``, the rim and ring."""
+    band, sigma, wide = band * scale, sigma * scale, wide * scale
+    rim = masks - erode(masks, round(2 * scale))
     if trust is not None:
         rim = rim * trust
     diff = (query - donor) * rim
@@ -62,17 +64,18 @@ def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tenso
         return num / den.clamp_min(1e-12), den
 
     near, den_near = spread(sigma, 2 * math.ceil(4 * sigma) + 1)
-    far, den_far = spread(wide, 2 * (band + 3) + 1)  # reaches past the band
+    far, den_far = spread(wide, 2 * math.ceil(band + 3 * scale) + 1)  # reaches past the band
     w = (den_near / 1e-2).clamp(0, 1)
     t = (1 - dist / band).clamp(0, 1)
     fade = t * t * (3 - 2 * t) * (1 - masks) * (den_far > 1e-12)
     if accept is not None:
-        ring = (3 - dist).clamp(0, 1)  # the 2 px next to the face are always blended
+        ring = (3 - dist / scale).clamp(0, 1)  # the 2 px next to the face are always blended
         fade = fade * (ring + (1 - ring) * accept)
     return (w * near + (1 - w) * far) * fade
 
 
 def correct_seam(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
-                 band: int, trust: torch.Tensor | None = None, accept: torch.Tensor | None = None) -> torch.Tensor:
+                 band: int, trust: torch.Tensor | None = None, accept: torch.Tensor | None = None,
+                 scale: float = 1.0) -> torch.Tensor:
     """``donor`` with :func:`seam_correction` added, in [0, 1]."""
-    return (donor + seam_correction(query, donor, masks, dist, band, trust=trust, accept=accept)).clamp(0, 1)
+    return (donor + seam_correction(query, donor, masks, dist, band, trust=trust, accept=accept, scale=scale)).clamp(0, 1)

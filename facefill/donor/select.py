@@ -6,7 +6,7 @@ distance (two different people are typically 0.6-0.9 apart):
 * ``identity``: Euclidean distance of the dlib descriptors of the two face-masked photos. This
   is what keeps gender, age and ethnicity: the descriptor's nearest faces share them far more
   often than landmarks or colour do;
-* ``shape``: RMS distance (aligned pixels) of the jaw line and brows, per pixel;
+* ``shape``: RMS distance (aligned pixels, counted at 128 px whatever the size) of the jaw line and brows, per pixel;
 * ``pose``: distance of the yaw and pitch proxies (:func:`facefill.donor.describe.pose_from_landmarks`);
 * ``skin``: CIE Lab distance of the mean face colour, per 100 units (low weight: colour is
   corrected afterwards, but a close start needs less correction);
@@ -54,6 +54,7 @@ def costs(index: DonorSource, descriptors: np.ndarray, landmarks: np.ndarray, sk
     shape = (ql ** 2).sum(1)[:, None] + pre["shape"][None]
     shape -= 2 * ql @ pre["shape_points"].T
     np.sqrt(np.divide(np.maximum(shape, 0, out=shape), len(SHAPE_POINTS), out=shape), out=shape)
+    shape *= 128.0 / index.size  # pixels of a 128 px crop
     pose = _distance(pose_from_landmarks(landmarks), index.pose)
     colour = _distance(skin[:, :3], index.skin[:, :3])
     colour /= 100.0

@@ -20,7 +20,8 @@ class DonorSettings:
     from; ``diversity``: how strongly variants avoid looking like each other; ``anchor``: how
     strongly variants stay close (descriptor distance) to the best donor. ``band``: width in
     pixels of the seam correction outside the face; ``reach``: how far (pixels) from the face the
-    skin colour is carried over to the donor's skin (neck, ears, forehead).
+    skin colour is carried over to the donor's skin (neck, ears, forehead). Both are pixels of a
+    128 px crop: the fit multiplies them by S / 128 (20 and 48 px at 256).
 
     Gender and age (:func:`facefill.donor.select.gender_age_cost`): ``gender_margin``: a query
     with ``p_male`` in ``[margin, 1 - margin]`` is unsure (no gender filter; 0.5 turns the

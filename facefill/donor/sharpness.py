@@ -55,34 +55,38 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return _separable(x, _taps((sigma,), r, x.device, x.dtype), r)
 
 
-def _high_freq(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+def _high_freq(y: torch.Tensor, m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """Mean absolute difference of each channel of ``y (B, C, H, W)`` (luma) from its 1-px blur
-    over ``m (B, 1, H, W)``: ``(B, C)``."""
-    hf = (y - _separable(y, _taps((_HF_SIGMA,), _HF_RADIUS, y.device, y.dtype), _HF_RADIUS)).abs()
+    (``scale`` px: S / 128) over ``m (B, 1, H, W)``: ``(B, C)``."""
+    radius = _HF_RADIUS if scale == 1.0 else int(math.ceil(_HF_RADIUS * scale))
+    hf = (y - _separable(y, _taps((_HF_SIGMA * scale,), radius, y.device, y.dtype), radius)).abs()
     return (hf * m).sum((2, 3)) / m.sum((2, 3)).clamp_min(1)
 
 
-def match_sharpness(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def match_sharpness(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor,
+                    scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Blur each donor ``(B, 3, H, W)`` with the sigma in :data:`BLUR_SIGMAS` whose high-frequency
     energy over ``region (B, 1, H, W)`` is closest to the query's (never sharpen). Energies are
     measured on the luma of each region's bounding box; the chosen blur is applied to the whole
-    image. Returns ``(donor', sigma (B,))``, on the donors' device. Each image is matched alone
-    (its own box; a batched convolution rounds differently), so the result does not depend on
-    the batch."""
-    outs, sigmas = zip(*(_match_one(donor[i:i + 1], query[i:i + 1], region[i:i + 1]) for i in range(len(donor))))
+    image; ``scale`` (S / 128) multiplies the sigmas. Returns ``(donor', sigma (B,))``, on the
+    donors' device. Each image is matched alone (its own box; a batched convolution rounds
+    differently), so the result does not depend on the batch."""
+    outs, sigmas = zip(*(_match_one(donor[i:i + 1], query[i:i + 1], region[i:i + 1], scale) for i in range(len(donor))))
     return torch.cat(outs), torch.tensor(sigmas, dtype=donor.dtype, device=donor.device)
 
 
-def _match_one(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor) -> tuple[torch.Tensor, float]:
+def _match_one(donor: torch.Tensor, query: torch.Tensor, region: torch.Tensor, scale: float = 1.0
+               ) -> tuple[torch.Tensor, float]:
     """:func:`match_sharpness` of one image (batch of 1): ``(donor', sigma)``."""
+    sigmas = BLUR_SIGMAS if scale == 1.0 else tuple(s * scale for s in BLUR_SIGMAS)
     ys, xs = torch.nonzero(region[0, 0], as_tuple=True)
     if len(ys) == 0:
         return donor, 0.0
     box = (slice(None), slice(None), slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
     r, luma = region[box], donor.mean(1, keepdim=True)[box]
-    target = _high_freq(query.mean(1, keepdim=True)[box], r)[0, 0]
-    radius = _radius(max(BLUR_SIGMAS))
-    trials = _separable(luma, _taps(BLUR_SIGMAS, radius, luma.device, luma.dtype), radius)  # (1, n, h, w)
-    trials[:, BLUR_SIGMAS.index(0.0)] = luma[:, 0]  # the unblurred donor, exactly
-    sigma = BLUR_SIGMAS[int((_high_freq(trials, r)[0] - target).abs().argmin())]
+    target = _high_freq(query.mean(1, keepdim=True)[box], r, scale)[0, 0]
+    radius = _radius(max(sigmas))
+    trials = _separable(luma, _taps(sigmas, radius, luma.device, luma.dtype), radius)  # (1, n, h, w)
+    trials[:, sigmas.index(0.0)] = luma[:, 0]  # the unblurred donor, exactly
+    sigma = sigmas[int((_high_freq(trials, r, scale)[0] - target).abs().argmin())]
     return (_blur(donor, sigma) if sigma > 0 else donor.clone()), sigma

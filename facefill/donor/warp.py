@@ -130,7 +130,7 @@ def _runs_from_left(ok: np.ndarray, valid: np.ndarray, min_run: int, max_run: in
 
 
 def baked_padding(image: np.ndarray, valid: np.ndarray, ratio: float = 0.3, min_run: int = 5,
-                  max_share: float = 0.4, floor: float = 0.04) -> np.ndarray:
+                  max_share: float = 0.4, floor: float = 0.04, scale: float = 1.0) -> np.ndarray:
     """``(S, S)`` bool: streaks that a photo's earlier crop baked in at its edges (CelebA's aligned
     photos repeat their edge pixels where the original photo ran out), which the photo's own
     ``.valid.png`` cannot know of. ``image (S, S, C)`` in [0, 1], ``valid (S, S)`` bool.
@@ -140,10 +140,12 @@ def baked_padding(image: np.ndarray, valid: np.ndarray, ratio: float = 0.3, min_
     such pixels, or of flat black ones (the black wedge an earlier rotation left), ``min_run`` px
     to ``max_share`` of the side long, from the photo's edge inwards, along
     rows at the left and right, along columns from the top (not from the bottom, where ties,
-    lapels and collars run straight up). Mirror images baked in are not found."""
+    lapels and collars run straight up). Mirror images baked in are not found. ``scale`` (S / 128)
+    multiplies ``min_run`` and the 5 px window."""
+    k, min_run = 2 * round(2 * scale) + 1, round(min_run * scale)
     g = _nearest_valid(np.ascontiguousarray(image.mean(-1), dtype=np.float32), valid)
-    gx = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)), (5, 5))
-    gy = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)), (5, 5))
+    gx = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)), (k, k))
+    gy = cv2.blur(np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)), (k, k))
     black = g < 0.015  # a black border left by an earlier rotation (exactly 0 but for JPEG noise)
     rows = ((gx < ratio * gy) & (gy > floor)) | black | ~valid  # constant along a row: a horizontal streak
     cols = ((gy < ratio * gx) & (gx > floor)) | black | ~valid
@@ -168,7 +170,7 @@ def _push_pull(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return (a * image + (1 - a) * up).astype(np.float32)
 
 
-def fill_padding(image: np.ndarray, valid: np.ndarray, seed: int = 0) -> np.ndarray:
+def fill_padding(image: np.ndarray, valid: np.ndarray, seed: int = 0, scale: float = 1.0) -> np.ndarray:
     """Fill the invalid pixels of ``image`` (``(S, S, C) float32`` in [0, 1], ``valid`` ``(S, S)``
     bool) without mirroring: a smooth extension of the valid pixels (:func:`_push_pull`, what a
     defocused background beyond the photo's edge would look like) plus grain matched to the
@@ -181,7 +183,7 @@ def fill_padding(image: np.ndarray, valid: np.ndarray, seed: int = 0) -> np.ndar
     smooth = _push_pull(image.astype(np.float32), v)
     # the grain: the valid pixels' deviation from their own 1-px blur within 6 px of the edge, its
     # robust spread (median absolute deviation: hair strands and edges are not grain)
-    edge = valid & (cv2.distanceTransform(valid.astype(np.uint8), cv2.DIST_L2, 3) <= 6)
+    edge = valid & (cv2.distanceTransform(valid.astype(np.uint8), cv2.DIST_L2, 3) <= 6 * scale)  # scale: S / 128
     fine = (image - cv2.GaussianBlur(image, (0, 0), 1.0).reshape(image.shape)).mean(-1)
     sd = 1.4826 * float(np.median(np.abs(fine[edge]))) if edge.any() else 0.0
     noise = np.random.default_rng(seed).standard_normal(image.shape[:2]).astype(np.float32)
@@ -194,20 +196,21 @@ def fill_padding(image: np.ndarray, valid: np.ndarray, seed: int = 0) -> np.ndar
 
 
 def warp_donors(donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
-                query_landmarks: torch.Tensor, streaks: bool = True) -> torch.Tensor:
+                query_landmarks: torch.Tensor, streaks: bool = True, scale: float = 1.0) -> torch.Tensor:
     """Donors ``(B, 3, S, S)`` in [0, 1] warped onto the queries' landmarks (:func:`warp_to_landmarks`),
     with the pixels that came from outside a donor's photo (``donor_valid (B, 1, S, S)``, 1 = from
     the photo, warped alike) filled in (:func:`fill_padding`), so each output is a whole image.
     ``streaks``: the streaks baked into a donor's edges (:func:`baked_padding`) count as padding
-    too. On the donors' device; finding streaks and the padding fill run on the CPU."""
+    too. ``scale``: S / 128, for their pixel distances. On the donors' device; finding streaks and
+    the padding fill run on the CPU."""
     if streaks:
         arr, ok = donor.permute(0, 2, 3, 1).cpu().numpy(), donor_valid[:, 0].cpu().numpy() > 0.5
-        baked = np.stack([baked_padding(a, v) for a, v in zip(arr, ok)])
+        baked = np.stack([baked_padding(a, v, scale=scale) for a, v in zip(arr, ok)])
         donor_valid = donor_valid * torch.from_numpy(~baked)[:, None].to(donor_valid)
     warped = warp_to_landmarks(torch.cat([donor, donor_valid], 1), donor_landmarks, query_landmarks)
     d, valid = warped[:, :3], warped[:, 3:] > 0.99
     if not bool(valid.all()):
         arr, ok = d.permute(0, 2, 3, 1).cpu().numpy(), valid[:, 0].cpu().numpy()
-        filled = np.stack([fill_padding(a, v) for a, v in zip(arr, ok)])
+        filled = np.stack([fill_padding(a, v, scale=scale) for a, v in zip(arr, ok)])
         d = torch.from_numpy(filled).permute(0, 3, 1, 2).to(donor.device)
     return d

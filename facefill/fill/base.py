@@ -72,6 +72,8 @@ class ContextFiller:
     ``FillBatch.landmarks``: masked inputs then get theirs detected), ``keeps_face`` (its outputs
     carry the input's face, bit for bit, already: the pipeline pastes nothing). ``variants``:
     outputs per face (``NAME_v0.png`` .. when more than 1). ``device``: set by :meth:`prepare`.
+    ``size``: the side of the aligned inputs, set before :meth:`prepare` (None: the inputs do not
+    say, e.g. photos only; the filler may choose); :attr:`frame`, where a filler has one, wins.
     ``record``: the name of the table in the output folder its :attr:`Filled.records` go to
     (one row per output: ``donors.tsv`` for donors), or None."""
 
@@ -81,6 +83,7 @@ class ContextFiller:
     variants: int = 1
     record: str | None = None
     device: torch.device | None = None
+    size: int | None = None
 
     @classmethod
     def from_options(cls, opts) -> "ContextFiller":

@@ -46,18 +46,30 @@ class DonorFill(ContextFiller):
     def prepare(self, device: str | torch.device = "cpu", progress: Progress | None = None) -> "DonorFill":
         """Reads the bank's index from the cache or builds it (``progress`` reports the build; the
         descriptor and segmentation networks run on ``device``), and puts the hallucinator's torch
-        steps on ``device``. FacefillError with one line for a missing, unreadable or too small bank."""
+        steps on ``device``. The donors' size is :attr:`size`, the inputs' (photos alone: the
+        bank's own). FacefillError with one line for a missing, unreadable or too small bank, or
+        a bank aligned at another size than the inputs (both sizes named)."""
         device = torch.device(device)
         if self.hallucinator is None:
             from facefill.donor import DonorHallucinator, load_index
             from facefill.models.embedders import FaceEmbedder
             from facefill.segment.selfie import SelfieSegmenter
 
+            from facefill.donor.index import bank_size
+
             embedder = FaceEmbedder().to(device)
-            index = load_index(self.bank, progress=progress, embedder=embedder, segmenter=SelfieSegmenter(device=device))
+            size = self.size or bank_size(self.bank) or 128  # photos only: aligned at the bank's size
+            index = load_index(self.bank, size, progress=progress, embedder=embedder, segmenter=SelfieSegmenter(device=device))
             self.hallucinator = DonorHallucinator(index, self.donor_settings, embedder, device)
         elif getattr(self.hallucinator, "device", device) != device:
             self.hallucinator.to(device)
+        side = self.hallucinator.source.size
+        if self.size is not None and self.size != side:
+            from facefill.errors import FacefillError
+
+            raise FacefillError(f"the donors are {side}x{side}, the inputs {self.size}x{self.size}: align the bank or the "
+                                f"inputs again with 'facefill align --size' so that both have one size")
+        self.size = side
         self.device = device
         return self
 

@@ -109,9 +109,10 @@ def skin_distance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     shape = image.shape[:2]
     seed = _polygon(lm, _CHEEKS[0], shape) | _polygon(lm, _CHEEKS[1], shape)
     # away from the hull's band: what the band holds (a background sliver, hair) must not be the skin
-    seed &= cv2.erode(core_mask(lm, shape).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    k = np.ones((2 * round(2 * shape[0] / 128) + 1,) * 2, np.uint8)  # 5x5 at 128 px, scaled with the crop
+    seed &= cv2.erode(core_mask(lm, shape).astype(np.uint8), k).astype(bool)
     for part in (*_EYES, *_BROWS, _MOUTH):
-        seed &= ~cv2.dilate(_polygon(lm, part, shape).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        seed &= ~cv2.dilate(_polygon(lm, part, shape).astype(np.uint8), k).astype(bool)
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
     px = lab[seed] if seed.sum() >= 20 else lab[core_mask(lm, shape)]
     d = np.abs(px - np.median(px, 0)).sum(1)

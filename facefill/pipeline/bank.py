@@ -59,7 +59,8 @@ def index_bank(bank: str | os.PathLike, size: int = 128, device: str = "cpu", pr
         index = state.index()
         return BankReport(len(index), 0, index.skipped, index.summary())
     dev = torch.device(device)
-    index = check_enough(update_index(state, FaceEmbedder().to(dev), SelfieSegmenter(device=dev), progress), len(state.names))
+    index = check_enough(update_index(state, FaceEmbedder().to(dev), SelfieSegmenter(device=dev), progress), len(state.names),
+                         asked="--size asks for")
     return BankReport(len(index), len(state.todo), index.skipped, index.summary())
 
 

@@ -109,10 +109,10 @@ def paths_note(kinds: dict[str, list[str]], faces: int, show: int = 8) -> str:
     return "inputs: " + "; ".join(parts)
 
 
-def inputs_size(files: list[Path]) -> int:
+def inputs_size(files: list[Path], default: int | None = AlignConfig().size) -> int | None:
     """The image size when the method does not fix one: the first square input's with a mask or
-    a sidecar beside it (a photo beside another file's sidecar is not square), else alignment's
-    default (128)."""
+    a sidecar beside it (a photo beside another file's sidecar is not square), else ``default``
+    (alignment's, 128)."""
     from facefill.align.sidecar import sidecar_path
     from facefill.data.io import image_size
 
@@ -121,7 +121,15 @@ def inputs_size(files: list[Path]) -> int:
             hw = image_size(path)
             if hw is not None and hw[0] == hw[1]:
                 return hw[0]
-    return AlignConfig().size
+    return default
+
+
+def sized(filler, inputs: list[Path]):
+    """``filler`` (a :class:`facefill.fill.base.ContextFiller`, before its ``prepare``) told the
+    inputs' aligned size (its ``size``; None for photos alone): a donor bank is read at that size.
+    A filler with a frame of its own (a model) keeps its frame."""
+    filler.size = inputs_size(inputs, None)
+    return filler
 
 
 @dataclass

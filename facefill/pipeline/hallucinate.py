@@ -38,7 +38,7 @@ from facefill.fill.model import default_model_path, load_model
 from facefill.fill.registry import make_filler
 from facefill.mask.compose import compose
 from facefill.options import METHODS, HallucinateOptions, parse_shard
-from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, input_kind, inputs_size, paths_note
+from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, input_kind, inputs_size, paths_note, sized
 from facefill.pipeline.outputs import Write, file_digest, update_records
 from facefill.pipeline.runner import Folders, Job, Plan, default_threads, run_folder
 
@@ -72,7 +72,7 @@ def hallucinate_folder(
         raise ValueError(f"the filler is {filler.name!r}, the options say --method {opts.method}")
     jobs: list[HallucinateJob] = []
     def make_job(plan: Plan) -> Job:  # the paths are checked first: a donor index is built only after that
-        jobs.append(HallucinateJob(plan, filler.prepare(device), opts))
+        jobs.append(HallucinateJob(plan, sized(filler, plan.inputs).prepare(device), opts))
         return jobs[0].job()
 
     report, _ = run_folder(hallucinate_paths(src, dst, opts, filler), make_job, opts.overwrite, opts.shard, progress,
@@ -94,7 +94,7 @@ class HallucinateJob:
 
     def __init__(self, plan: Plan, filler: ContextFiller, opts: HallucinateOptions) -> None:
         self.plan, self.filler, self.opts, self.variants = plan, filler, opts, filler.variants
-        self.align = filler.frame or AlignConfig(size=inputs_size(plan.inputs))
+        self.align = filler.frame or AlignConfig(size=filler.size or inputs_size(plan.inputs))
         self.read = FaceReader(plan.outputs, plan.key, self.align, opts.mask_config(filler.mask), opts.raw,
                                opts.mask_from_landmarks, filler.landmarks, opts.real_dir, str(filler.device))
         self.rows = set(plan.inputs[:opts.grid_max]) if opts.grid is not None else set()

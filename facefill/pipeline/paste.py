@@ -50,8 +50,8 @@ from facefill.pipeline.runner import Folders, Job, Plan, default_threads, run_fo
 
 @dataclass(frozen=True)
 class PasteOptions(Batch):
-    """``paste``: ``feather``: the soft edge between the new context and the photo, in aligned-crop
-    pixels (0: a hard edge); ``aligned_dir``: where sidecars and masks of masked inputs are
+    """``paste``: ``feather``: the soft edge between the new context and the photo, in pixels of a
+    128 px crop, scaled with each crop's size (0: a hard edge); ``aligned_dir``: where sidecars and masks of masked inputs are
     (default: the folder ``hallucinate`` read)."""
 
     batch_size: int = 4  # photos in memory at once (full-size decodes, not crops)

@@ -10,7 +10,9 @@ from facefill.donor.settings import DonorSettings
 
 
 class Bank:
-    """The two arrays choose reads, as a donor source holds them."""
+    """The two arrays choose reads, as a donor source holds them (aligned at 128 px)."""
+
+    size = 128
 
     def __init__(self, descriptors, signature):
         self.descriptors, self.signature = descriptors, signature
