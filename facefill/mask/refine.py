@@ -12,7 +12,12 @@ are taken out here, and nothing else:
 * **hair and hats**: band pixels above the nose's base whose colour is far from the skin (a
   Gaussian in Lab fitted to the cheeks and nose, Mahalanobis distance above ``colour``), and
   which reach the hull's edge (hair and brims come from outside the face). Below the nose the
-  colour test is off, so a beard or moustache always stays;
+  colour test is off, so a beard or moustache stays (but for its outermost px along the jaw:
+  the jaw's rim below);
+* **the jaw's rim**: the hull's outermost ``jaw`` px (3 px of a 128 px crop) along the jaw and
+  chin (landmarks 2-14) always go, whatever their colour (:func:`jaw_rim`): there the photo holds
+  the jaw's shadow line, a collar's edge or the photo's own edge, a dark or pale rim against
+  another person's neck (issue 31);
 * **clean-up**: both maps are opened over the whole image (a thin line - a glasses arm, a strand,
   a wrinkle - is not removed; a background or hair area outside the hull keeps its extension
   into the band), removed components under ``min_area`` px are dropped, the kept region is smoothed (a Gaussian of
@@ -45,7 +50,8 @@ class RefineSettings:
     probability under which a band pixel is background. ``colour``: Mahalanobis distance in Lab
     from the skin above which a band pixel above the nose is hair or a hat (0: off).
     ``open``: radius of the opening of the removed pixels. ``min_area``: smallest removed
-    component kept. ``smooth``: Gaussian sigma of the final edge."""
+    component kept. ``smooth``: Gaussian sigma of the final edge. ``jaw``: how far (px) the
+    kept region is pulled in along the jaw and chin (:func:`jaw_rim`; 0: not at all)."""
 
     core: float = 0.2
     background: float = 0.5
@@ -53,6 +59,7 @@ class RefineSettings:
     open: int = 2
     min_area: int = 12
     smooth: float = 1.5
+    jaw: float = 3.0
 
 
 @lru_cache(maxsize=1)
@@ -124,6 +131,23 @@ def skin_distance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return np.sqrt(d2).reshape(shape).astype(np.float32)
 
 
+def jaw_rim(hull: np.ndarray, landmarks: np.ndarray, px: float) -> np.ndarray:
+    """``(H, W)`` bool: the hull's outermost ``px`` pixels along the jaw and chin (the hull's
+    edge within ``px + 2`` px of the jaw line through landmarks 2-14). There the photo's own
+    pixels are the jaw's shadow line, a collar's edge or the photo's edge, which would stand as a
+    dark or pale rim against another person's neck (issue 31); a donor's own jaw and neck, warped
+    to these landmarks, take their place."""
+    if px <= 0:
+        return np.zeros(hull.shape, bool)
+    lm = np.asarray(landmarks, np.float64).reshape(68, 2)
+    depth = cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 5)  # 1 on the hull's outermost pixels
+    zone = np.zeros(hull.shape, np.uint8)
+    r = int(np.ceil(px)) + 2
+    cv2.polylines(zone, [np.round(lm[2:15] * 16).astype(np.int32)], False, 1, thickness=2 * r + 1,
+                  lineType=cv2.LINE_8, shift=4)
+    return hull & (depth <= px) & (zone > 0)
+
+
 def _touching(removed: np.ndarray, hull: np.ndarray, min_area: int) -> np.ndarray:
     """The components of ``removed`` (uint8) of at least ``min_area`` px that reach the hull's edge."""
     edge = hull & ~cv2.erode(hull.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -179,6 +203,7 @@ def refine_face_mask(image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray,
         other |= upper & (skin_distance(image, lm) > settings.colour)
     other = cv2.morphologyEx(other.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
     removed = _touching((band & other).astype(np.uint8), hull, round(settings.min_area * scale * scale))
+    removed |= jaw_rim(hull, lm, settings.jaw * scale) & ~core
     if not removed.any():
         return hull.astype(np.uint8) * 255
     soft = cv2.GaussianBlur((hull & ~removed).astype(np.float32), (0, 0), settings.smooth * scale)
