@@ -56,6 +56,26 @@ def name_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") >> 1
 
 
+def as_donors_are(images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, unmasked: list | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the descriptor sees of each query, ``(images, landmarks, masks)`` for
+    :func:`facefill.donor.describe.describe`: where the query's unmasked aligned crop is there
+    (``unmasked[i]``, ``(S, S, 3) uint8``), that crop under the plain landmark hull, exactly as
+    every donor is described (:func:`facefill.donor.index.describe_batch`), so that a copy of the
+    query in the bank is found (descriptor distance ~0, under ``duplicate``) whatever region the
+    query is masked with; else (a ``facefill mask`` output) its masked face under its own mask.
+    (Described under the refined region, which drops the jaw's rim, a query was 0.23 from its own
+    copy, close to the 0.25 at which a donor counts as the query itself.)"""
+    from facefill.mask.region import face_mask
+
+    if unmasked is None or all(u is None for u in unmasked):
+        return images, landmarks, masks
+    size = images.shape[1]
+    imgs = np.stack([u if u is not None else im for u, im in zip(unmasked, images)])
+    hull = np.stack([face_mask(lm, size) if u is not None else m for u, lm, m in zip(unmasked, landmarks, masks)])
+    return imgs, landmarks, hull.astype(np.float32)
+
+
 @dataclass
 class DonorResult:
     """One batch's donor context (:meth:`DonorHallucinator.run`): ``out`` ``(B, K, S, S, 3)
@@ -147,7 +167,7 @@ class DonorHallucinator:
         ``landmarks (B, 68, 2)`` (-1 rows: no donors; ``full`` also returns the reasons, the
         queries' gender and age, the picks' costs and descriptor distances). ``unmasked``: per face
         its unmasked aligned crop or None (for gender and age); ``names``: the inputs' names, for pins."""
-        desc = describe(images, landmarks, masks, self.embedder)
+        desc = describe(*as_donors_are(images, masks, landmarks, unmasked), self.embedder)
         p_male, age = self.gender_age(images, masks, landmarks, unmasked)
         cost = costs(self.source, desc, landmarks, face_stats(images, masks), self.settings, (p_male, age), self.allowed)
         pins = None
