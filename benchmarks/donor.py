@@ -278,13 +278,13 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
     rows.append({"step": f"base bank described ({len(base)} real faces)", "donors": len(base), "seconds": round(build_s, 1),
                  "cpu_s": cpu[-1], "read": len(base) if not base.cached else 0})
     big = work / f"bank_x{scale}"
-    if not big.exists():
-        big.mkdir()
-        for c in range(-(-scale // len(base))):
-            for n in base.names[:scale - c * len(base)]:
-                for part in bank.glob(Path(n).stem + ".*"):
-                    (big / f"c{c:03d}_{part.name}").symlink_to(part.resolve())
-        _fabricated_cache(base, big, cache, size, _jitter_spread(base, bank, work, cache))
+    shutil.rmtree(big, ignore_errors=True)  # made anew: a rerun's added donors must be new files
+    big.mkdir()
+    for c in range(-(-scale // len(base))):
+        for n in base.names[:scale - c * len(base)]:
+            for part in bank.glob(Path(n).stem + ".*"):
+                (big / f"c{c:03d}_{part.name}").symlink_to(part.resolve())
+    _fabricated_cache(base, big, cache, size, _jitter_spread(base, bank, work, cache))
     state = bank_state(big, size, cache)
     fresh = [timed(lambda: load_index(big, cache=cache)) for _ in range(3)]  # the median of 3
     index, fresh_s = fresh[0][0], float(np.median([t for _, t in fresh]))
