@@ -1,11 +1,10 @@
 """``hallucinate`` over a folder: faces in, full images out.
 
 Every input file takes its own path (:mod:`facefill.pipeline.face_inputs`: masked by ``facefill
-mask``, an aligned crop masked on the fly, or a photo aligned and masked on the fly, with the
-crop's sidecar ``<name>.json``, ``<name>.valid.png`` and ``<name>.mask.png`` written beside its
-output for ``evaluate --masks`` and ``replace-bg``). Outputs mirror the input tree as
-``<name>.png`` (``<name>_v0.png`` .. with several variants; a filler with a ``record`` also lists
-what made each output in ``OUT/<record>``, e.g. ``donors.tsv``).
+mask``, an aligned crop masked on the fly (its ``<name>.mask.png`` written beside the output), or
+a photo aligned and masked on the fly (also the crop's ``<name>.json`` and ``<name>.valid.png``),
+for ``paste``, ``evaluate --masks`` and ``replace-bg``). Outputs mirror the input tree as
+``<name>.png`` (``<name>_v0.png`` .. with several variants; a filler's ``record`` lists what made each in ``OUT/<record>``).
 
 The context is filled by a :class:`facefill.fill.base.ContextFiller` (the registry's
 :mod:`facefill.fill.registry`, or one given ready) from the generator input rebuilt from image
@@ -29,7 +28,7 @@ import torch
 from facefill.align.sidecar import write_companions
 from facefill.config import AlignConfig
 from facefill.data.batch import BatchReport, Progress
-from facefill.data.io import read_image, write_image
+from facefill.data.io import MASK_SUFFIX, companion_path, read_image, write_image
 from facefill.data.sheet import write_comparison_sheet
 from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy, to_uint8
 from facefill.errors import FacefillError
@@ -187,6 +186,8 @@ class HallucinateJob:
         for k, (name, image) in enumerate(zip(names, images)):  # in order: the marker (the last variant) is written last
             if face.kind == "raw":  # companions before the image, which marks the face done
                 files += write_companions(name, face.sidecar, face.face.valid, face.mask)
+            elif face.kind == "aligned":  # the mask drawn on the fly (maybe refined): paste and evaluate read it
+                files.append(write_image(companion_path(name, MASK_SUFFIX), (face.mask > 0.5).astype(np.uint8) * 255))
             files.append(write_image(name, image))
             if result.get("records"):  # "what made it" for OUT/<filler.record>
                 self.records[name] = {"output": name.relative_to(self.plan.dst).as_posix(), **result["records"][k]}

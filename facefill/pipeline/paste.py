@@ -11,12 +11,12 @@ variants ``<name>_v<k>.png`` give ``FINAL/<name>_v<k>.png``, one photo per varia
 Where each output's files are found (the sidecar with the matrix, the face mask, the validity map):
 
 1. beside the output (``<name>.json``, ``<name>.mask.png``, ``<name>.valid.png``): ``hallucinate``
-   wrote them there when it aligned raw photos on the fly (a donor variant has its own);
+   wrote them there when it aligned raw photos on the fly, and the mask when it masked an aligned
+   crop on the fly (the refined region of the donor path; a donor variant has its own);
 2. otherwise in ``aligned`` (default: the folder ``hallucinate`` read, from ``out``'s run record),
    at the output's relative path with any ``_v<k>`` dropped: the ``facefill mask`` (or ``align``)
-   folder of masked inputs. An aligned crop that hallucinate masked on the fly has no mask file:
-   its mask is drawn again from the sidecar's landmarks with the run's mask settings
-   (:func:`landmark_mask`). The validity map is also computed from the matrix and the photo's
+   folder of masked inputs. An aligned crop's output without a mask file (an older run) gets its
+   mask drawn again from the sidecar's landmarks with the run's mask settings (:func:`landmark_mask`). The validity map is also computed from the matrix and the photo's
    size, so padding is never pasted even where no ``.valid.png`` is found.
 
 Checks, each failing one input only: the photo must be the one the sidecar was made from (its

@@ -90,7 +90,8 @@ def test_mask_from_landmarks_on_aligned_photos(aligned_faces, tmp_path, tiny_mod
     G, cfg = load_model(tiny_model)
     opts = HallucinateOptions(mask_from_landmarks=True, grid=tmp_path / "g.png", feather=0)
     report = hallucinate_folder(aligned_faces, tmp_path / "o", opts, filler=ModelFill(G=G, cfg=cfg))
-    assert len(report.written) == 5
+    assert len(report.done) == 5 and sorted(p.name for p in report.written if p.name.endswith(".mask.png")) == sorted(
+        p.name.replace(".png", ".mask.png") for p in report.done)  # each output and the mask it was made with
     sheet = read_image(tmp_path / "g.png")
     real = read_image(sorted(aligned_faces.glob("*.png"))[0])
     assert np.array_equal(sheet[:128, 256:], real)  # third column: the real photo

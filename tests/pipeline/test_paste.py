@@ -178,22 +178,54 @@ def test_resume_and_shards(run, tmp_path):
         assert np.array_equal(read_image(tmp_path / "sharded" / f"{name}.png"), read_image(run / "final" / f"{name}.png"))
 
 
-def test_aligned_crops_masked_on_the_fly_get_their_mask_drawn_again(tmp_path, aligned_faces):
-    """hallucinate over an align folder masks each crop on the fly and writes no mask: paste
-    draws it again from the sidecar's landmarks, as hallucinate did, and keeps the photo's face."""
+def test_aligned_crops_masked_on_the_fly_leave_their_mask_and_older_runs_get_it_drawn_again(tmp_path, aligned_faces):
+    """hallucinate over an align folder masks each crop on the fly and writes that mask beside
+    each output; paste keeps the photo's face over it. An output without one (an older run) gets
+    it drawn again from the sidecar's landmarks, as hallucinate drew it."""
     from facefill.mask.region import face_mask
 
     report = hallucinate_folder(aligned_faces, tmp_path / "out", HallucinateOptions(method="mean"))
-    assert len(report.done) == 5 and not list((tmp_path / "out").glob("*.mask.png"))
-    report = paste_folder(tmp_path / "out", DATA, tmp_path / "final")
-    assert not report.failed and len(report.written) == 5
+    assert len(report.done) == 5 and len(list((tmp_path / "out").glob("*.mask.png"))) == 5
     side = json.loads((aligned_faces / "biden.json").read_text())
     mask = (face_mask(np.asarray(side["landmarks"]), 128) >= 0.5).astype(np.float32)
-    # the same region in the hallucinate output is the aligned crop's own pixels (the mask hallucinate used)
-    crop, out = read_image(aligned_faces / "biden.png"), read_image(tmp_path / "out" / "biden.png")
-    assert np.array_equal(out[mask > 0], crop[mask > 0])
+    assert np.array_equal(read_mask(tmp_path / "out" / "biden.mask.png", (128, 128)), mask)
+    for written in (True, False):
+        if not written:
+            for m in (tmp_path / "out").glob("*.mask.png"):
+                m.unlink()
+        final_dir = tmp_path / f"final_{written}"
+        report = paste_folder(tmp_path / "out", DATA, final_dir)
+        assert not report.failed and len(report.written) == 5
+        # the same region in the hallucinate output is the aligned crop's own pixels (the mask hallucinate used)
+        crop, out = read_image(aligned_faces / "biden.png"), read_image(tmp_path / "out" / "biden.png")
+        assert np.array_equal(out[mask > 0], crop[mask > 0])
+        photo, final = read_image(DATA / "biden.jpg"), read_image(final_dir / "biden.png")
+        face = cv2.erode((_warp_back(mask, side["matrix"], photo.shape[:2]) > 0.5).astype(np.uint8),
+                         np.ones((3, 3), np.uint8)) > 0
+        assert face.sum() > 2000 and np.array_equal(final[face], photo[face])
+        assert not np.array_equal(final, photo)
+
+
+def test_a_refined_region_s_paste_keeps_the_new_context_where_the_hull_would_keep_the_photo(tmp_path, aligned_faces,
+                                                                                            donor_bank, monkeypatch):
+    """The donor path masks aligned crops with the refined region, which drops the jaw's outer
+    pixels (and background or hair in the hull's band): paste must keep the photo's pixels over
+    that region only. Redrawn as the hull, the photo's own jaw rim came back against the donor's neck."""
+    from facefill.mask.region import face_mask
+
+    monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    report = hallucinate_folder(aligned_faces, out, HallucinateOptions(method="donor", donors=donor_bank))
+    assert (out / "biden.png").is_file(), report.failed
+    side = json.loads((aligned_faces / "biden.json").read_text())
+    hull = face_mask(np.asarray(side["landmarks"]), 128) >= 0.5
+    refined = read_mask(out / "biden.mask.png", (128, 128)) > 0.5
+    assert (hull & ~refined).sum() > 50 and not (refined & ~hull).any()
+    paste_folder(out, DATA, tmp_path / "final")  # astronaut failed in hallucinate (no woman donor), so fails here
     photo, final = read_image(DATA / "biden.jpg"), read_image(tmp_path / "final" / "biden.png")
-    face = cv2.erode((_warp_back(mask, side["matrix"], photo.shape[:2]) > 0.5).astype(np.uint8),
+    kept = cv2.erode((_warp_back(refined.astype(np.float32), side["matrix"], photo.shape[:2]) > 0.5).astype(np.uint8),
                      np.ones((3, 3), np.uint8)) > 0
-    assert face.sum() > 2000 and np.array_equal(final[face], photo[face])
-    assert not np.array_equal(final, photo)
+    dropped = cv2.erode((_warp_back((hull & ~refined).astype(np.float32), side["matrix"], photo.shape[:2]) > 0.5
+                         ).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert np.array_equal(final[kept], photo[kept]) and dropped.sum() > 20
+    assert np.abs(final[dropped].astype(int) - photo[dropped]).mean() > 3  # the donor's context, not the photo's
