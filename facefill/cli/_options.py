@@ -62,8 +62,11 @@ def shard() -> str:
                              "array jobs; shards cover every file exactly once and share the output folder's run record.")
 
 
-def check_tasks(dask: str | None, tasks: int | None) -> None:
-    """``--tasks`` means nothing without ``--dask``: refuse it (exit 2) rather than ignore it."""
+def check_tasks(dask: str | None, tasks: int | None, shard: str | None = None) -> None:
+    """``--tasks`` means nothing without ``--dask``, and ``--shard`` nothing with it: refuse them
+    (exit 2) rather than ignore them."""
+    if shard is not None and dask is not None:
+        raise typer.BadParameter("--dask splits the folder into --tasks shards itself; drop --shard", param_hint="--shard")
     if tasks is not None and dask is None:
         raise typer.BadParameter("needs --dask ADDRESS|local:N (without it the folder runs in this process; "
                                  "for a Slurm array use --shard I/N)", param_hint="--tasks")

@@ -50,9 +50,7 @@ def align(
     if size is not None:
         cfg = replace(cfg, size=size)
 
-    opt.check_tasks(dask, tasks)
-    if dask is not None and shard is not None:
-        raise typer.BadParameter("--dask splits the folder into --tasks shards itself; drop --shard", param_hint="--shard")
+    opt.check_tasks(dask, tasks, shard)
     if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
         from facefill.cli._distribute import distribute
 

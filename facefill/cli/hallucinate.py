@@ -95,7 +95,7 @@ def hallucinate(
     if real_dir is not None and not real_dir.is_dir():
         raise FacefillError(f"--real-dir {real_dir} is not a folder")
 
-    opt.check_tasks(dask, tasks)
+    opt.check_tasks(dask, tasks, shard)
     if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
         from facefill.cli._distribute import distribute
 

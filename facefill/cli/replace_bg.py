@@ -56,7 +56,7 @@ def replace_bg(
     if not background.exists():
         raise FacefillError(f"--background {background} does not exist; give an image or a folder of images")
 
-    opt.check_tasks(dask, tasks)
+    opt.check_tasks(dask, tasks, shard)
     if dask is not None:  # each task one shard on a Dask cluster (docs/distributed.md)
         from facefill.cli._distribute import distribute
 
