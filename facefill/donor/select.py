@@ -203,9 +203,6 @@ def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds:
     and bank give the same choice)."""
     k = settings.variants
     pins = pins or [None] * len(cost)
-    # Variants should differ in colour (hair colour, clothes, background), not in the outline of
-    # the head: a different outline is how a man's short crop or a woman's long hair gets in.
-    sig = index.signature.reshape(len(index), 64, 3)[..., 1:].reshape(len(index), -1)
     out = np.full((len(cost), k), -1, np.int64)
     why: list[str | None] = [None] * len(cost)
     for q in range(len(cost)):
@@ -222,16 +219,20 @@ def choose(index: DonorSource, cost: np.ndarray, settings: DonorSettings, seeds:
             why[q] = (f"the donor bank has {len(cand)} usable donors for this face (needs {k}: --variants): the others "
                       "are copies of it, of the other gender, excluded or duplicates of each other")
             continue
-        out[q] = _variants(index, cost[q], cand, sig, settings, seeds[q])
+        out[q] = _variants(index, cost[q], cand, settings, seeds[q])
     return out, why
 
 
-def _variants(index: DonorSource, cost: np.ndarray, cand: np.ndarray, sig: np.ndarray, settings: DonorSettings,
-              seed: int) -> list[int]:
+def _variants(index: DonorSource, cost: np.ndarray, cand: np.ndarray, settings: DonorSettings, seed: int) -> list[int]:
     """``settings.variants`` donors from ``cand`` (cheapest or pinned first): see :func:`choose`."""
     chosen = [int(cand[0])]
     if settings.variants == 1:
         return chosen
+    # Variants should differ in colour (hair colour, clothes, background), not in the outline of
+    # the head: a different outline is how a man's short crop or a woman's long hair gets in.
+    # Only the candidates' rows are read (the whole bank's would be copied for every batch).
+    sig = np.asarray(index.signature[cand]).reshape(len(cand), 64, 3)[..., 1:].reshape(len(cand), -1)
+    picked = [0]  # positions in cand of the chosen donors
     rng = np.random.default_rng([settings.seed, seed])
     gumbel = rng.gumbel(size=len(cand))
     # Variants also stay near the best donor in descriptor space: the best donor agrees with
@@ -241,8 +242,9 @@ def _variants(index: DonorSource, cost: np.ndarray, cand: np.ndarray, sig: np.nd
     c = c + settings.anchor * np.linalg.norm(index.descriptors[cand] - index.descriptors[cand[0]], axis=1)
     spread = max(float(c[-1] - c[0]), 1e-6)
     for _ in range(1, settings.variants):
-        far = np.min(np.linalg.norm(sig[cand][:, None] - sig[chosen][None], axis=-1), 1)
+        far = np.min(np.linalg.norm(sig[:, None] - sig[picked][None], axis=-1), 1)
         score = -(c - c[0]) / spread + settings.diversity * far / (far.max() + 1e-6) + 0.3 * gumbel
         score[np.isin(cand, chosen)] = -np.inf
-        chosen.append(int(cand[int(np.argmax(score))]))
+        picked.append(int(np.argmax(score)))
+        chosen.append(int(cand[picked[-1]]))
     return chosen
