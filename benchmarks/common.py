@@ -50,6 +50,41 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+#: the highest step peak read before a reset (a reset also lowers ``ru_maxrss``)
+_PEAK_BEFORE_RESET = [0.0]
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak for :func:`step_peak_rss_mb`: Linux resets the process's resident high-water
+    mark (VmHWM, and with it ``ru_maxrss``) to its present size when 5 is written to
+    ``/proc/self/clear_refs``; the peak so far is kept for :func:`process_peak_rss_mb`. False where
+    that cannot be done (then the step's peak is the process's peak so far)."""
+    _PEAK_BEFORE_RESET[0] = max(_PEAK_BEFORE_RESET[0], step_peak_rss_mb())
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def process_peak_rss_mb() -> float:
+    """The process's peak resident memory since it started, MiB, across :func:`reset_peak_rss`."""
+    return max(_PEAK_BEFORE_RESET[0], step_peak_rss_mb())
+
+
+def step_peak_rss_mb() -> float:
+    """The resident high-water mark since :func:`reset_peak_rss` (VmHWM), MiB; where there is no
+    ``/proc``, the process's peak (``ru_maxrss``). It counts what the process already held when the
+    step began, memory-mapped pages it touched included."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def write(name: str, rows: list[dict], columns: list[str]) -> str:
     """Write results/<name>.json and .md; return the Markdown table."""
     RESULTS.mkdir(exist_ok=True)

@@ -29,7 +29,8 @@ described for the purpose), so that choice sees N different donors, not 58 copie
 (``--bank-real``: N synthetic donor files written and described for real instead); A
 synthetic donors (base faces flipped, shifted and colour-jittered) added and indexed, counting
 the files read; donor choice in ms per
-face at each size; peak memory; ``hallucinate --method donor`` end to end (warm, the validation
+face at each size; peak resident memory per step (its high-water mark reset before it; the
+real bank's describe is `facefill bank index` in a process of its own) and of the whole process; ``hallucinate --method donor`` end to end (warm, the validation
 faces masked on the fly) with the base bank and with the scaled one. ``--work DIR`` keeps the banks and the cache for a rerun. Writes
 benchmarks/results/donor.{json,md} for the methods (``--methods`` with no
 names skips them). Contact sheets: tools/donor_sheet.py.
@@ -50,7 +51,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import device_name, write  # noqa: E402
+from common import device_name, process_peak_rss_mb, reset_peak_rss, step_peak_rss_mb, write  # noqa: E402
 
 
 def link_subset(src: Path, dst: Path, names: list[str]) -> None:
@@ -265,20 +266,27 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
     ``real`` a bank of ``scale`` synthetic donors (:func:`_jittered` files) described for real;
     ``add`` synthetic donors added and indexed, counting the files read; donor choice in ms per
     face at each size; peak memory."""
+    import gc
+    import os
+    import subprocess
+
     from facefill.donor.index import bank_state, load_index
 
-    cache = work / "cache"
-    rows, cpu = [], []
+    cache = _cache(work)
+    rows, cpu, peak = [], [], []
 
     def timed(f):
+        gc.collect()
+        reset_peak_rss()
         t0, c0 = time.perf_counter(), time.process_time()
         out = f()
         cpu.append(round(time.process_time() - c0, 2))
+        peak.append(round(step_peak_rss_mb()))
         return out, time.perf_counter() - t0
 
     base, build_s = timed(lambda: load_index(bank, cache=cache))
     rows.append({"step": f"base bank described ({len(base)} real faces)", "donors": len(base), "seconds": round(build_s, 1),
-                 "cpu_s": cpu[-1], "read": len(base) if not base.cached else 0})
+                 "cpu_s": cpu[-1], "read": len(base) if not base.cached else 0, "step_peak_rss_mb": peak[-1]})
     big = work / f"bank_x{scale}"
     shutil.rmtree(big, ignore_errors=True)  # made anew: a rerun's added donors must be new files
     big.mkdir()
@@ -288,9 +296,16 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
         for k in range(scale):
             _jittered(bank / base.names[k % len(base)], big, f"s{k:05d}", rng)
         made_s = time.perf_counter() - t0
-        built, built_s = timed(lambda: load_index(big, cache=cache))
-        rows.append({"step": f"{scale} synthetic donors written ({made_s:.0f} s) and described", "donors": len(built),
-                     "seconds": round(built_s, 1), "cpu_s": cpu[-1], "read": scale})
+        # described as a user does it, `facefill bank index` in a process of its own: its peak is
+        # that process's alone, not this one's (which holds the other banks' indexes)
+        t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-m", "facefill", "bank", "index", str(big), "--device", "cpu", "-q"], check=True,
+                       env={**os.environ, "FACEFILL_CACHE": str(cache.parent), "OMP_NUM_THREADS": str(torch.get_num_threads())})
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rows.append({"step": f"{scale} synthetic donors written ({made_s:.0f} s) and described (`facefill bank index`, "
+                             "its own process)", "donors": scale, "seconds": round(time.perf_counter() - t0, 1),
+                     "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2), "read": scale,
+                     "step_peak_rss_mb": round(after.ru_maxrss / 1024)})
     else:
         for c in range(-(-scale // len(base))):
             for n in base.names[:scale - c * len(base)]:
@@ -301,20 +316,32 @@ def _bank_scale_rows(bank: Path, work: Path, scale: int, add: int, size: int = 1
     fresh = [timed(lambda: load_index(big, cache=cache)) for _ in range(3)]  # the median of 3
     index, fresh_s = fresh[0][0], float(np.median([t for _, t in fresh]))
     assert index.cached and state.fresh, state.describe()
-    rows.append({"step": "unchanged bank recognised (list, stat, checks, memory-map; median of 3)", "donors": len(index),
-                 "seconds": round(fresh_s, 2), "cpu_s": float(np.median(cpu[-3:])), "read": 0, **_choice_ms(index)})
+    row = {"step": "unchanged bank recognised (list, stat, checks, memory-map; median of 3), then donor choice",
+           "donors": len(index), "seconds": round(fresh_s, 2), "cpu_s": float(np.median(cpu[-3:])), "read": 0}
+    del fresh
+    choice, _ = timed(lambda: _choice_ms(index))
+    rows.append({**row, **choice, "step_peak_rss_mb": max(peak[-4:])})
     rng = np.random.default_rng(1)
     for k in range(add):
         _jittered(bank / base.names[k % len(base)], big, f"j{k:05d}", rng)
     seen = []
     grown, add_s = timed(lambda: load_index(big, cache=cache, progress=lambda d, t, n: seen.append(n)))
-    same = [grown.names.index(n) for n in index.names]
+    where = {n: i for i, n in enumerate(grown.names)}
+    same = [where[n] for n in index.names]
     assert np.array_equal(np.asarray(grown.descriptors)[same], np.asarray(index.descriptors)), "kept rows changed"
-    rows.append({"step": f"{add} synthetic donors added and indexed", "donors": len(grown), "seconds": round(add_s, 1),
-                 "cpu_s": cpu[-1], "read": len(seen), **_choice_ms(grown)})
+    del index, state
+    row = {"step": f"{add} synthetic donors added and indexed, then donor choice", "donors": len(grown),
+           "seconds": round(add_s, 1), "cpu_s": cpu[-1], "read": len(seen)}
+    choice, _ = timed(lambda: _choice_ms(grown))
+    rows.append({**row, **choice, "step_peak_rss_mb": max(peak[-2:])})
     for r in rows:
-        r.update(peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), device=device_name("cpu"))
+        r.update(peak_rss_mb=round(process_peak_rss_mb()), device=device_name("cpu"))
     return rows
+
+
+def _cache(work: Path) -> Path:
+    """The donor-index cache of a benchmark run (``$FACEFILL_CACHE/donors`` for a child process)."""
+    return work / "cache" / "donors"
 
 
 def _end_to_end_rows(queries: Path, banks: list[Path], work: Path) -> list[dict]:
@@ -327,9 +354,14 @@ def _end_to_end_rows(queries: Path, banks: list[Path], work: Path) -> list[dict]
     from facefill.options import HallucinateOptions
     from facefill.pipeline.hallucinate import hallucinate_folder
 
+    import gc
+
     rows = []
     for bank in banks:
-        filler = DonorFill(hallucinator=DonorHallucinator(load_index(bank, cache=work / "cache"), DonorSettings()))
+        filler = None
+        gc.collect()  # the last bank's filler and its mapped index let go before this one's peak starts
+        reset_peak_rss()
+        filler = DonorFill(hallucinator=DonorHallucinator(load_index(bank, cache=_cache(work)), DonorSettings()))
         filler.prepare("cpu")
         opts = HallucinateOptions(method="donor", donors=bank)
         out = work / "e2e"
@@ -341,10 +373,10 @@ def _end_to_end_rows(queries: Path, banks: list[Path], work: Path) -> list[dict]
         n = len(report.done)
         rows.append({"step": f"hallucinate end to end, {n} faces, warm", "donors": len(filler.hallucinator.source),
                      "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "faces_per_s": round(n / wall, 1),
-                     "cpu_ms_per_face": round(1000 * cpu / n, 1)})
+                     "cpu_ms_per_face": round(1000 * cpu / n, 1), "step_peak_rss_mb": round(step_peak_rss_mb())})
     for r in rows:
         r.update(vs_first_bank=round(r["faces_per_s"] / rows[0]["faces_per_s"], 2), device=device_name("cpu"),
-                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+                 peak_rss_mb=round(process_peak_rss_mb()))
     return rows
 
 
@@ -404,7 +436,7 @@ def main() -> None:
             print(json.dumps(r), flush=True)
         print(write("donor_bank", bank_rows, ["device", "step", "donors", "seconds", "cpu_s", "read", "choice_ms_per_face",
                                               "choice_cpu_ms_per_face", "faces_per_s", "cpu_ms_per_face", "vs_first_bank",
-                                              "peak_rss_mb"]))
+                                              "step_peak_rss_mb", "peak_rss_mb"]))
     rows = [] if not args.methods else _methods(args, work)
     for r in rows:
         r["device"] = device_name("cpu")
