@@ -17,6 +17,29 @@ torch.set_num_threads(2)
 DATA = Path(__file__).parent / "data"
 
 
+def random_image_folders(root: Path, n: int = 3, size: int = 32, seed: int = 0) -> tuple[str, str]:
+    """Two folders ``root/gen`` and ``root/real`` of ``n`` random ``size`` px images with the same
+    names (``0.png`` ...): inputs for evaluate's command line, whose checks come before any metric."""
+    rng = np.random.default_rng(seed)
+    for name in ("gen", "real"):
+        (root / name).mkdir()
+        for i in range(n):
+            cv2.imwrite(str(root / name / f"{i}.png"), rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    return str(root / "gen"), str(root / "real")
+
+
+@pytest.fixture
+def random_folders(tmp_path):
+    """``make(n=3, size=32) -> (gen, real)``: :func:`random_image_folders` under ``tmp_path``."""
+    return lambda n=3, size=32: random_image_folders(tmp_path, n, size)
+
+
+@pytest.fixture
+def image_folders(random_folders) -> tuple[str, str]:
+    """:func:`random_image_folders` of 3 random 32 px images."""
+    return random_folders()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     random.seed(0)

@@ -16,17 +16,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def pair(tmp_path):
+def pair(image_folders):
     """Two folders of 3 random 32 px images with the same names."""
-    rng = np.random.default_rng(0)
-    dirs = []
-    for name in ("gen", "real"):
-        d = tmp_path / name
-        d.mkdir()
-        for i in range(3):
-            cv2.imwrite(str(d / f"{i}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        dirs.append(str(d))
-    return dirs
+    return list(image_folders)
 
 
 @pytest.mark.parametrize("order", ["metrics first", "metrics last", "repeated -m", "comma list", "equals"])

@@ -186,17 +186,9 @@ def test_a_run_files_record_not_utf8_is_read(faces_copy, tmp_path):
 # ------------------------------------------------------------------ item 11: true lines, not misleading ones
 
 @pytest.fixture
-def pair(tmp_path):
-    """Two folders of 3 random 32 px images with the same names (as tests/cli/test_evaluate.py)."""
-    import cv2
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    for name in ("gen", "real"):
-        (tmp_path / name).mkdir()
-        for i in range(3):
-            cv2.imwrite(str(tmp_path / name / f"{i}.png"), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    return str(tmp_path / "gen"), str(tmp_path / "real")
+def pair(image_folders):
+    """Two folders of 3 random 32 px images with the same names (tests/conftest.py)."""
+    return image_folders
 
 
 def _plain_pickle(path):

@@ -143,18 +143,13 @@ def test_evaluate_seam_kid(masked, aligned_faces, tmp_path):
     assert read_mask(masked / "obama.mask.png") is not None
 
 
-def test_cli_seam_kid_without_masks_or_faces_is_one_line(tmp_path):
+def test_cli_seam_kid_without_masks_or_faces_is_one_line(random_folders, tmp_path):
     """Checked before any Inception work: 3 faces are too few; 4 without masks name the fix."""
     from typer.testing import CliRunner
 
     from facefill.cli.app import app
 
-    rng = np.random.default_rng(0)
-    for name in ("gen", "real"):
-        (tmp_path / name).mkdir()
-        for i in range(4):
-            cv2.imwrite(str(tmp_path / name / f"{i}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
-    g, r = str(tmp_path / "gen"), str(tmp_path / "real")
+    g, r = random_folders(n=4, size=64)
     res = CliRunner().invoke(app, ["evaluate", g, r, "-m", "seam-kid"])
     assert res.exit_code == 1 and "--masks MASKED_DIR" in res.output and len(res.output.strip().splitlines()) == 1
     (tmp_path / "gen" / "3.png").unlink()
