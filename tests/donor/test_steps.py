@@ -3,6 +3,7 @@ then in the pipeline: taking colour transfer, sharpness matching or the seam cor
 ``fit_donors`` fails a test here (issue 32 item 4), and the device reaches every step."""
 
 import json
+import math
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ import facefill.donor.composite as composite
 from facefill.donor.cache import FIELDS, INDEX_VERSION, Cached, bank_cache, cache_dir, index_key, read_cache, save_cache
 from facefill.donor.colour import transfer_colour
 from facefill.donor.describe import face_stats, padding_share, signatures
-from facefill.donor.seam import correct_seam, face_distance
+from facefill.donor.seam import _blur, correct_seam, erode, face_distance
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
 from facefill.donor.source import DonorIndex
 from facefill.donor.warp import baked_padding, fill_padding, warp_donors
@@ -219,6 +220,43 @@ def test_correct_seam_meets_the_face_and_keeps_it(pair):
     assert torch.equal(out * m, torch.zeros_like(out))  # never inside the face
     ring = torch.from_numpy((pair["dist"] > 0) & (pair["dist"] <= 2))
     assert float(out[0][:, ring].mean()) > 0.5 * float(pair["query"][0][:, m[0, 0] > 0.5].mean())
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_the_seams_separable_blur_is_kornias_gaussian_blur2d(scale):
+    """The seam's one convolution of numerator and denominator with cached taps equals kornia's
+    gaussian_blur2d (zero borders) of each, the reference it replaces, to 1e-6 at both of its
+    sigmas and kernel sizes (128 px: 1.5 px and 13 taps, 3 px and 27; 256 px: 3 px and 25 taps,
+    6 px and 53). Taps off by their normalisation fail by far; taps of another size (2 fewer)
+    fail too (checked below: kornia's own shorter kernel is more than 2e-6 away)."""
+    torch.manual_seed(1)
+    s = int(128 * scale)
+    rim = (torch.rand(1, 1, s, s) > 0.5).float() * torch.rand(1, 1, s, s)  # trust-weighted, patchy
+    x = torch.cat([(torch.rand(1, 3, s, s) - 0.5) * rim, rim], 1)
+
+    def kornia(k: int, sigma: float) -> torch.Tensor:
+        return torch.cat([gaussian_blur2d(c, (k, k), (sigma, sigma), border_type="constant") for c in (x[:, :3], x[:, 3:])], 1)
+
+    band = 10 * scale
+    for sigma, k in ((1.5 * scale, 2 * math.ceil(4 * 1.5 * scale) + 1), (3.0 * scale, 2 * math.ceil(band + 3 * scale) + 1)):
+        ref, out = kornia(k, sigma), _blur(x, sigma, k)
+        assert out.shape == ref.shape and float((out - ref).abs().max()) <= 1e-6, (sigma, k)
+        assert torch.equal(_blur(x, sigma, k), out)  # the cached taps are not altered by a call
+        assert float((kornia(k - 2, sigma) - ref).abs().max()) > 2e-6, (sigma, k)  # 1e-6 tells the sizes apart
+
+
+def test_erode_is_the_square_max_pool_exactly():
+    """The seam's erosion (minimum of shifted copies) equals -max_pool2d(-m) bit for bit, on binary
+    masks and on any values, the image border not eroding."""
+    torch.manual_seed(2)
+    m = torch.zeros(3, 1, 40, 50)
+    m[0, :, 5:30, 0:20] = 1  # touches the image's left edge
+    m[1] = (torch.rand(1, 40, 50) > 0.3).float()
+    m[2] = torch.randn(1, 40, 50)
+    for px in (0, 1, 2, 4):
+        ref = -torch.nn.functional.max_pool2d(-m, 2 * px + 1, 1, px) if px else m
+        assert torch.equal(erode(m, px), ref), px
+    assert erode(m, 2)[0, 0, 10, 0] == 1  # the image's edge is not an edge of the mask
 
 
 # -- in the pipeline: each step must show in fit_donors' output
