@@ -12,16 +12,20 @@ def distribute(command: str, src: Path, dst: Path, opts, scheduler: str, tasks: 
                device: str = "cpu", **call) -> None:
     """Run ``command`` over ``src`` into ``dst`` on ``scheduler`` (``--dask``) in ``tasks`` shards,
     then print the summary and exit as the command does. ``hallucinate``'s filler is prepared here
-    first, on the CPU (a donor bank's index built and cached under its own bar), before any task
-    starts; ``call``: ``background`` (replace-bg), ``align_config`` and ``overwrite`` (align)."""
+    first, on the CPU (a donor bank's index built and cached under its own bar, at the inputs'
+    aligned size), before any task starts; ``call``: ``background`` (replace-bg), ``align_config`` and ``overwrite`` (align)."""
     from facefill.pipeline.distributed import import_distributed, parse_scheduler, run_distributed
 
     parse_scheduler(scheduler)  # a bad local:N is a usage error before anything is loaded
     import_distributed()
     if command == "hallucinate":
+        from facefill.data.io import list_images
         from facefill.fill.registry import make_filler
+        from facefill.pipeline.face_inputs import sized
 
-        filler = make_filler(opts)
+        # told the inputs' aligned size as one process is: a bank aligned at another size stops
+        # here with one line, before any task (each task would stop on it alone)
+        filler = sized(make_filler(opts), list_images(src))
         run_with_progress(f"preparing --method {opts.method}", lambda progress: filler.prepare("cpu", progress), quiet)
         call["filler"] = filler
     result = run_with_progress(f"{command} (dask tasks)", lambda progress: run_distributed(

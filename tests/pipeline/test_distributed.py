@@ -212,3 +212,19 @@ def test_the_donor_bank_is_indexed_once_by_the_client(client, masked, donor_bank
     assert donors and all("read from the cache" in n for n in donors), donors  # no worker built it again
     single = hallucinate_folder(masked, tmp_path / "one", opts, filler=filler)
     assert len(single.done) == 5 and files(tmp_path / "one") == files(tmp_path / "o")
+
+
+def test_cli_dask_bank_of_another_size_stops_before_any_task(client, aligned_faces_256, donor_bank, tmp_path, monkeypatch):
+    """Inputs aligned at 256 px and a bank aligned at 128, run on the cluster: the one line a single
+    process gives (both sizes, both fixes), from the client before any task ran. Before, every
+    task stopped on it in its worker, with DonorFill's shorter line."""
+    monkeypatch.setenv("FACEFILL_CACHE", str(tmp_path / "cache"))
+    client.wait_for_workers(2, timeout=60)
+    r = runner.invoke(app, ["hallucinate", str(aligned_faces_256), str(tmp_path / "o"), "--method", "donor",
+                            "--donors", str(donor_bank), "--dask", client.scheduler.address, "--tasks", "2"])
+    assert r.exit_code == 1, r.output
+    lines = [line for line in r.output.strip().splitlines() if line.strip()]
+    assert "aligned at 128x128" in r.output and "the inputs are at 256x256" in r.output, r.output
+    assert "--size 256" in r.output and "--size 128" in r.output  # both fixes, as one process says them
+    assert "Traceback" not in r.output and len(lines) == 1, r.output
+    assert "dask tasks" not in r.output and not (tmp_path / "o").exists()  # no task ran, nothing was started
