@@ -54,16 +54,14 @@ def main() -> int:
         picks: dict[str, list[str]] = {}
 
         class Recorder:  # the hallucinator, remembering which donors it used
-            settings, index = donor.settings, donor.index
+            def __getattr__(self, name):  # everything else is the hallucinator's own
+                return getattr(donor, name)
 
-            def summary(self):
-                return donor.summary()
-
-            def __call__(self, images, masks, landmarks, seeds):
-                res, p = donor(images, masks, landmarks, seeds)
-                for s, row in zip(seeds, p):
-                    picks[s] = [donor.index.names[i] for i in row]
-                return res, p
+            def run(self, images, masks, landmarks, seeds, *args, **kwargs):
+                res = donor.run(images, masks, landmarks, seeds, *args, **kwargs)
+                for s, row in zip(seeds, res.picks):
+                    picks[s] = [donor.index.names[i] for i in row if i >= 0]
+                return res
 
         from facefill.donor import name_seed
 
