@@ -48,7 +48,12 @@ def test_detection_on_a_shrunk_copy_finds_the_same_eyes(backend, big_jpeg):
     eyes = _source_eyes(full)
     moved = eyes @ shrunk.matrix[:, :2].T + shrunk.matrix[:, 2]
     assert np.abs(moved - np.array([[51.2, 57.6], [76.8, 57.6]])).max() < 1.0
-    assert np.abs(shrunk.image.astype(int) - full.image.astype(int)).mean() < 8
+    # the same crop up to the landmarks' jitter: compared blurred (sigma 2 px), where a crop moved by
+    # 1 px differs by 4.5 grey levels on average and one moved by 4 px by 15.8. The two detections'
+    # eye distances differ by up to about 2 % with the CPU (dlib's landmarks at 300 px; 2.3 % on an
+    # AMD EPYC machine, 2026-12-07: 6.6 levels blurred, 11.0 unblurred, where 8 unblurred had held)
+    blur = lambda x: cv2.GaussianBlur(x.astype(np.float32), (0, 0), 2)  # noqa: E731
+    assert np.abs(blur(shrunk.image) - blur(full.image)).mean() < 10
 
 
 def test_a_large_jpeg_is_decoded_small_and_described_in_full_photo_pixels(backend, big_jpeg):
