@@ -129,6 +129,10 @@ class SelfieSegmenter:
         self.device = torch.device(device)
         self.chunk = chunk or (8 if self.device.type == "cpu" else 64)
         self.net = _load_net(variant).to(self.device)
+        # on the CPU the network runs on channels-last activations: half the time (12.3 -> 6.1 ms an
+        # image at 1 thread), probabilities within 7e-5 of the plain layout (tests/segment)
+        self.layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self.net = self.net.to(memory_format=self.layout)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -136,7 +140,7 @@ class SelfieSegmenter:
         h, w = images.shape[1:3]
         out = []
         for part in images.split(self.chunk):
-            prob = self.net(mediapipe_resize(part.to(self.device), self.size))
+            prob = self.net(mediapipe_resize(part.to(self.device), self.size).contiguous(memory_format=self.layout))
             out.append(F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)[:, 0])
         return torch.cat(out)
 
