@@ -47,7 +47,7 @@ def peak_memory_mb(device: str) -> float:
     """Peak GPU memory allocated (CUDA) or peak resident set size of the process (CPU), MiB."""
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return process_peak_rss_mb()  # ru_maxrss alone would read low after a reset_peak_rss
 
 
 #: the highest step peak read before a reset (a reset also lowers ``ru_maxrss``)
