@@ -67,6 +67,21 @@ def autocast(device, precision: str = "auto"):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def cpu_threads(device, threads: int | None):
+    """Within the block, torch runs on ``threads`` intra-op threads (at most its current number)
+    when ``device`` is the CPU; restored after. None or another device: unchanged."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None and device.type == "cpu":
+        torch.set_num_threads(max(1, min(threads, before)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ------------------------------------------------------------------------- torch / torchvision
 
 class TorchvisionMismatch(FacefillError):

@@ -149,3 +149,28 @@ def test_evaluate_fid_with_a_broken_torchvision_is_one_line_exit_1(fake_versions
     assert res.exit_code == 1, res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "operator torchvision::nms does not exist" in lines[0] and "pip install" in lines[0]
+
+
+def test_cpu_threads_sets_torch_threads_on_the_cpu_only_and_restores_them():
+    """The donor filler runs on one intra-op thread per pipeline thread (FillBatch docs); the
+    command sets it for the run and gives the number back."""
+    import torch
+
+    from facefill.fill.donor import DonorFill
+    from facefill.runtime import cpu_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with cpu_threads(torch.device("cpu"), DonorFill.cpu_threads):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with cpu_threads(torch.device("cuda"), 1):  # a GPU run keeps the CPU's threads
+            assert torch.get_num_threads() == 2
+        with cpu_threads(torch.device("cpu"), None):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(KeyError), cpu_threads(torch.device("cpu"), 1):
+            raise KeyError
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

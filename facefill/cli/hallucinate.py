@@ -105,13 +105,14 @@ def hallucinate(
     from facefill.pipeline.face_inputs import sized
     from facefill.pipeline.hallucinate import hallucinate_folder, hallucinate_paths
     from facefill.pipeline.runner import checked_first
-    from facefill.runtime import resolve_device
+    from facefill.runtime import cpu_threads, resolve_device
 
     dev = resolve_device(device)
     filler = make_filler(opts)  # then prepared: weights loaded, a donor bank's index read or built (with a bar)
     with checked_first(hallucinate_paths(input_dir, out_dir, opts, filler), opts.shard) as plan:  # outputs checked first
         sized(filler, plan.inputs)  # a donor bank is read at the inputs' size
         run_with_progress(f"preparing --method {method}", lambda progress: filler.prepare(dev, progress), quiet)
-    report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
-        input_dir, out_dir, opts, dev, progress=progress, filler=filler), quiet)
+    with cpu_threads(dev, filler.cpu_threads):
+        report = run_with_progress("hallucinate", lambda progress: hallucinate_folder(
+            input_dir, out_dir, opts, dev, progress=progress, filler=filler), quiet)
     report_batch(report, "hallucinate", out_dir, quiet)

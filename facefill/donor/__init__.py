@@ -79,11 +79,11 @@ def as_donors_are(images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, 
 @dataclass
 class DonorResult:
     """One batch's donor context (:meth:`DonorHallucinator.run`): ``out`` ``(B, K, S, S, 3)
-    uint8`` (a failed face's row is zeros), ``picks`` ``(B, K)`` source indices (-1 where it
+    uint8`` (a failed face's row is zeros; None from :meth:`DonorHallucinator.pick`), ``picks`` ``(B, K)`` source indices (-1 where it
     failed), ``why`` per face None or why it has no donors, and for provenance the query's
     ``p_male``/``age`` ``(B,)``, each pick's ``cost`` and descriptor distance ``identity`` ``(B, K)``."""
 
-    out: np.ndarray
+    out: np.ndarray | None
     picks: np.ndarray
     why: list[str | None]
     p_male: np.ndarray
@@ -180,16 +180,28 @@ class DonorHallucinator:
         ident = np.linalg.norm(self.source.descriptors[safe] - desc[:, None], axis=-1)
         return picks, why, p_male, age, np.take_along_axis(cost, safe, 1), ident
 
+    def pick(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int],
+             unmasked: list | None = None, names: list[str] | None = None) -> "DonorResult":
+        """Choose each face's donors (the first half of :meth:`run`, which a pipeline may run one
+        batch ahead in a thread of its own): a :class:`DonorResult` without ``out``."""
+        picks, why, p_male, age, cost, ident = self.choose(np.asarray(images), np.asarray(masks, np.float32),
+                                                           np.asarray(landmarks, np.float32), seeds, unmasked, names,
+                                                           full=True)
+        return DonorResult(None, picks, why, p_male, age, cost, ident)
+
     def run(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int],
-            unmasked: list | None = None, names: list[str] | None = None) -> DonorResult:
-        """Choose, warp, fit and paste (see :meth:`__call__`); faces without donors fail alone."""
+            unmasked: list | None = None, names: list[str] | None = None, picked: "DonorResult | None" = None
+            ) -> DonorResult:
+        """Choose (or take ``picked``, :meth:`pick`'s result for these faces), warp, fit and paste
+        (see :meth:`__call__`); faces without donors fail alone."""
         from facefill.data.tensors import from_uint8, masks_from_numpy, to_uint8
         from facefill.mask.compose import paste_face
 
         images = np.asarray(images)
         masks = np.asarray(masks, np.float32)
         landmarks = np.asarray(landmarks, np.float32)
-        picks, why, p_male, age, cost, ident = self.choose(images, masks, landmarks, seeds, unmasked, names, full=True)
+        res = picked if picked is not None else self.pick(images, masks, landmarks, seeds, unmasked, names)
+        picks = res.picks
         out = np.zeros((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
         faces = np.flatnonzero(picks[:, 0] >= 0)
         if len(faces):  # every (face, donor) pair in one fit: each step treats the pairs alike
@@ -198,16 +210,16 @@ class DonorHallucinator:
             pairs = np.repeat(faces, k)
             donors = [self.source.read(int(i)) for i in picks[faces].reshape(-1)]
             with torch.no_grad():
-                res = fit_donors(from_uint8(images[pairs], dev, signed=False),
+                fit = fit_donors(from_uint8(images[pairs], dev, signed=False),
                                  (masks_from_numpy(masks[pairs], dev) > 0.5).float(),
                                  torch.from_numpy(landmarks[pairs]).to(dev),
                                  from_uint8(np.stack([d for d, _ in donors]), dev, signed=False),
                                  masks_from_numpy(np.stack([v for _, v in donors]), dev),
                                  torch.from_numpy(self.source.landmarks[picks[faces].reshape(-1)]).to(dev),
                                  self.settings.band, self.settings.reach, scale)
-            out[faces] = paste_face(images[pairs], to_uint8(res, signed=False), masks[pairs]).reshape(
+            out[faces] = paste_face(images[pairs], to_uint8(fit, signed=False), masks[pairs]).reshape(
                 (len(faces), k) + images.shape[1:])
-        return DonorResult(out, picks, why, p_male, age, cost, ident)
+        return DonorResult(out, picks, res.why, res.p_male, res.age, res.cost, res.identity)
 
     def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]
                  ) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ Life of a filler in one ``hallucinate`` run:
 2. :meth:`ContextFiller.prepare` on the run's device: load weights, read or build an index;
 3. :meth:`ContextFiller.settings` goes into the output folder's run record (a resume with other
    weights or another bank is refused), :attr:`ContextFiller.variants` names the outputs;
-4. :meth:`ContextFiller.fill` once per chunk of faces (:class:`FillBatch` -> :class:`Filled`);
+4. :meth:`ContextFiller.plan` once per chunk of faces, in a thread of its own one chunk ahead,
+   then :meth:`ContextFiller.fill` (:class:`FillBatch` -> :class:`Filled`);
 5. :meth:`ContextFiller.notes` for the run's summary.
 
 The pipeline pastes the face back (:func:`facefill.mask.compose.compose`) unless the filler's
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +41,9 @@ class FillBatch:
     ``scales``: also return every scale's output (``--all-scales``); ``unmasked``: per face its
     aligned crop before masking ``(S, S, 3) uint8`` where the input had one (a photo, an aligned
     crop), else None (a ``facefill mask`` output). A filler may read ``unmasked`` only to describe
-    the face (gender, age: :mod:`facefill.donor.describe`), never to fill the context from it."""
+    the face (gender, age: :mod:`facefill.donor.describe`), never to fill the context from it.
+    ``plan``: what :meth:`ContextFiller.plan` decided for this batch (None: :meth:`~ContextFiller.fill`
+    decides it itself)."""
 
     images: np.ndarray
     masks: np.ndarray
@@ -48,6 +52,7 @@ class FillBatch:
     names: list[str]
     scales: bool = False
     unmasked: list[np.ndarray | None] | None = None
+    plan: Any = None
 
 
 @dataclass
@@ -75,13 +80,15 @@ class ContextFiller:
     ``size``: the side of the aligned inputs, set before :meth:`prepare` (None: the inputs do not
     say, e.g. photos only; the filler may choose); :attr:`frame`, where a filler has one, wins.
     ``record``: the name of the table in the output folder its :attr:`Filled.records` go to
-    (one row per output: ``donors.tsv`` for donors), or None."""
+    (one row per output: ``donors.tsv`` for donors), or None. ``cpu_threads``: torch intra-op
+    threads it runs fastest with on a CPU (the command sets them; None: torch's default, one per core)."""
 
     name: str = ""
     landmarks: bool = False
     keeps_face: bool = False
     variants: int = 1
     record: str | None = None
+    cpu_threads: int | None = None
     device: torch.device | None = None
     size: int | None = None
 
@@ -116,8 +123,16 @@ class ContextFiller:
         :class:`~pathlib.Path` value (a weights file) is recorded by its content's digest."""
         return {}
 
+    def plan(self, batch: FillBatch) -> Any:
+        """The part of :meth:`fill` that needs this batch alone (donor choice), for the pipeline to
+        run in a thread of its own while :meth:`fill` works on the chunk before; it reaches
+        :meth:`fill` as ``batch.plan``. Must not depend on other batches. Default: None (nothing
+        to plan)."""
+        return None
+
     def fill(self, batch: FillBatch) -> Filled:
-        """Fill the context of every face in ``batch`` (see :class:`Filled`)."""
+        """Fill the context of every face in ``batch`` (see :class:`Filled`; ``batch.plan`` is
+        :meth:`plan`'s result, or None when the caller did not plan)."""
         raise NotImplementedError
 
     def notes(self, keep_face: bool) -> list[str]:

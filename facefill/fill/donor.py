@@ -26,6 +26,9 @@ class DonorFill(ContextFiller):
     landmarks = True
     keeps_face = True
     record = "donors.tsv"
+    # its many small steps run in the pipeline's threads (reading, choice, fit) side by side: one
+    # intra-op thread each is faster than two (99 faces, 2 cores: 33 against 28 faces/s, docs/performance.md)
+    cpu_threads = 1
 
     def __init__(self, bank: str | os.PathLike | None = None, settings=None, hallucinator=None) -> None:
         from facefill.donor import DonorSettings
@@ -88,12 +91,20 @@ class DonorFill(ContextFiller):
     def settings(self) -> dict:
         return {"donor_bank": self.hallucinator.index.key, "donor_settings": asdict(self.donor_settings)}
 
+    def plan(self, batch: FillBatch):
+        """Donor choice (:meth:`facefill.donor.DonorHallucinator.pick`): the descriptor, gender and
+        age networks and the costs, one chunk ahead of the fit."""
+        from facefill.donor import name_seed
+
+        return self.hallucinator.pick(batch.images, batch.masks, batch.landmarks, [name_seed(n) for n in batch.names],
+                                      batch.unmasked, batch.names)
+
     def fill(self, batch: FillBatch) -> Filled:
         from facefill.donor import name_seed
 
         h = self.hallucinator
         res = h.run(batch.images, batch.masks, batch.landmarks, [name_seed(n) for n in batch.names], batch.unmasked,
-                    batch.names)
+                    batch.names, picked=batch.plan)
         src = h.source
         records = [[{"input": batch.names[b], "variant": str(k), "donor": src.names[i], "cost": f"{res.cost[b, k]:.4f}",
                      "identity": f"{res.identity[b, k]:.4f}", "p_male": f"{res.p_male[b]:.3f}",

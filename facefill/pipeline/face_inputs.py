@@ -96,6 +96,21 @@ def input_kind(path: Path, image: np.ndarray, size: int, backend: Callable[[], L
     return "raw", None
 
 
+def fill_batch(faces: list[Face], filler, names: list[str], scales: bool = False):
+    """Faces (any paths) as one :class:`facefill.fill.base.FillBatch` for ``filler`` (on its
+    device; landmarks where it reads them), with the filler's plan for the batch."""
+    from facefill.data.tensors import from_uint8, masked_input, masks_from_numpy
+    from facefill.fill.base import FillBatch
+
+    device = filler.device
+    masked = masked_input(from_uint8([f.image for f in faces], device), masks_from_numpy([f.mask for f in faces], device))
+    batch = FillBatch(np.stack([f.image for f in faces]), np.stack([f.mask for f in faces]), masked,
+                      np.stack([f.landmarks for f in faces]) if filler.landmarks else None, names, scales,
+                      [f.real if f.kind != "masked" else None for f in faces])  # a masked input's real photo: the sheet's only
+    batch.plan = filler.plan(batch)
+    return batch
+
+
 def paths_note(kinds: dict[str, list[str]], faces: int, show: int = 8) -> str:
     """The summary line saying which path the inputs of this run took (names when few)."""
     parts = []

@@ -12,8 +12,8 @@ and mask (:func:`facefill.data.tensors.masked_input`: context = -1, as in traini
 method sees the same inputs. ``keep_face``: the face is pasted back
 (:func:`facefill.mask.compose.compose`), bit-exact inside the mask, feathered ``feather`` px outside.
 
-Runs on :func:`facefill.pipeline.runner.run_folder` (:class:`HallucinateJob`): inputs are read in
-threads while the filler runs on the chunk before, outputs written while it runs on the next.
+Runs on :func:`facefill.pipeline.runner.run_folder` (:class:`HallucinateJob`): inputs are read and
+the filler's plan made (donor choice) in threads while it fills the chunk before; writes overlap too.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from facefill.fill.model import default_model_path, load_model
 from facefill.fill.registry import make_filler
 from facefill.mask.compose import compose
 from facefill.options import METHODS, HallucinateOptions, parse_shard
-from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, input_kind, inputs_size, paths_note, sized
+from facefill.pipeline.face_inputs import KINDS, Face, FaceReader, fill_batch, input_kind, inputs_size, paths_note, sized
 from facefill.pipeline.outputs import Write, file_digest, update_records
 from facefill.pipeline.runner import Folders, Job, Plan, default_threads, run_folder
 
@@ -137,7 +137,8 @@ class HallucinateJob:
     def job(self) -> Job:
         threads = default_threads()
         return Job("hallucinate", self.settings(), self.load, self.compute, self.write, self.done,
-                   outputs=self.outputs, batch_size=self.opts.batch_size, read_ahead=threads, write_threads=threads)
+                   outputs=self.outputs, batch_size=self.opts.batch_size, read_ahead=threads, write_threads=threads,
+                   prepare=self.prepare)
 
     def outputs(self, path: Path) -> list[Path]:
         """The images this input's outputs would replace: NAME.png, or its variants."""
@@ -150,22 +151,21 @@ class HallucinateJob:
         self.kinds[path] = (faces[0].kind, len(faces))
         return faces
 
-    # -- compute: a chunk of inputs -> outputs, batched
-    def compute(self, bundles: list[list[Face]]) -> list[list[dict]]:
-        """Per input, per face: ``final`` ``(K, S, S, 3) uint8`` (the variants), ``scales`` (``{side:
-        (s, s, 3) uint8}``, the model's blocks), ``masked`` (the generator's input, for the contact
-        sheet), ``failed`` (None or why the filler could not), ``records`` (per variant, or None)."""
-        faces, device = [f for bundle in bundles for f in bundle], self.filler.device
-        masked = masked_input(from_uint8([f.image for f in faces], device), masks_from_numpy([f.mask for f in faces], device))
-        filled = self.filler.fill(FillBatch(
-            np.stack([f.image for f in faces]), np.stack([f.mask for f in faces]), masked,
-            np.stack([f.landmarks for f in faces]) if self.filler.landmarks else None,
-            [self.plan.key(f.path) for f in faces], self.opts.all_scales_dir is not None,
-            [f.real if f.kind != "masked" else None for f in faces]))  # a masked input's real photo is the sheet's only
-        masked_u8 = to_uint8(masked) if self.opts.grid is not None else None  # only the contact sheet shows it
+    # -- prepare and compute: a chunk of inputs -> outputs, batched
+    def prepare(self, bundles: list[list[Face]]) -> tuple[list[list[Face]], FillBatch]:
+        """A chunk's faces as the filler's batch and plan (one chunk ahead of :meth:`compute`)."""
+        faces = [f for bundle in bundles for f in bundle]
+        return bundles, fill_batch(faces, self.filler, [self.plan.key(f.path) for f in faces], self.opts.all_scales_dir is not None)
+
+    def compute(self, prepared: tuple[list[list[Face]], FillBatch]) -> list[list[dict]]:
+        """Per input, per face: ``final`` ``(K, S, S, 3) uint8`` (variants), ``scales`` (``{side: (s, s, 3) uint8}``),
+        ``masked`` (the generator's input, for the sheet), ``failed`` (None or why), ``records`` (per variant, or None)."""
+        bundles, batch = prepared
+        filled = self.filler.fill(batch)
+        masked_u8 = to_uint8(batch.masked) if self.opts.grid is not None else None  # only the contact sheet shows it
         per_face = [{"final": filled.final[j], "scales": {k: v[j] for k, v in filled.scales.items()},
                      "masked": None if masked_u8 is None else masked_u8[j], "failed": filled.failed.get(j),
-                     "records": None if filled.records is None else filled.records[j]} for j in range(len(faces))]
+                     "records": None if filled.records is None else filled.records[j]} for j in range(len(batch.names))]
         starts = np.cumsum([0] + [len(b) for b in bundles])
         return [per_face[a:b] for a, b in zip(starts[:-1], starts[1:])]
 

@@ -15,7 +15,8 @@ written, the file that marks the input done last) and ``done`` (the input's outp
 4. :func:`~facefill.pipeline.outputs.open_run`: the lock, the run record (resume only with the
    same settings), ``--overwrite`` removing what earlier runs wrote;
 5. skip inputs whose outputs exist; for the rest, in chunks of ``batch_size``: load (in
-   ``read_ahead`` threads, the next chunk while this one computes), compute, write (in
+   ``read_ahead`` threads, the next chunk while this one computes), prepare where the job has
+   that step (in a thread of its own, the next chunk while this one computes), compute, write (in
    ``write_threads`` threads, overlapping the next chunk's compute); an input's files enter the
    run record, with the input's identity (its content digest), before they are written and again
    after, so a run killed at any point leaves no output the record does not list;
@@ -59,6 +60,10 @@ class Job:
     batch_size: int = 1
     read_ahead: int = 0  # threads loading the next chunk while this one computes (0: load in turn)
     write_threads: int = 0  # threads writing a chunk while the next one computes (0: write in turn)
+    # loaded items of one chunk -> what compute takes instead of them: the part of the compute
+    # that needs nothing of the chunks before it (donor choice), run in a thread of its own one
+    # chunk ahead of compute (with read_ahead > 0), so the two share the cores; None: compute takes the items
+    prepare: Callable[[list], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,8 @@ def _planned(job: Job, plan: Plan, path: Path) -> list[Path]:
 
 class _Chunks:
     """Step 5 of :func:`run_folder`: load, compute and write ``todo`` in chunks, overlapping the
-    reading of chunk k+1 and the writing of chunk k-1 with the compute of chunk k."""
+    reading of chunk k+1 (and k+2 when the job prepares chunks), the preparing of chunk k+1 and the
+    writing of chunk k-1 with the compute of chunk k."""
 
     def __init__(self, job: Job, plan: Plan, report: BatchReport, record: Callable, progress: Progress | None):
         self.job, self.plan, self.report, self.record, self.progress = job, plan, report, record, progress
@@ -205,28 +211,43 @@ class _Chunks:
         if behind is not None:
             self._finish(*behind)
 
+    def _prepared(self, loads: list) -> tuple[list, Any]:
+        """A chunk's loads (futures or paths) -> ``(loaded, prepared)``: ``loaded`` the ``(path, item,
+        exc)`` of each input, ``prepared`` the job's ``prepare`` of the good items (or the items)."""
+        loaded = [f.result() if isinstance(f, Future) else self._load(f) for f in loads]
+        items = [item for _, item, exc in loaded if exc is None]
+        return loaded, (self.job.prepare(items) if self.job.prepare is not None and items else items)
+
     def run(self, todo: list[Path], should_stop: Callable[[], bool] | None) -> None:
         job = self.job
         chunks = [todo[i:i + job.batch_size] for i in range(0, len(todo), job.batch_size)]
         readers = ThreadPoolExecutor(job.read_ahead) if job.read_ahead > 0 else None
         writers = ThreadPoolExecutor(job.write_threads) if job.write_threads > 0 else None
-        submit = (lambda chunk: [readers.submit(self._load, p) for p in chunk]) if readers else (lambda chunk: chunk)
+        stage = ThreadPoolExecutor(1) if readers is not None and job.prepare is not None else None
+        depth = 2 if stage is not None else 1  # chunks in flight ahead of the one computed
+
+        def ahead(chunk: list[Path]):
+            loads = [readers.submit(self._load, p) for p in chunk] if readers else chunk
+            return stage.submit(self._prepared, loads) if stage is not None else loads
+
         self.behind: tuple[list[Path], list] | None = None  # the chunk being written behind
+        pending = [ahead(c) for c in chunks[:depth]]
         try:
-            pending = submit(chunks[0]) if chunks else None
             for k, chunk in enumerate(chunks):
                 if should_stop is not None and should_stop():
                     self.report.stopped = True
                     break
-                loaded = [f.result() for f in pending] if readers else [self._load(p) for p in pending]
-                pending = submit(chunks[k + 1]) if k + 1 < len(chunks) else None
+                head = pending.pop(0)
+                loaded, prepared = head.result() if isinstance(head, Future) else self._prepared(head)
+                if k + depth < len(chunks):
+                    pending.append(ahead(chunks[k + depth]))
                 good = []
                 for path, item, exc in loaded:
                     if exc is not None:
                         self._fail(path, exc)
                     else:
                         good.append((path, item))
-                results = job.compute([item for _, item in good]) if good else []
+                results = job.compute(prepared) if good else []
                 self._finish_behind()  # the previous chunk's files, written while this one computed
                 if writers is not None:
                     self.behind = (chunk, [(p, writers.submit(self._write, p, it, r)) for (p, it), r in zip(good, results)])
@@ -239,7 +260,7 @@ class _Chunks:
                     self._finish_behind()
             raise
         finally:
-            for pool in (readers, writers):
+            for pool in (stage, readers, writers):
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
 

@@ -11,7 +11,10 @@ the model's outputs differed from those written on the machine before). So an im
 differs is decoded and compared with its 16 px block means in ``golden/hallucinate_blocks.json``:
 every block mean within :data:`BLOCK_TOLERANCE` grey levels (a pixel rounded the other way moves
 its block's mean by 1/256 of a level; a real change of outputs moves whole blocks by levels).
-Every other file (sidecars, run records) must match exactly. After an intended change of
+A table (``donors.tsv``) whose digest differs is compared row by row with its rows in the same
+file: every word exact (the donor chosen), every number within 2 units of its last printed digit
+(a query's gender and age read from a masked face round differently on another CPU: p_male
+0.997 against 0.996). Every other file (sidecars, run records) must match exactly. After an intended change of
 outputs, rewrite both files with
 
     FACEFILL_UPDATE_GOLDEN=1 python -m pytest tests/pipeline/test_hallucinate_golden.py
@@ -100,6 +103,29 @@ def block_means(path: Path, block: int = 16) -> list:
             for y in range(0, h, block)]
 
 
+def table_rows(path: Path) -> list[list[str]]:
+    """A tab-separated table's cells, row by row."""
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
+def _cells_differ(a: str, b: str) -> bool:
+    """Two cells differ: words at all, numbers by more than 2 units of the last digit printed."""
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return a != b
+    digits = max(len(c.split(".")[1]) if "." in c else 0 for c in (a, b))
+    return abs(x - y) > 2 * 10 ** -digits + 1e-12
+
+
+def compare_tables(got: list[list[str]], want: list[list[str]]) -> str | None:
+    """Why two tables differ beyond rounding (:func:`_cells_differ`), or None."""
+    if [len(r) for r in got] != [len(r) for r in want]:
+        return f"{len(got)} rows against {len(want)}, or other columns"
+    bad = [(i, j, a, b) for i, (r, w) in enumerate(zip(got, want)) for j, (a, b) in enumerate(zip(r, w)) if _cells_differ(a, b)]
+    return None if not bad else f"{len(bad)} cells differ, first row {bad[0][0]} column {bad[0][1]}: {bad[0][2]!r} for {bad[0][3]!r}"
+
+
 def compare(got: dict, want: dict, blocks: dict, folder: Path, tolerance: float = BLOCK_TOLERANCE) -> list[str]:
     """What differs between a run's digests ``got`` (its files under ``folder``) and the golden
     ``want``: one line per file; an image (.png) whose digest differs passes when its
@@ -109,6 +135,11 @@ def compare(got: dict, want: dict, blocks: dict, folder: Path, tolerance: float 
     wrong = [f"{f}: {'missing' if f not in got else 'not expected'}" for f in sorted(set(got) ^ set(want))]
     for f in sorted(set(got) & set(want)):
         if got[f] == want[f]:
+            continue
+        if f.endswith(".tsv") and f in blocks:
+            why = compare_tables(table_rows(folder / f), blocks[f])
+            if why is not None:
+                wrong.append(f"{f}: {why}")
             continue
         if not f.endswith(".png") or f not in blocks:
             wrong.append(f"{f}: differs")
@@ -170,6 +201,7 @@ def test_outputs_are_bit_identical_to_the_golden_run(case, inputs, donors, tmp_p
     assert got, "the case wrote nothing"
     if os.environ.get("FACEFILL_UPDATE_GOLDEN") == "1":
         blocks = {f: block_means(tmp_path / f) for f in got if f.endswith(".png")}
+        blocks.update({f: table_rows(tmp_path / f) for f in got if f.endswith(".tsv")})
         for path, value in ((GOLDEN, got), (BLOCKS, blocks)):
             stored = json.loads(path.read_text()) if path.is_file() else {}
             stored[case] = value
@@ -202,3 +234,21 @@ def test_compare_passes_rounding_and_fails_a_real_change(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), np.clip(shifted, 0, 255).astype(np.uint8))
     assert compare({"a.png": "other"}, want, blocks, tmp_path)
     assert compare({"a.json": "x"}, {"a.json": "y"}, {}, tmp_path) == ["a.json: differs"]
+
+
+def test_compare_tables_passes_a_last_digit_and_fails_another_donor_or_a_real_change(tmp_path):
+    rows = [["output", "donor", "cost", "p_male", "age"], ["a.png", "d1.png", "0.6327", "0.997", "67.0"]]
+    (tmp_path / "t.tsv").write_text("\n".join("\t".join(r) for r in rows) + "\n")
+    blocks = {"t.tsv": [r[:] for r in rows]}
+
+    def check(**cell):
+        want = [r[:] for r in rows]
+        for col, value in cell.items():
+            want[1][rows[0].index(col)] = value
+        return compare({"t.tsv": "x"}, {"t.tsv": "y"}, {"t.tsv": want}, tmp_path)
+
+    assert compare({"t.tsv": "x"}, {"t.tsv": "y"}, blocks, tmp_path) == []
+    assert check(p_male="0.996", age="67.1", cost="0.6329") == []  # another CPU's rounding
+    assert check(donor="d2.png")  # another donor chosen
+    assert check(p_male="0.990") and check(age="67.5") and check(cost="0.6340")
+    assert compare({"t.tsv": "x"}, {"t.tsv": "y"}, {"t.tsv": rows[:1]}, tmp_path)  # a row more

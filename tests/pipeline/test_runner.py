@@ -307,3 +307,64 @@ def test_what_cannot_be_listed_fails_loudly_instead_of_being_dropped(tmp_path, m
     report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), lambda plan: _job(plan, calls))
     assert [p.name for p in report.done] == ["l.png"] and not report.failed
     assert not (tmp_path / "out" / "failures.tsv").exists()
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_a_prepare_step_runs_a_chunk_ahead_in_its_own_thread_on_the_good_items(tmp_path, threads):
+    """Job.prepare (donor choice, for hallucinate) takes a chunk's good items and hands compute its
+    result; with reading threads it runs in a thread of its own, while compute works on the chunk before."""
+    import threading
+    import time
+
+    src, calls = _inputs(tmp_path), []
+    where, timeline = set(), []
+
+    def make(plan):
+        job = _job(plan, calls, fail_load={"f4.png"}, threads=threads)
+        compute = job.compute
+
+        def prepare(items):
+            where.add(threading.current_thread() is threading.main_thread())
+            timeline.append(("prepare", tuple(items), time.perf_counter()))
+            return [s + "!" for s in items]
+
+        def slow_compute(prepared):
+            timeline.append(("compute", tuple(prepared), time.perf_counter()))
+            time.sleep(0.2)
+            return compute(prepared)
+
+        job.prepare, job.compute = prepare, slow_compute
+        return job
+
+    report, _ = run_folder(Folders(src, tmp_path / "out", "empty"), make)
+    assert [p.name for p in report.done] == ["f0.png", "f1.png", "f2.png", "f3.png", "f5.png", "f6.png"]
+    assert [p.name for p, _ in report.failed] == ["f4.png"]
+    assert (tmp_path / "out" / "f5.png").read_text() == "F5!"  # compute took the prepared items
+    prepared = [t[1] for t in timeline if t[0] == "prepare"]
+    assert prepared == [("f0", "f1", "f2"), ("f3", "f5"), ("f6",)]  # the failed load is not in it
+    assert where == ({False} if threads else {True})
+    if threads:  # chunk 2 was prepared while chunk 1 computed (each compute takes 0.2 s)
+        at = {(t[0], t[1][0].rstrip("!")): t[2] for t in timeline}
+        assert at[("prepare", "f3")] < at[("compute", "f0")] + 0.2
+
+
+def test_a_prepare_step_that_raises_stops_the_run_and_keeps_the_outputs_written(tmp_path):
+    """A bug in prepare propagates (as one in compute does); chunks written before it are recorded."""
+    src, calls = _inputs(tmp_path), []
+
+    def make(plan):
+        job = _job(plan, calls)
+
+        def prepare(items):
+            if "f3" in items:
+                raise RuntimeError("bug")
+            return items
+
+        job.prepare = prepare
+        return job
+
+    with pytest.raises(RuntimeError, match="bug"):
+        run_folder(Folders(src, tmp_path / "out", "empty"), make)
+    assert (tmp_path / "out" / "f0.png").read_text() == "F0"
+    rows = {line.split("\t")[0] for line in (tmp_path / "out" / ".facefill-run.files").read_text().splitlines()}
+    assert {"f0.png", "f1.png", "f2.png"} <= rows
