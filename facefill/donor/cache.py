@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-INDEX_VERSION = 4  # 3: memory-mapped arrays per bank; 4: p_male and age
+INDEX_VERSION = 5  # 3: memory-mapped arrays per bank; 4: p_male and age; 5: padding counts baked streaks
 
 #: Every per-donor array of the index: name -> the shape of one donor's row (``()``: a scalar).
 #: Build, update, cache and checks are all driven by this table: a new array needs its entry here,

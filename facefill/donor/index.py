@@ -10,7 +10,8 @@ sidecar ``<name>.json`` (68 landmarks) and, where the eye-centred frame left the
   they carry gender, age and look;
 * ``skin`` ``(N, 6) float32``: CIE Lab mean and std of the face region;
 * ``pose`` ``(N, 2) float32``: yaw and pitch proxies from the landmarks (:func:`pose_from_landmarks`);
-* ``padding`` ``(N,) float32``: fraction of the context that lies outside the donor's photo;
+* ``padding`` ``(N,) float32``: fraction of the context that lies outside the donor's photo or
+  in streaks baked into its edges (:func:`photo_pixels`), both filled when the donor is used;
 * ``signature`` ``(N, 192) float32``: the photo at 8x8 in Lab (hair colour, background), used
   to make ``--variants`` differ;
 * ``silhouette`` ``(N, 256) float32``: the person's outline (hair volume, shoulders) at 16x16, the
@@ -194,6 +195,16 @@ def _load_donor(path: Path, size: int, stats: np.ndarray) -> tuple[np.ndarray, n
     return image, lm, read_valid(path, size)
 
 
+def photo_pixels(image: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """``(S, S) bool``: the pixels of a donor ``image (S, S, 3) uint8`` that are its photo's own,
+    neither outside it (``valid``, None: all inside) nor streaks its earlier crop baked in at its
+    edges (:func:`facefill.donor.warp.baked_padding`, filled like padding when the donor is used)."""
+    from facefill.donor.warp import baked_padding
+
+    inside = np.ones(image.shape[:2], bool) if valid is None else np.asarray(valid) > 0.5
+    return inside & ~baked_padding(image.astype(np.float32) / 255.0, inside, scale=image.shape[0] / 128)
+
+
 def describe_batch(images: np.ndarray, landmarks: np.ndarray, valids: list, size: int, embedder,
                    segmenter) -> dict[str, np.ndarray]:
     """The index rows of a batch of donors: ``images (B, S, S, 3) uint8``, ``landmarks (B, 68, 2)``,
@@ -204,7 +215,7 @@ def describe_batch(images: np.ndarray, landmarks: np.ndarray, valids: list, size
     masks = np.stack([face_mask(l, size) for l in landmarks])
     rows = {"landmarks": landmarks, "descriptors": describe(images, landmarks, masks, embedder),
             "skin": face_stats(images, masks), "pose": pose_from_landmarks(landmarks),
-            "padding": np.array([padding_share(v, m) for v, m in zip(valids, masks)]),
+            "padding": np.array([padding_share(photo_pixels(im, v), m) for im, v, m in zip(images, valids, masks)]),
             "signature": signatures(images), "silhouette": silhouettes(images, segmenter)}
     rows["p_male"], rows["age"] = gender_age(images, landmarks, None, _device_of(embedder))
     return {k: np.asarray(rows[k], np.float32).reshape(len(images), *FIELDS[k]) for k in FIELDS}

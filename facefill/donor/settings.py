@@ -39,7 +39,7 @@ class DonorSettings:
     shape: float = 0.02
     pose: float = 1.0
     skin: float = 0.5
-    padding: float = 0.5
+    padding: float = 1.5  # 0.5 before the share counted baked streaks: docs/donor.md, "Padding in the choice"
     silhouette: float = 2.0
     consensus: int = 5
     duplicate: float = 0.25

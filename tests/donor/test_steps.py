@@ -445,3 +445,21 @@ def test_the_seam_leaves_the_donors_hair_dark_and_trusts_only_skin_on_the_rim():
     out_pale = _fit_synthetic(pale, d, m)[0].mean(0).numpy()
     neck = (dist > 3) & (dist < 8) & (ys > 75)
     assert out_pale[neck].mean() - out[neck].mean() < 0.05
+
+
+def test_a_donors_padding_share_counts_the_streaks_baked_into_its_edges():
+    """Donor choice weighs what will be filled (issue 31 item 3): the index's padding share counts a
+    donor's baked streaks with its padding (fails with the .valid.png alone: 0 here)."""
+    from facefill.donor.index import photo_pixels
+
+    streaked = (_streaked(128, 24) * 255).astype(np.uint8)
+    plain = (cv2.GaussianBlur(np.random.default_rng(2).uniform(0.2, 0.8, (128, 128, 3)).astype(np.float32),
+                              (0, 0), 1.0) * 255).astype(np.uint8)
+    m = np.zeros((128, 128), np.float32)
+    m[40:100, 40:90] = 1  # the face, away from the streaked band
+    share = {name: padding_share(photo_pixels(img, None), m) for name, img in (("streaked", streaked), ("plain", plain))}
+    assert share["plain"] < 0.02
+    assert share["streaked"] > 0.8 * (24 * 128) / (m < 0.5).sum(), share  # the band's 24 columns count
+    valid = np.ones((128, 128), np.float32)
+    valid[:, -10:] = 0  # padding and streaks both count, each once
+    assert padding_share(photo_pixels(streaked, valid), m) > share["streaked"] + 0.8 * (10 * 128) / (m < 0.5).sum()
