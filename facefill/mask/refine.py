@@ -4,9 +4,12 @@ The hull of the 68 landmarks (:func:`facefill.mask.region.face_mask`) often hold
 edge, a sliver of background by a cheek, hair over a temple, a cap's brim over the brows. These
 are taken out here, and nothing else:
 
-* **the core is always kept**: the hull of the eyes, nose and mouth (landmarks 27-67) and of the
+* **the core is kept**: the hull of the eyes, nose and mouth (landmarks 27-67) and of the
   jaw and brow points pulled ``core`` of the way towards the face's centre, and the brows. Only the hull's
-  outer band (hull minus core) may lose pixels;
+  outer band (hull minus core) may lose pixels, but for **sure background in the core** outside
+  the eyes, nose and mouth (person probability under ``core_background``, where the segmenter
+  sees the person on the eyes, nose and mouth): in a profile the far jaw and brow points, and
+  the glasses ellipse of the far eye, lie in the background beyond the nose;
 * **background**: band pixels the shipped person segmenter (:mod:`facefill.segment.selfie`,
   MediaPipe's selfie network) gives a person probability below ``background``;
 * **hair and hats**: band pixels above the nose's base whose colour is far from the skin (a
@@ -51,7 +54,9 @@ class RefineSettings:
     from the skin above which a band pixel above the nose is hair or a hat (0: off).
     ``open``: radius of the opening of the removed pixels. ``min_area``: smallest removed
     component kept. ``smooth``: Gaussian sigma of the final edge. ``jaw``: how far (px) the
-    kept region is pulled in along the jaw and chin (:func:`jaw_rim`; 0: not at all)."""
+    kept region is pulled in along the jaw and chin (:func:`jaw_rim`; 0: not at all).
+    ``core_background``: person probability under which a core pixel outside the hull of the eyes,
+    nose and mouth is background all the same (the far side of a profile; 0: the core is all kept)."""
 
     core: float = 0.2
     background: float = 0.5
@@ -60,6 +65,7 @@ class RefineSettings:
     min_area: int = 12
     smooth: float = 1.5
     jaw: float = 3.0
+    core_background: float = 0.2
 
 
 @lru_cache(maxsize=1)
@@ -181,7 +187,7 @@ def refine_face_mask(image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray,
             (:func:`person_probability`); None computes it.
     Returns:
         ``(H, W)`` uint8, 255 = face: a subset of the hull that holds the whole core
-        (:func:`core_mask`), one connected region without holes.
+        (:func:`core_mask`) but its sure background, one connected region without holes.
     """
     m = np.asarray(mask)
     hull = m > (127 if m.dtype == np.uint8 else 0.5)
@@ -203,6 +209,16 @@ def refine_face_mask(image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray,
         other |= upper & (skin_distance(image, lm) > settings.colour)
     other = cv2.morphologyEx(other.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
     removed = _touching((band & other).astype(np.uint8), hull, round(settings.min_area * scale * scale))
+    inner = np.zeros(hull.shape, np.uint8)
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(lm[27:] * 16).astype(np.int32)), 1, lineType=cv2.LINE_8, shift=4)
+    # sure background in the core, beyond the eyes, nose and mouth; only where the segmenter sees
+    # the person on them (a segmenter that misses the whole face is not trusted inside it)
+    if settings.core_background > 0 and float(np.asarray(person)[inner.astype(bool)].mean()) >= 0.5:
+        sure = cv2.morphologyEx((np.asarray(person) < settings.core_background).astype(np.uint8), cv2.MORPH_OPEN, k)
+        lost = _touching((core & ~inner.astype(bool) & sure.astype(bool)).astype(np.uint8), hull,
+                         round(settings.min_area * scale * scale))
+        removed |= lost
+        core &= ~lost
     removed |= jaw_rim(hull, lm, settings.jaw * scale) & ~core
     if not removed.any():
         return hull.astype(np.uint8) * 255

@@ -159,6 +159,29 @@ def test_inner_face_never_removed(faces):
         assert (refine_face_mask(painted, hull, lm) > 127)[core].all()
 
 
+def test_sure_background_in_the_core_goes_beside_the_eyes_nose_and_mouth_only(faces):
+    """A profile's far side: the jaw and brow points (and the far eye's glasses ellipse) put
+    background into the core. Where the segmenter is sure of it (and sees the person on the eyes,
+    nose and mouth) it goes; the hull of the eyes, nose and mouth always stays; with
+    core_background=0 (the old rule) the whole core stays."""
+    for image, hull, lm in faces:
+        h = hull > 127
+        core = core_mask(lm, h.shape) & h
+        inner = np.zeros(h.shape, np.uint8)
+        cv2.fillConvexPoly(inner, cv2.convexHull(np.round(lm[27:]).astype(np.int32)), 1)
+        inner = cv2.erode(inner, np.ones((3, 3), np.uint8)).astype(bool)  # inside the code's own polygon
+        person = np.ones(h.shape, np.float32)
+        person[:, : int(lm[36, 0]) + 2] = 0.05  # background up to the left eye's outer corner, inside the core
+        bg_core = core & (person < 0.2) & ~cv2.dilate(inner.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        assert bg_core.sum() > 30
+        refined = refine_face_mask(image, hull, lm, person=person) > 127
+        assert refined[bg_core].mean() < 0.2, "sure background in the core stays"
+        assert refined[inner & h].all(), "the eyes, nose and mouth must stay"
+        assert is_one_region_without_holes(refined.astype(np.uint8) * 255)
+        old = refine_face_mask(image, hull, lm, person=person, settings=RefineSettings(core_background=0)) > 127
+        assert old[core].all()
+
+
 def test_real_photos_batched_equals_one_by_one_and_shape(faces):
     images, hulls, lms = zip(*faces)
     painted = [with_sliver(i, h, lm, colour=None)[0] for i, h, lm in faces]
