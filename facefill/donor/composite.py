@@ -32,6 +32,11 @@ __all__ = ["BLUR_SIGMAS", "distance_outside", "erode", "fit_donors", "masked_sta
            "seam_correction", "skin_maps", "skin_weight", "transfer_colour"]
 
 
+#: spots up to about 2 x this many px across inside a donor's skin take the colour of the skin
+#: around them (a highlight, a coloured light: :func:`facefill.donor.colour.skin_weight`)
+HOLES = 7
+
+
 def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.Tensor,
                donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
                band: int = 10, reach: float = 24.0, scale: float = 1.0) -> torch.Tensor:
@@ -51,7 +56,7 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
     dist = face_distance(m)
     face = erode(m, round(2 * scale))
     q_lab = rgb_to_lab(query)  # the query's Lab, once for the colour and the skin maps
-    d = transfer_colour(d, query, face, dist, reach * scale, query_lab=q_lab)
+    d = transfer_colour(d, query, face, dist, reach * scale, query_lab=q_lab, holes=round(HOLES * scale))
     d, _ = match_sharpness(d, query, face, scale)
     trust, accept = skin_maps(query, d, face, query_lab=q_lab)
     # the seam one pair at a time: its Gaussian convolutions round differently in a batch

@@ -463,3 +463,28 @@ def test_a_donors_padding_share_counts_the_streaks_baked_into_its_edges():
     valid = np.ones((128, 128), np.float32)
     valid[:, -10:] = 0  # padding and streaks both count, each once
     assert padding_share(photo_pixels(streaked, valid), m) > share["streaked"] + 0.8 * (10 * 128) / (m < 0.5).sum()
+
+
+def test_a_highlight_on_the_donors_forehead_takes_the_querys_skin_colour():
+    """A specular highlight or a spot of stage light on a donor's forehead is not skin-coloured;
+    kept as it was, it stood as a white or purple patch on a darker query's forehead (issue 31's
+    forehead flaws). fit_donors' colour step counts such spots inside skin as skin (HOLES; fails
+    with holes=0: the spot stays near white)."""
+    s = 64
+    skin_d, skin_q = torch.tensor([0.85, 0.66, 0.56]), torch.tensor([0.42, 0.28, 0.2])
+    donor = skin_d[None, :, None, None].expand(1, 3, s, s).clone()
+    donor[:, :, 10:17, 28:35] = 0.97  # a 7 px highlight on the forehead
+    query = skin_q[None, :, None, None].expand(1, 3, s, s).clone()
+    m = torch.zeros(1, 1, s, s)
+    m[:, :, 26:58, 16:48] = 1
+    face, dist = composite.erode(m, 2), face_distance(m)
+
+    def spot(holes):
+        out = transfer_colour(donor, query, face, dist, 24.0, holes=holes)
+        return out[0, :, 10:17, 28:35].mean().item(), out[0, :, 4:8, 8:14].mean().item()  # the spot, skin beside it
+
+    kept, skin = spot(0)
+    filled, skin_too = spot(composite.HOLES)
+    assert abs(skin - skin_too) < 0.02 and skin < 0.45  # the skin around it moved to the query's either way
+    assert kept > 0.75  # without: the highlight stays near white on the darkened forehead
+    assert filled < kept - 0.2, (filled, kept)
