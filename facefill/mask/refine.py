@@ -175,6 +175,22 @@ def _one_region(keep: np.ndarray, core: np.ndarray) -> np.ndarray:
     return region | (outside[1:-1, 1:-1] == 1)
 
 
+def _core_background(person, lm: np.ndarray, core: np.ndarray, hull: np.ndarray, k: np.ndarray,
+                     settings: RefineSettings, scale: float) -> np.ndarray:
+    """``(H, W)`` bool: sure background (person probability under ``settings.core_background``,
+    opened by ``k``) in the core outside the hull of the eyes, nose and mouth, reaching the hull's
+    edge; none where the segmenter does not see the person over the eyes, nose and mouth (a
+    segmenter that misses the whole face is not trusted inside it)."""
+    person = np.asarray(person)
+    inner = np.zeros(hull.shape, np.uint8)
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(lm[27:] * 16).astype(np.int32)), 1, lineType=cv2.LINE_8, shift=4)
+    inner = inner.astype(bool)
+    if float(person[inner].mean()) < 0.5:
+        return np.zeros(hull.shape, bool)
+    sure = cv2.morphologyEx((person < settings.core_background).astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
+    return _touching((core & ~inner & sure).astype(np.uint8), hull, round(settings.min_area * scale * scale))
+
+
 def refine_face_mask(image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray, person: np.ndarray | None = None,
                      settings: RefineSettings = RefineSettings()) -> np.ndarray:
     """The face region of an aligned crop without background, hair or hats in the hull's band.
@@ -209,16 +225,9 @@ def refine_face_mask(image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray,
         other |= upper & (skin_distance(image, lm) > settings.colour)
     other = cv2.morphologyEx(other.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
     removed = _touching((band & other).astype(np.uint8), hull, round(settings.min_area * scale * scale))
-    inner = np.zeros(hull.shape, np.uint8)
-    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(lm[27:] * 16).astype(np.int32)), 1, lineType=cv2.LINE_8, shift=4)
-    # sure background in the core, beyond the eyes, nose and mouth; only where the segmenter sees
-    # the person on them (a segmenter that misses the whole face is not trusted inside it)
-    if settings.core_background > 0 and float(np.asarray(person)[inner.astype(bool)].mean()) >= 0.5:
-        sure = cv2.morphologyEx((np.asarray(person) < settings.core_background).astype(np.uint8), cv2.MORPH_OPEN, k)
-        lost = _touching((core & ~inner.astype(bool) & sure.astype(bool)).astype(np.uint8), hull,
-                         round(settings.min_area * scale * scale))
-        removed |= lost
-        core &= ~lost
+    if settings.core_background > 0:
+        removed |= _core_background(person, lm, core, hull, k, settings, scale)
+        core &= ~removed
     removed |= jaw_rim(hull, lm, settings.jaw * scale) & ~core
     if not removed.any():
         return hull.astype(np.uint8) * 255
