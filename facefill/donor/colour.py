@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from kornia.color import lab_to_rgb, rgb_to_lab
+from facefill.donor.seam import sliding_max
 
 
 def masked_stats(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,12 +56,15 @@ def shading_plane(lightness: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 def close_holes(m: torch.Tensor, radius: int) -> torch.Tensor:
     """Grey-level closing of ``m (B, 1, H, W)`` by a ``2 radius + 1`` square: dips narrower than the
     square inside a high area are raised to it (a highlight or a coloured light spot on the skin);
-    wider low areas (hair, background) keep their edges. ``radius`` 0: ``m`` unchanged."""
+    wider low areas (hair, background) keep their edges. ``radius`` 0: ``m`` unchanged. The same
+    numbers as two ``max_pool2d`` calls of that square on replicate-padded maps, about 100 times
+    faster on one CPU thread (:func:`facefill.donor.seam.sliding_max`; the square pools took
+    about 7 ms a pair, more than the rest of the colour step)."""
     if radius <= 0:
         return m
-    k, pad = 2 * radius + 1, radius
-    grown = F.max_pool2d(F.pad(m, (pad,) * 4, mode="replicate"), k, stride=1)
-    return -F.max_pool2d(F.pad(-grown, (pad,) * 4, mode="replicate"), k, stride=1)
+    k = 2 * radius + 1
+    grown = sliding_max(sliding_max(F.pad(m, (radius,) * 4, mode="replicate"), k, -1), k, -2)
+    return -sliding_max(sliding_max(F.pad(-grown, (radius,) * 4, mode="replicate"), k, -1), k, -2)
 
 
 def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torch.Tensor,

@@ -13,9 +13,9 @@ from kornia.filters import gaussian_blur2d
 
 import facefill.donor.composite as composite
 from facefill.donor.cache import FIELDS, INDEX_VERSION, Cached, bank_cache, cache_dir, index_key, read_cache, save_cache
-from facefill.donor.colour import transfer_colour
+from facefill.donor.colour import close_holes, transfer_colour
 from facefill.donor.describe import face_stats, padding_share, signatures
-from facefill.donor.seam import _blur, correct_seam, erode, face_distance
+from facefill.donor.seam import _blur, correct_seam, erode, face_distance, sliding_max
 from facefill.donor.sharpness import BLUR_SIGMAS, match_sharpness
 from facefill.donor.source import DonorIndex
 from facefill.donor.warp import baked_padding, fill_padding, warp_donors
@@ -257,6 +257,22 @@ def test_erode_is_the_square_max_pool_exactly():
         ref = -torch.nn.functional.max_pool2d(-m, 2 * px + 1, 1, px) if px else m
         assert torch.equal(erode(m, px), ref), px
     assert erode(m, 2)[0, 0, 10, 0] == 1  # the image's edge is not an edge of the mask
+
+
+def test_sliding_max_and_the_colour_steps_closing_are_the_pools_they_replace():
+    """The doubled-window maximum equals the plain sliding window for every size, and the colour
+    step's closing equals the square max_pool2d pair it replaced, bit for bit."""
+    torch.manual_seed(3)
+    x = torch.rand(2, 1, 33, 47)
+    for size in range(1, 34):
+        assert torch.equal(sliding_max(x, size, -1), x.unfold(-1, size, 1).amax(-1)), size
+        assert torch.equal(sliding_max(x, size, -2), x.unfold(-2, size, 1).amax(-1)), size
+    f = torch.nn.functional
+    for r in (1, 3, 7):
+        k = 2 * r + 1
+        grown = f.max_pool2d(f.pad(x, (r,) * 4, mode="replicate"), k, stride=1)
+        ref = -f.max_pool2d(f.pad(-grown, (r,) * 4, mode="replicate"), k, stride=1)
+        assert torch.equal(close_holes(x, r), ref), r
 
 
 # -- in the pipeline: each step must show in fit_donors' output
