@@ -74,8 +74,9 @@ FACES = Choices("--faces", (
     ("all", "every face: <name>_0.png, <name>_1.png, ..."),
 ))
 REGIONS = Choices("--region", (
-    ("auto", "the method's own: refined for donor, the hull for the model and the baselines"),
-    ("hull", "the convex hull of the 68 landmarks (brows to chin, cheek to cheek), grown by --grow"),
+    ("auto", "the method's own: refined for donor (less, per output, where the donor's hair falls over "
+             "its band), the hull for the model and the baselines"),
+    ("hull", "the convex hull of the 68 landmarks (brows to chin, cheek to cheek), grown by --grow, kept whole"),
     ("refined", "the hull without the background, hair or hat in its outer band (mask/refine.py)"),
 ))
 #: ``hallucinate --method``: the ways of filling context, from their registry (:mod:`facefill.fill.registry`)

@@ -81,7 +81,10 @@ class DonorResult:
     """One batch's donor context (:meth:`DonorHallucinator.run`): ``out`` ``(B, K, S, S, 3)
     uint8`` (a failed face's row is zeros; None from :meth:`DonorHallucinator.pick`), ``picks`` ``(B, K)`` source indices (-1 where it
     failed), ``why`` per face None or why it has no donors, and for provenance the query's
-    ``p_male``/``age`` ``(B,)``, each pick's ``cost`` and descriptor distance ``identity`` ``(B, K)``."""
+    ``p_male``/``age`` ``(B,)``, each pick's ``cost`` and descriptor distance ``identity`` ``(B, K)``;
+    ``regions`` ``(B, K, S, S) bool``: the face region each output keeps bit for bit (the input's
+    mask less where the donor's hair lies over it, :mod:`facefill.donor.cover`; a failed face's
+    row is its mask), None from :meth:`DonorHallucinator.pick`."""
 
     out: np.ndarray | None
     picks: np.ndarray
@@ -90,6 +93,7 @@ class DonorResult:
     age: np.ndarray
     cost: np.ndarray
     identity: np.ndarray
+    regions: np.ndarray | None = None
 
 
 class DonorHallucinator:
@@ -203,6 +207,7 @@ class DonorHallucinator:
         res = picked if picked is not None else self.pick(images, masks, landmarks, seeds, unmasked, names)
         picks = res.picks
         out = np.zeros((len(images), picks.shape[1]) + images.shape[1:], np.uint8)
+        regions = np.repeat((masks > 0.5)[:, None], picks.shape[1], 1)
         faces = np.flatnonzero(picks[:, 0] >= 0)
         if len(faces):  # every (face, donor) pair in one fit: each step treats the pairs alike
             dev, k = self.device, picks.shape[1]
@@ -210,16 +215,18 @@ class DonorHallucinator:
             pairs = np.repeat(faces, k)
             donors = [self.source.read(int(i)) for i in picks[faces].reshape(-1)]
             with torch.no_grad():
-                fit = fit_donors(from_uint8(images[pairs], dev, signed=False),
+                fit, region = fit_donors(from_uint8(images[pairs], dev, signed=False),
                                  (masks_from_numpy(masks[pairs], dev) > 0.5).float(),
                                  torch.from_numpy(landmarks[pairs]).to(dev),
                                  from_uint8(np.stack([d for d, _ in donors]), dev, signed=False),
                                  masks_from_numpy(np.stack([v for _, v in donors]), dev),
                                  torch.from_numpy(self.source.landmarks[picks[faces].reshape(-1)]).to(dev),
-                                 self.settings.band, self.settings.reach, scale)
-            out[faces] = paste_face(images[pairs], to_uint8(fit, signed=False), masks[pairs]).reshape(
+                                 self.settings.band, self.settings.reach, scale, self.settings.cover)
+            region = region[:, 0].cpu().numpy() > 0.5
+            regions[faces] = region.reshape((len(faces), k) + images.shape[1:3])
+            out[faces] = paste_face(images[pairs], to_uint8(fit, signed=False), region).reshape(
                 (len(faces), k) + images.shape[1:])
-        return DonorResult(out, picks, res.why, res.p_male, res.age, res.cost, res.identity)
+        return DonorResult(out, picks, res.why, res.p_male, res.age, res.cost, res.identity, regions)
 
     def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]
                  ) -> tuple[np.ndarray, np.ndarray]:

@@ -68,7 +68,7 @@ def close_holes(m: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torch.Tensor,
-                dist: torch.Tensor, reach: float, holes: int = 0) -> torch.Tensor:
+                dist: torch.Tensor, reach: float, holes: int = 0, hold: torch.Tensor | None = None) -> torch.Tensor:
     """How much of the colour transfer a donor pixel gets, ``(B, 1, H, W)`` in [0, 1].
 
     ``donor_lab (B, 3, H, W)``; ``skin_mean``/``skin_std (B, 3)``: the donor face's Lab stats;
@@ -77,23 +77,27 @@ def skin_weight(donor_lab: torch.Tensor, skin_mean: torch.Tensor, skin_std: torc
     pixels only right next to the face (out to about ``reach / 2``). ``holes``: spots up to
     about ``2 holes`` px across inside the skin count as skin (:func:`close_holes`): a
     specular highlight or a spot of coloured stage light on a forehead is not skin-coloured, and
-    kept as it was it stood out as a white or purple patch on the query's darker skin."""
+    kept as it was it stood out as a white or purple patch on the query's darker skin. ``hold``
+    ``(B, 1, H, W)`` in {0, 1}: pixels that get the skin test alone, not the weight next to the
+    face (the donor's hair over the face's band, :mod:`facefill.donor.cover`: it keeps its colour)."""
     skin = close_holes(skin_likelihood(donor_lab, skin_mean, skin_std), holes)
     far = torch.exp(-(dist / (2 * reach)) ** 2)
     near = 0.5 * torch.exp(-(dist / (reach / 2)) ** 2)
+    if hold is not None:
+        near = near * (1 - hold)
     return torch.maximum(skin * far, near).clamp(0, 1)
 
 
 def transfer_colour(donor: torch.Tensor, query: torch.Tensor, face: torch.Tensor, dist: torch.Tensor,
                     reach: float, shading: bool = True, max_shade: float = 20.0,
-                    query_lab: torch.Tensor | None = None, holes: int = 0) -> torch.Tensor:
+                    query_lab: torch.Tensor | None = None, holes: int = 0, hold: torch.Tensor | None = None) -> torch.Tensor:
     """The donors ``(B, 3, S, S)`` in [0, 1] with the queries' face colour carried onto their skin.
     ``query (B, 3, S, S)`` in [0, 1]; ``face (B, 1, S, S)``: the face region the statistics are
     taken over (the mask eroded); ``dist (B, 1, S, S)``: pixels from the query's face.
     ``shading``: lightness follows each face's :func:`shading_plane` rather than its mean; where
     the plane is carried out past the face, the change it makes is held within ``max_shade`` L.
     ``query_lab``: ``rgb_to_lab(query)`` where the caller has it already (None: computed here).
-    ``holes``: see :func:`skin_weight`."""
+    ``holes``, ``hold``: see :func:`skin_weight`."""
     q_lab = rgb_to_lab(query) if query_lab is None else query_lab
     d_lab = rgb_to_lab(donor.clamp(0, 1))
     q_mean, q_std = masked_stats(q_lab, face)
@@ -109,7 +113,7 @@ def transfer_colour(donor: torch.Tensor, query: torch.Tensor, face: torch.Tensor
         d_tilt = shading_plane(d_lab[:, :1], face) - d_mean[:, :1, None, None]
         tilt = (q_tilt - gain[:, :1, None, None] * d_tilt).clamp(-max_shade, max_shade)
         moved = torch.cat([moved[:, :1] + tilt, moved[:, 1:]], 1)
-    w = skin_weight(d_lab, d_mean, d_std, dist, reach, holes)
+    w = skin_weight(d_lab, d_mean, d_std, dist, reach, holes, hold)
     return lab_to_rgb(d_lab + w * (moved - d_lab)).clamp(0, 1)
 
 

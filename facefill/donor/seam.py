@@ -90,12 +90,13 @@ def _blur(x: torch.Tensor, sigma: float, size: int) -> torch.Tensor:
 
 def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
                     band: int, sigma: float = 1.5, wide: float = 3.0, trust: torch.Tensor | None = None,
-                    accept: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+                    accept: torch.Tensor | None = None, scale: float = 1.0, hold: torch.Tensor | None = None) -> torch.Tensor:
     """The additive correction for the donor's context, ``(B, 3, H, W)``: the query - donor
     difference on the face's 2-px inner rim, spread by normalised Gaussian convolution and faded
     to 0 at ``band`` px outside the face (smoothstep). Zero inside the face and beyond the band.
     ``trust (B, 1, H, W)`` in [0, 1] weighs each rim pixel (None: all 1); ``accept`` scales the
-    correction on each donor pixel past the first 2 px (None: all 1).
+    correction on each donor pixel past the first 2 px (None: all 1), and on those 2 px too where
+    ``hold (B, 1, H, W)`` is 1 (the donor's hair over the face's band: no pale edge along it).
 
     Near the rim the spread uses ``sigma`` (local: it follows the rim closely); where that
     kernel no longer reaches (a few px out), it blends into the spread at ``wide``, whose kernel
@@ -119,12 +120,15 @@ def seam_correction(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tenso
     fade = t * t * (3 - 2 * t) * (1 - masks) * (den_far > 1e-12)
     if accept is not None:
         ring = (3 - dist / scale).clamp(0, 1)  # the 2 px next to the face are always blended
+        if hold is not None:
+            ring = ring * (1 - hold)  # but for the donor's hair laid over the face's band
         fade = fade * (ring + (1 - ring) * accept)
     return (w * near + (1 - w) * far) * fade
 
 
 def correct_seam(query: torch.Tensor, donor: torch.Tensor, masks: torch.Tensor, dist: torch.Tensor,
                  band: int, trust: torch.Tensor | None = None, accept: torch.Tensor | None = None,
-                 scale: float = 1.0) -> torch.Tensor:
+                 scale: float = 1.0, hold: torch.Tensor | None = None) -> torch.Tensor:
     """``donor`` with :func:`seam_correction` added, in [0, 1]."""
-    return (donor + seam_correction(query, donor, masks, dist, band, trust=trust, accept=accept, scale=scale)).clamp(0, 1)
+    return (donor + seam_correction(query, donor, masks, dist, band, trust=trust, accept=accept, scale=scale,
+                                    hold=hold)).clamp(0, 1)

@@ -48,6 +48,7 @@ class DonorSettings:
     anchor: float = 1.0
     band: int = 10
     reach: float = 24.0
+    cover: float = 4.5
     gender_margin: float = 0.2
     gender: float = 1.0
     age: float = 0.1

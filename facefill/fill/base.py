@@ -61,12 +61,16 @@ class Filled:
     :attr:`ContextFiller.variants`) and, when asked for, ``scales`` ``{side: (B, s, s, 3) uint8}``.
     ``failed``: ``{face: why}`` for faces it could not fill (that input fails alone, into
     ``failures.tsv``); ``records``: per face, per variant, a dict of what made the output (the
-    pipeline writes them to ``OUT/<ContextFiller.record>``), or None."""
+    pipeline writes them to ``OUT/<ContextFiller.record>``), or None. ``masks``: ``(B, K, S, S)``
+    in {0, 1}, the face region each output keeps where a filler narrowed the batch's mask for it
+    (a donor's hair over the face's band), written as that output's ``.mask.png``; None: the
+    batch's masks."""
 
     final: np.ndarray
     scales: dict[int, np.ndarray] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     records: list[list[dict]] | None = None
+    masks: np.ndarray | None = None
 
 
 class ContextFiller:

@@ -43,8 +43,9 @@ class DonorFill(ContextFiller):
     def from_options(cls, opts) -> "DonorFill":
         from facefill.donor import DonorSettings
 
+        cover = {"cover": 0.0} if getattr(opts, "region", None) == "hull" else {}  # the plain hull, kept whole
         return cls(opts.donors, DonorSettings(variants=opts.variants, seed=opts.seed, exclude=tuple(opts.exclude_donors),
-                                              pin=tuple(opts.pin_donors)))
+                                              pin=tuple(opts.pin_donors), **cover))
 
     def prepare(self, device: str | torch.device = "cpu", progress: Progress | None = None) -> "DonorFill":
         """Reads the bank's index from the cache or builds it (``progress`` reports the build; the
@@ -112,7 +113,8 @@ class DonorFill(ContextFiller):
                      "donor_age": _fmt(src, "age", i, "{:.1f}"),
                      "pinned": "yes" if k == 0 and h.settings.pinned(batch.names[b]) is not None else ""}
                     for k, i in enumerate(res.picks[b]) if i >= 0] for b in range(len(res.picks))]
-        return Filled(res.out, failed={b: w for b, w in enumerate(res.why) if w is not None}, records=records)
+        return Filled(res.out, failed={b: w for b, w in enumerate(res.why) if w is not None}, records=records,
+                      masks=res.regions)
 
     def notes(self, keep_face: bool) -> list[str]:
         return [self.hallucinator.summary()]

@@ -159,35 +159,32 @@ class HallucinateJob:
 
     def compute(self, prepared: tuple[list[list[Face]], FillBatch]) -> list[list[dict]]:
         """Per input, per face: ``final`` ``(K, S, S, 3) uint8`` (variants), ``scales`` (``{side: (s, s, 3) uint8}``),
-        ``masked`` (the generator's input, for the sheet), ``failed`` (None or why), ``records`` (per variant, or None)."""
+        ``masked`` (the generator's input, for the sheet), ``failed`` (None or why), ``records`` and ``masks`` (per variant, or None)."""
         bundles, batch = prepared
         filled = self.filler.fill(batch)
         masked_u8 = to_uint8(batch.masked) if self.opts.grid is not None else None  # only the contact sheet shows it
         per_face = [{"final": filled.final[j], "scales": {k: v[j] for k, v in filled.scales.items()},
                      "masked": None if masked_u8 is None else masked_u8[j], "failed": filled.failed.get(j),
-                     "records": None if filled.records is None else filled.records[j]} for j in range(len(batch.names))]
+                     "records": None if filled.records is None else filled.records[j],
+                     "masks": None if filled.masks is None else filled.masks[j]} for j in range(len(batch.names))]
         starts = np.cumsum([0] + [len(b) for b in bundles])
         return [per_face[a:b] for a, b in zip(starts[:-1], starts[1:])]
 
     # -- write: one input's faces, face 0 last (it marks the photo done)
-    def _finish(self, face: Face, final: np.ndarray) -> np.ndarray:
-        """The image written: the face pasted back unless the filler kept it or ``--no-keep-face``."""
-        if self.filler.keeps_face or not self.opts.keep_face:
-            return final
-        return compose(face.image, final, face.mask, self.opts.feather)
-
     def _write_face(self, face: Face, result: dict) -> tuple[np.ndarray, list[Path]]:
         opts, base, files = self.opts, face.out, []
         if opts.all_scales_dir is not None:
             for k, v in result["scales"].items():
                 files.append(write_image(Path(opts.all_scales_dir) / str(k) / base.relative_to(self.plan.dst), v))
         names = [variant_path(base, k) for k in range(self.variants)] if self.variants > 1 else [base]
-        images = [self._finish(face, final) for final in result["final"]]
-        for k, (name, image) in enumerate(zip(names, images)):  # in order: the marker (the last variant) is written last
+        masks = result.get("masks") if result.get("masks") is not None else [face.mask] * len(names)  # each output's face
+        pasted = self.filler.keeps_face or not opts.keep_face  # the filler kept the face, or --no-keep-face
+        images = [final if pasted else compose(face.image, final, m, opts.feather) for final, m in zip(result["final"], masks)]
+        for k, (name, image, mask) in enumerate(zip(names, images, masks)):  # in order: the marker (last variant) last
             if face.kind == "raw":  # companions before the image, which marks the face done
-                files += write_companions(name, face.sidecar, face.face.valid, face.mask)
-            elif face.kind == "aligned":  # the mask drawn on the fly (maybe refined): paste and evaluate read it
-                files.append(write_image(companion_path(name, MASK_SUFFIX), (face.mask > 0.5).astype(np.uint8) * 255))
+                files += write_companions(name, face.sidecar, face.face.valid, mask)
+            elif face.kind == "aligned" or not np.array_equal(mask > 0.5, face.mask > 0.5):  # drawn on the fly, or narrowed
+                files.append(write_image(companion_path(name, MASK_SUFFIX), (mask > 0.5).astype(np.uint8) * 255))
             files.append(write_image(name, image))
             if result.get("records"):  # "what made it" for OUT/<filler.record>
                 self.records[name] = {"output": name.relative_to(self.plan.dst).as_posix(), **result["records"][k]}

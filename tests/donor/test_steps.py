@@ -47,7 +47,7 @@ def pair(aligned_faces):
 
 
 def _fit(pair, query):
-    return composite.fit_donors(query, pair["mask"], pair["q_lm"], pair["donor"], pair["valid"], pair["d_lm"])
+    return composite.fit_donors(query, pair["mask"], pair["q_lm"], pair["donor"], pair["valid"], pair["d_lm"])[0]
 
 
 def _high_freq(x: torch.Tensor, region: np.ndarray) -> float:
@@ -316,10 +316,11 @@ def test_fit_donors_gives_each_pair_the_same_output_in_any_batch(aligned_faces):
     d, d_lm = q.roll(1, 0), lm.roll(1, 0)
     valid = torch.ones_like(m)
     valid[1, :, :, :20] = 0  # padding to fill in one donor
-    together = composite.fit_donors(q, m, lm, d, valid, d_lm)
-    alone = torch.cat([composite.fit_donors(q[i:i + 1], m[i:i + 1], lm[i:i + 1], d[i:i + 1], valid[i:i + 1],
-                                            d_lm[i:i + 1]) for i in range(len(q))])
-    assert torch.equal(together, alone), float((together - alone).abs().max())
+    together, regions = composite.fit_donors(q, m, lm, d, valid, d_lm, cover=4.5)
+    alone = [composite.fit_donors(q[i:i + 1], m[i:i + 1], lm[i:i + 1], d[i:i + 1], valid[i:i + 1], d_lm[i:i + 1],
+                                  cover=4.5) for i in range(len(q))]
+    assert torch.equal(together, torch.cat([a for a, _ in alone])), float((together - torch.cat([a for a, _ in alone])).abs().max())
+    assert torch.equal(regions, torch.cat([r for _, r in alone]))
 
 
 # -- the device reaches every step
@@ -364,9 +365,11 @@ def run_on(device, donor_bank, aligned_faces, tmp_path, monkeypatch):
     lm = np.asarray(read_sidecar(aligned_faces / "biden.png")["landmarks"], np.float32)
     m = face_mask(lm, 128)
     image = np.where(m[..., None] > 0.5, read_image(aligned_faces / "biden.png"), 0).astype(np.uint8)
-    out, _ = h(image[None], m[None], lm[None], [1])
+    res = h.run(image[None], m[None], lm[None], [1])
+    out = res.out
     for k in range(2):
-        np.testing.assert_array_equal(out[0, k][m > 0.5], image[m > 0.5])
+        kept = res.regions[0, k]
+        np.testing.assert_array_equal(out[0, k][kept], image[kept])
     return seen, out
 
 
@@ -410,7 +413,7 @@ def _fit_synthetic(q, d, m):
     """fit_donors on the synthetic pair; both get the same landmarks, so the warp leaves the donor
     where it is and only the colour, sharpness and seam steps act."""
     lm = torch.from_numpy(np.random.default_rng(0).uniform(20, 76, (1, 68, 2)).astype(np.float32))
-    return composite.fit_donors(q, m, lm, d, torch.ones_like(m), lm)
+    return composite.fit_donors(q, m, lm, d, torch.ones_like(m), lm)[0]
 
 
 def test_the_donors_skin_takes_the_faces_shading_direction():
