@@ -132,8 +132,8 @@ def skin_distance(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     px = px[d <= np.quantile(d, 0.9)]
     mean = px.mean(0)
     cov = np.cov(px.T) + np.diag([64.0, 4.0, 4.0])  # a floor: flat skin has little spread; light varies (shade)
-    diff = lab.reshape(-1, 3) - mean
-    d2 = np.einsum("ij,jk,ik->i", diff, np.linalg.inv(cov), diff)
+    diff = (lab.reshape(-1, 3) - mean).astype(np.float64)
+    d2 = ((diff @ np.linalg.inv(cov)) * diff).sum(1)  # diff^T inv diff per pixel (3x faster than einsum)
     return np.sqrt(d2).reshape(shape).astype(np.float32)
 
 

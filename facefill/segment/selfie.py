@@ -68,14 +68,33 @@ def _taps(f: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i, _TAB - a, a
 
 
+@lru_cache(maxsize=16)
+def _stretch_matrices(h: int, w: int, out_h: int, out_w: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The separable stretch as two weight matrices, ``(w + 4, out_w)`` along rows and
+    ``(out_h, h + 4)`` along columns, in 1/32 (the source padded by 2 zeros), or None when the
+    stretch is not separable."""
+    fx, fy = _fixed_point_coords(h, w, out_h, out_w)
+    if not ((fx == fx[:1]).all() and (fy == fy[:, :1]).all()):
+        return None
+    mats = []
+    for f, n in ((fx[0], w), (fy[:, 0], h)):
+        i, w0, w1 = _taps(f, n)
+        m = np.zeros((n + 4, len(f)), np.float32)
+        np.add.at(m, (i, np.arange(len(f))), w0)
+        np.add.at(m, (i + 1, np.arange(len(f))), w1)
+        mats.append(m)
+    return mats[0], np.ascontiguousarray(mats[1].T)
+
+
 def mediapipe_resize(images: torch.Tensor, size: tuple[int, int], separable: bool | None = None) -> torch.Tensor:
     """``(B, h, w, C)`` uint8 -> ``(B, C, H, W)`` float in [0, 1], bit-exact with MediaPipe's
     ``ImageToTensorCalculator`` (OpenCV ``warpPerspective``, bilinear, zero border) on CPU.
 
     OpenCV's result is ``(sum(wy * wx * 32 * pixel) + 2^14) >> 15`` with ``wx, wy`` in 1/32; the
     sums are integers below 2^24, so float32 holds them exactly. When the source x depends only
-    on the output x and y only on y (always, for this stretch), the sum is taken separably
-    (``separable=None``: detect; False: per-pixel gathers, the general warp)."""
+    on the output x and y only on y (always, for this stretch), the sum is taken separably (on the
+    CPU as two matrix products; ``separable=None``: detect; False: per-pixel gathers, the general
+    warp)."""
     b, h, w, c = images.shape
     fx, fy = _fixed_point_coords(h, w, *size)
     dev = images.device
@@ -84,9 +103,11 @@ def mediapipe_resize(images: torch.Tensor, size: tuple[int, int], separable: boo
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dev)
 
-    if separable is None:
-        separable = bool((fx == fx[:1]).all() and (fy == fy[:, :1]).all())
-    if separable:
+    mats = _stretch_matrices(h, w, *size) if separable is not False else None
+    if mats is not None and dev.type == "cpu":  # every product and sum an integer below 2^24: exact in float32
+        rows = x @ t(mats[0])  # (B, C, h + 4, W)   (not on a GPU, whose float32 products may be TF32)
+        acc = t(mats[1]) @ rows  # (B, C, H, W)
+    elif mats is not None:
         ix, wx0, wx1 = (t(a) for a in _taps(fx[0], w))
         iy, wy0, wy1 = (t(a) for a in _taps(fy[:, 0], h))
         rows = x[..., ix] * wx0.float() + x[..., ix + 1] * wx1.float()  # (B, C, h + 4, W)
