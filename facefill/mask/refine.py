@@ -82,6 +82,20 @@ def person_probability(images: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def core_mask(landmarks: np.ndarray, shape: tuple[int, int], core: float = 0.2) -> np.ndarray:
+    """See :func:`_core_mask`; the last few are kept (the region's rules and the donor fit's
+    hair cover ask for the same face's core several times), read-only."""
+    lm = np.ascontiguousarray(landmarks, np.float64).reshape(68, 2)
+    return _core_mask_cached(lm.tobytes(), tuple(shape), float(core))
+
+
+@lru_cache(maxsize=64)
+def _core_mask_cached(lm: bytes, shape: tuple[int, int], core: float) -> np.ndarray:
+    out = _core_mask(np.frombuffer(lm, np.float64).reshape(68, 2), shape, core)
+    out.flags.writeable = False
+    return out
+
+
+def _core_mask(landmarks: np.ndarray, shape: tuple[int, int], core: float = 0.2) -> np.ndarray:
     """``(H, W)`` bool: the inner face always kept: the hull of the nose, eyes and mouth
     (landmarks 27-67) and of the jaw and brow points (0-26) moved ``core`` of the way towards
     their centre, the brows themselves (their landmark lines drawn 1/25 of the side thick), and
