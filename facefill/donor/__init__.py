@@ -14,10 +14,11 @@ The units, each a module with its own tests:
 * **cache** (:mod:`facefill.donor.cache`): the index cache outside the bank, memory-mapped, updated
   for added and changed files only, checked before use;
 * **choose** (:mod:`facefill.donor.select`): the cost of every donor for every query, and the picks;
-* **warp** and padding (:mod:`facefill.donor.warp`), **colour** (:mod:`facefill.donor.colour`),
+* **warp** and padding (:mod:`facefill.donor.warp`), **cover** (:mod:`facefill.donor.cover`: the
+  donor's hair kept over the face's band), **colour** (:mod:`facefill.donor.colour`),
   **sharpness** (:mod:`facefill.donor.sharpness`), **seam** (:mod:`facefill.donor.seam`), in that
   order in :func:`facefill.donor.composite.fit_donors`;
-* the face pasted back: :func:`facefill.mask.compose.paste_face`.
+* the face pasted back over the region the cover leaves: :func:`facefill.mask.compose.paste_face`.
 
 **Devices.** :class:`DonorHallucinator` takes a ``device``: the descriptor network, the gender
 and age networks with their chips and every torch step of the fit (warp,
@@ -27,7 +28,8 @@ shading plane, the sharpness and seam convolutions) run one pair at a time insid
 output never depends on the batch it was computed in. These run on the CPU whatever the
 device, as numpy/OpenCV: donor choice (:func:`facefill.donor.select.costs`, ``choose``), the skin
 statistics (:func:`facefill.donor.describe.face_stats`), the fill of padding
-(:func:`facefill.donor.warp.fill_padding`), the distance to the face
+(:func:`facefill.donor.warp.fill_padding`), the hair cover
+(:func:`facefill.donor.cover.cover_masks`), the distance to the face
 (:func:`facefill.donor.seam.distance_outside`), and reading the donors' photos.
 """
 
@@ -230,9 +232,11 @@ class DonorHallucinator:
 
     def __call__(self, images: np.ndarray, masks: np.ndarray, landmarks: np.ndarray, seeds: list[int]
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Outputs ``(B, K, S, S, 3) uint8`` (K = ``settings.variants``; every pixel with
-        ``mask > 0.5`` is the input's, bit for bit) and the donors ``(B, K)`` as source indices.
-        A face without enough donors (:func:`facefill.donor.select.choose`) raises FacefillError."""
+        """Outputs ``(B, K, S, S, 3) uint8`` (K = ``settings.variants``; every pixel of each
+        output's region is the input's, bit for bit: the mask, less where the donor's hair lies
+        over its band; :meth:`run` returns the regions) and the donors ``(B, K)`` as source
+        indices. A face without enough donors (:func:`facefill.donor.select.choose`) raises
+        FacefillError."""
         res = self.run(images, masks, landmarks, seeds)
         bad = next((w for w in res.why if w is not None), None)
         if bad is not None:
