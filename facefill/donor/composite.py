@@ -13,7 +13,8 @@ function of its own module:
 2. **Colour and light**, locally: the face's colour and its shading direction carried onto the
    donor's skin (:func:`facefill.donor.colour.transfer_colour`).
 3. **Sharpness**: where the query is softer than the donor, the donor is blurred with the
-   Gaussian that best matches the two faces' high-frequency energy
+   Gaussian that best matches the two faces' high-frequency energy, and where it is sharper,
+   the donor is sharpened by the unsharp mask that best matches it
    (:func:`facefill.donor.sharpness.match_sharpness`).
 4. **Seam**: the step along the mask edge spread and faded over ``band`` px, from the query's
    skin onto the donor's skin (:func:`facefill.donor.colour.skin_maps`,

@@ -203,15 +203,23 @@ def test_transfer_colour_moves_the_donors_skin_to_the_querys_colour(pair):
     assert ratio[1] - ratio[0] > 0.05  # the warm cast reached the skin next to the face
 
 
-def test_match_sharpness_blurs_a_sharper_donor_and_never_sharpens():
+def test_match_sharpness_blurs_a_sharper_donor_and_sharpens_a_softer_one():
+    """A sharper donor is blurred; a softer one is sharpened towards the face's high-frequency
+    energy (fails without the sharpened trials: sigma 0, the donor as it was); an equal one is
+    left exactly as it was."""
     torch.manual_seed(0)
     sharp = torch.rand(2, 3, 32, 32)
     soft = gaussian_blur2d(sharp, (9, 9), (1.5, 1.5))
+    mild = gaussian_blur2d(sharp, (5, 5), (0.6, 0.6))
     region = torch.ones(2, 1, 32, 32)
     out, sigma = match_sharpness(sharp, soft, region)
     assert (sigma > 0.5).all() and out.std() < sharp.std()
-    out, sigma = match_sharpness(soft, sharp, region)
-    assert (sigma == 0).all() and torch.equal(out, soft) and BLUR_SIGMAS[0] == 0
+    hf = lambda x: float((x - gaussian_blur2d(x, (5, 5), (1.0, 1.0), border_type="reflect")).abs().mean())
+    out, sigma = match_sharpness(mild, sharp, region)
+    assert (sigma < 0).all() and abs(hf(out) - hf(sharp)) < 0.7 * abs(hf(mild) - hf(sharp))
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    out, sigma = match_sharpness(sharp, sharp, region)
+    assert (sigma == 0).all() and torch.equal(out, sharp) and BLUR_SIGMAS[0] == 0
 
 
 def test_correct_seam_meets_the_face_and_keeps_it(pair):
@@ -289,6 +297,16 @@ def test_fit_donors_matches_a_soft_querys_sharpness(pair):
     soft = gaussian_blur2d(pair["query"], (13, 13), (2.0, 2.0))
     far = (pair["dist"] > 12) & (pair["dist"] < 40)
     assert _high_freq(_fit(pair, soft), far) < 0.75 * _high_freq(_fit(pair, pair["query"]), far)
+
+
+def test_fit_donors_sharpens_a_donor_softer_than_the_face(pair):
+    """A soft donor around a sharp face comes out sharper past the seam's band. Fails with the
+    sharpened trials taken out of match_sharpness (the donor stays as soft as it came)."""
+    query, p = pair["query"], dict(pair)
+    p["donor"] = gaussian_blur2d(pair["donor"], (9, 9), (1.2, 1.2))
+    far = (pair["dist"] > 12) & (pair["dist"] < 40)
+    fitted = composite.fit_donors(query, p["mask"], p["q_lm"], p["donor"], p["valid"], p["d_lm"])[0]
+    assert _high_freq(fitted, far) > 1.2 * _high_freq(p["donor"], far)
 
 
 def test_fit_donors_leaves_no_step_at_the_face_edge(pair):
