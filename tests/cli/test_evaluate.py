@@ -167,3 +167,29 @@ def test_quiet_with_a_report_file_prints_no_table(pair, tmp_path):
     assert res.exit_code == 0 and res.stdout == "" and (tmp_path / "r.json").is_file(), res.output
     res = runner.invoke(app, ["evaluate", g, r, "-m", "ssim", "-q"])
     assert res.exit_code == 0 and "ssim" in res.stdout
+
+
+def test_variant_picks_one_variant_of_a_donor_run_and_pairs_it_with_its_face(tmp_path):
+    """``--variant K``: the K-th outputs (``<name>_v<K>``) against ``<name>``; the others are left
+    out. Without it, a --variants folder fails with the hint; a K that is not there fails too."""
+    from facefill.data.io import write_image
+
+    rng = np.random.default_rng(0)
+    gen, real = tmp_path / "gen", tmp_path / "real"
+    reals = {n: rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for n in ("a", "b", "c")}
+    for n, im in reals.items():
+        write_image(real / f"{n}.png", im)
+        write_image(gen / f"{n}_v0.png", 255 - im)  # variant 0 far from the real
+        write_image(gen / f"{n}_v1.png", im)  # variant 1 the real itself
+    res = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", "ssim", "--json", "-", "-q",
+                              "--variant", "1"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert sorted(r["file"] for r in out["rows"]) == ["a", "b", "c"] and out["summary"]["ssim"]["mean"] > 0.99
+    res = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", "ssim", "--json", "-", "-q",
+                              "--variant", "0"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["summary"]["ssim"]["mean"] < 0.5
+    res = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", "ssim", "-q"])
+    assert res.exit_code != 0 and "--variant K" in res.output
+    res = runner.invoke(app, ["evaluate", str(gen), str(real), "--metrics", "ssim", "-q", "--variant", "2"])
+    assert res.exit_code != 0 and "no <name>_v2 outputs" in res.output
