@@ -36,6 +36,7 @@ statistics (:func:`facefill.donor.describe.face_stats`), the fill of padding
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,12 @@ from facefill.donor.index import load_index
 from facefill.donor.select import choose, costs
 from facefill.donor.settings import DonorSettings
 from facefill.donor.source import DonorIndex, DonorSource
+from facefill.donor.warp import baked_padding
 from facefill.errors import FacefillError
+
+#: donors whose baked edge streaks (:func:`facefill.donor.warp.baked_padding`) a hallucinator keeps,
+#: as bits (2 KB a donor at 128 px): found once per donor, not once per (face, donor) pair
+STREAK_CACHE = 8192
 
 __all__ = ["DonorHallucinator", "DonorResult", "DonorIndex", "DonorSettings", "DonorSource", "load_index", "name_seed"]
 
@@ -116,6 +122,7 @@ class DonorHallucinator:
         self.device = torch.device(device)
         self.source, self.settings, self.embedder = source, settings, embedder.to(self.device)
         self.allowed = np.ones(len(source), bool)
+        self._streaks: OrderedDict[int, np.ndarray] = OrderedDict()
         for name in settings.exclude:
             self.allowed[self.donor_index(name, "--exclude-donors")] = False
         for _, name in settings.pin:
@@ -123,6 +130,26 @@ class DonorHallucinator:
         if self.allowed.sum() <= settings.variants:
             raise FacefillError(f"--variants {settings.variants} needs more donors than the bank's {int(self.allowed.sum())}"
                                 + (" left after --exclude-donors" if settings.exclude else ""))
+
+    def photo(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Donor ``i``'s ``(image (S, S, 3) uint8, valid (S, S) float32)``, with the streaks its
+        earlier crop baked into its edges out of ``valid`` (found as :func:`fit_donors` would find
+        them, on the same float values, so the outputs are the same; the last
+        :data:`STREAK_CACHE` donors' streaks are kept)."""
+        from facefill.data.tensors import from_uint8
+
+        image, valid = self.source.read(i)
+        bits = self._streaks.get(i)
+        if bits is None:
+            arr = from_uint8(image, signed=False)[0].permute(1, 2, 0).numpy()
+            bits = np.packbits(baked_padding(arr, valid > 0.5, scale=image.shape[0] / 128))
+            self._streaks[i] = bits
+            if len(self._streaks) > STREAK_CACHE:
+                self._streaks.popitem(last=False)
+        else:
+            self._streaks.move_to_end(i)
+        baked = np.unpackbits(bits, count=valid.size).reshape(valid.shape).astype(bool)
+        return image, valid * ~baked
 
     def donor_index(self, name: str, option: str = "donor") -> int:
         """The source index of the bank file ``name`` (relative name, with or without ``.png``)."""
@@ -215,7 +242,7 @@ class DonorHallucinator:
             dev, k = self.device, picks.shape[1]
             scale = images.shape[1] / 128  # every pixel distance of the fit is given for a 128 px crop
             pairs = np.repeat(faces, k)
-            donors = [self.source.read(int(i)) for i in picks[faces].reshape(-1)]
+            donors = [self.photo(int(i)) for i in picks[faces].reshape(-1)]  # their streaks found once
             with torch.no_grad():
                 fit, region = fit_donors(from_uint8(images[pairs], dev, signed=False),
                                  (masks_from_numpy(masks[pairs], dev) > 0.5).float(),
@@ -223,7 +250,7 @@ class DonorHallucinator:
                                  from_uint8(np.stack([d for d, _ in donors]), dev, signed=False),
                                  masks_from_numpy(np.stack([v for _, v in donors]), dev),
                                  torch.from_numpy(self.source.landmarks[picks[faces].reshape(-1)]).to(dev),
-                                 self.settings.band, self.settings.reach, scale, self.settings.cover)
+                                 self.settings.band, self.settings.reach, scale, self.settings.cover, streaks=False)
             region = region[:, 0].cpu().numpy() > 0.5
             regions[faces] = region.reshape((len(faces), k) + images.shape[1:3])
             out[faces] = paste_face(images[pairs], to_uint8(fit, signed=False), region).reshape(

@@ -46,7 +46,7 @@ EDGE = 3.0
 
 def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.Tensor,
                donor: torch.Tensor, donor_valid: torch.Tensor, donor_landmarks: torch.Tensor,
-               band: int = 10, reach: float = 24.0, scale: float = 1.0, cover: float = 0.0
+               band: int = 10, reach: float = 24.0, scale: float = 1.0, cover: float = 0.0, streaks: bool = True
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """One output per (query, donor) pair, ``(B, 3, S, S)`` in [0, 1] on the inputs' device, and
     the face region it keeps, ``(B, 1, S, S)`` in {0, 1}: ``masks`` less the band pixels the donor's
@@ -57,12 +57,14 @@ def fit_donors(query: torch.Tensor, masks: torch.Tensor, query_landmarks: torch.
 
     ``query (B, 3, S, S)`` in [0, 1] (context ignored); ``masks (B, 1, S, S)`` {0, 1};
     ``query_landmarks``, ``donor_landmarks``: ``(B, 68, 2)`` pixels; ``donor (B, 3, S, S)`` in
-    [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo. Each
+    [0, 1]; ``donor_valid (B, 1, S, S)`` 1 where the donor pixel is from its photo (``streaks``
+    False: and not in a streak baked into its edges, found by the caller already,
+    :meth:`facefill.donor.DonorHallucinator.photo`). Each
     pair's output is the same whatever batch it is fitted in (the steps whose batched arithmetic
     rounds differently run one pair at a time). ``scale``: S / 128; ``band``, ``reach`` and every
     other distance in pixels are given for a 128 px crop and multiplied by it, so a 256 px output
     is a sharper 128 px one, not one with a thinner seam."""
-    d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks, scale=scale)
+    d = warp_donors(donor, donor_valid, donor_landmarks, query_landmarks, streaks=streaks, scale=scale)
     given = (masks > 0.5).to(query.dtype)
     m = cover_masks(d, given, query_landmarks, cover)
     hold = given - m  # the donor's hair over the face's band keeps its colour and edge

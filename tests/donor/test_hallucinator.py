@@ -286,3 +286,34 @@ def test_a_woman_never_gets_a_mans_context(index, aligned_faces, embedder):
     fake = replace(index, p_male=np.where([n.startswith("biden_") for n in index.names], 0.0, index.p_male))
     picks = DonorHallucinator(fake, DonorSettings(variants=2), embedder).choose(img, m, lm, [0], [real])
     assert all(fake.names[i].startswith("biden_") for i in picks[0]), [fake.names[i] for i in picks[0]]
+
+
+def test_a_donors_baked_streaks_are_found_once_and_fit_as_warp_donors_finds_them(index, queries, embedder, monkeypatch):
+    """``DonorHallucinator.photo`` takes a donor's baked edge streaks out of its validity once and
+    keeps them; fitting with that validity and ``streaks=False`` gives the same output, bit for
+    bit, as fitting with the photo's own validity and the streaks found in the fit."""
+    import facefill.donor as donor_pkg
+    from facefill.data.tensors import from_uint8, masks_from_numpy
+
+    h = DonorHallucinator(index, DonorSettings(variants=1), embedder)
+    image, valid = index.read(0)
+    streaked = image.copy()
+    streaked[:, :20] = streaked[:, 20:21]  # the left 20 columns repeat column 20: a baked streak
+    monkeypatch.setattr(index, "read", lambda i: (streaked, valid))
+    calls = []
+    found = donor_pkg.baked_padding
+    monkeypatch.setattr(donor_pkg, "baked_padding", lambda *a, **k: calls.append(1) or found(*a, **k))
+    img, kept = h.photo(0)
+    assert kept[:, :12].mean() < valid[:, :12].mean() - 0.3  # most of the streak's rows are out
+    assert (kept <= valid).all()  # only taken out, never added
+    h.photo(0)
+    assert len(calls) == 1  # found once, then kept
+    images, masks, lms = queries
+    q = from_uint8(images[:1], signed=False)
+    m = (masks_from_numpy(masks[:1]) > 0.5).float()
+    lm = torch.from_numpy(lms[:1])
+    d_lm = torch.from_numpy(index.landmarks[:1])
+    d = from_uint8(streaked[None], signed=False)
+    ours = fit_donors(q, m, lm, d, masks_from_numpy(kept[None]), d_lm, streaks=False)[0]
+    theirs = fit_donors(q, m, lm, d, masks_from_numpy(valid[None]), d_lm)[0]
+    assert torch.equal(ours, theirs)
