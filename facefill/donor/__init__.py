@@ -44,14 +44,13 @@ import torch
 
 from facefill.donor.composite import fit_donors
 from facefill.donor.describe import describe, face_stats, gender_age
-from facefill.donor.index import load_index
+from facefill.donor.index import load_index, photo_pixels
 from facefill.donor.select import choose, costs
 from facefill.donor.settings import DonorSettings
 from facefill.donor.source import DonorIndex, DonorSource
-from facefill.donor.warp import baked_padding
 from facefill.errors import FacefillError
 
-#: donors whose baked edge streaks (:func:`facefill.donor.warp.baked_padding`) a hallucinator keeps,
+#: donors whose baked edge streaks (:func:`facefill.donor.index.photo_pixels`) a hallucinator keeps,
 #: as bits (2 KB a donor at 128 px): found once per donor, not once per (face, donor) pair
 STREAK_CACHE = 8192
 
@@ -133,16 +132,13 @@ class DonorHallucinator:
 
     def photo(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Donor ``i``'s ``(image (S, S, 3) uint8, valid (S, S) float32)``, with the streaks its
-        earlier crop baked into its edges out of ``valid`` (found as :func:`fit_donors` would find
-        them, on the same float values, so the outputs are the same; the last
-        :data:`STREAK_CACHE` donors' streaks are kept)."""
-        from facefill.data.tensors import from_uint8
-
+        earlier crop baked into its edges out of ``valid`` (:func:`facefill.donor.index.photo_pixels`,
+        the index's own test, on the float values :func:`fit_donors` would find them on, so the
+        outputs are the same; the last :data:`STREAK_CACHE` donors' streaks are kept)."""
         image, valid = self.source.read(i)
         bits = self._streaks.get(i)
         if bits is None:
-            arr = from_uint8(image, signed=False)[0].permute(1, 2, 0).numpy()
-            bits = np.packbits(baked_padding(arr, valid > 0.5, scale=image.shape[0] / 128))
+            bits = np.packbits((valid > 0.5) & ~photo_pixels(image, valid))
             self._streaks[i] = bits
             if len(self._streaks) > STREAK_CACHE:
                 self._streaks.popitem(last=False)

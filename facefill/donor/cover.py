@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from facefill.data.tensors import to_uint8
 from facefill.mask.refine import RefineSettings, refine_face_mask
 
 
@@ -34,7 +35,7 @@ def cover_masks(donors: torch.Tensor, masks: torch.Tensor, landmarks: torch.Tens
     if colour <= 0 or not len(masks):
         return masks
     settings = RefineSettings(colour=colour, jaw=0.0, core_background=0.0)
-    images = (donors.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    images = to_uint8(donors, signed=False)
     region = masks[:, 0].cpu().numpy() > 0.5
     lms = landmarks.detach().cpu().numpy()
     person = np.ones(region.shape[1:], np.float32)  # no background rule: only the donor's hair

@@ -301,8 +301,8 @@ def test_a_donors_baked_streaks_are_found_once_and_fit_as_warp_donors_finds_them
     streaked[:, :20] = streaked[:, 20:21]  # the left 20 columns repeat column 20: a baked streak
     monkeypatch.setattr(index, "read", lambda i: (streaked, valid))
     calls = []
-    found = donor_pkg.baked_padding
-    monkeypatch.setattr(donor_pkg, "baked_padding", lambda *a, **k: calls.append(1) or found(*a, **k))
+    found = donor_pkg.photo_pixels
+    monkeypatch.setattr(donor_pkg, "photo_pixels", lambda *a, **k: calls.append(1) or found(*a, **k))
     img, kept = h.photo(0)
     assert kept[:, :12].mean() < valid[:, :12].mean() - 0.3  # most of the streak's rows are out
     assert (kept <= valid).all()  # only taken out, never added
